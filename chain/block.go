@@ -29,10 +29,14 @@ func (h *Header) Hash() Hash {
 	return crypto.Keccak256Hash(enc)
 }
 
-// Block is a header and its transactions in wire form.
+// Block is a header, its transactions in wire form, and the sender of each
+// transaction. The senders are committed by TxRoot, so a node that holds a
+// block with a valid commit certificate can execute it without recovering
+// any signature: the quorum that certified it checked every sender.
 type Block struct {
-	Header Header
-	Txs    [][]byte
+	Header  Header
+	Txs     [][]byte
+	Senders []Address
 }
 
 // Hash returns the block hash, the hash of its header.
@@ -69,24 +73,39 @@ func DecodeBlock(enc []byte) (*Block, error) {
 // transactions.
 var ErrTxRootMismatch = errors.New("transactions root does not match transactions")
 
-// TxRoot returns the transactions root: Keccak256 of the RLP list of the
-// transaction hashes in block order. The root of no transactions is the
-// hash of the empty list.
-func TxRoot(txs [][]byte) Hash {
-	hashes := make([]Hash, len(txs))
-	for i, tx := range txs {
-		hashes[i] = crypto.Keccak256Hash(tx)
+// ErrSendersMismatch is returned when a block does not carry exactly one
+// sender per transaction.
+var ErrSendersMismatch = errors.New("block must carry one sender per transaction")
+
+// TxRoot returns the transactions root: Keccak256 of the RLP list of
+// [txHash, sender] pairs in block order, where txHash is Keccak256 of the
+// transaction's wire form. The root of no transactions is the hash of the
+// empty list. It panics if the lengths differ; check them first.
+func TxRoot(txs [][]byte, senders []Address) Hash {
+	if len(txs) != len(senders) {
+		panic("chain: TxRoot with mismatched senders")
 	}
-	enc, err := rlp.EncodeToBytes(hashes)
+	type pair struct {
+		TxHash Hash
+		Sender Address
+	}
+	pairs := make([]pair, len(txs))
+	for i, tx := range txs {
+		pairs[i] = pair{crypto.Keccak256Hash(tx), senders[i]}
+	}
+	enc, err := rlp.EncodeToBytes(pairs)
 	if err != nil {
-		panic(fmt.Sprintf("chain: encoding tx hashes: %v", err))
+		panic(fmt.Sprintf("chain: encoding tx root: %v", err))
 	}
 	return crypto.Keccak256Hash(enc)
 }
 
 // CheckTxRoot verifies the header's TxRoot against the transactions.
 func (b *Block) CheckTxRoot() error {
-	if got := TxRoot(b.Txs); got != b.Header.TxRoot {
+	if len(b.Txs) != len(b.Senders) {
+		return fmt.Errorf("%w: %d transactions, %d senders", ErrSendersMismatch, len(b.Txs), len(b.Senders))
+	}
+	if got := TxRoot(b.Txs, b.Senders); got != b.Header.TxRoot {
 		return fmt.Errorf("%w: header %s, computed %s", ErrTxRootMismatch, b.Header.TxRoot, got)
 	}
 	return nil
