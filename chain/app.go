@@ -74,7 +74,12 @@ var ErrUnknownQuery = errors.New("unknown query")
 
 // Application is bafomet's pluggable state-transition function.
 //
-// Contract: ExecuteTx must be deterministic — the same transactions applied
+// Contract: InitState and ExecuteTx are called by the executor one at a
+// time; CheckTx and Query may be called from other goroutines at the same
+// time, each with its own read-only view, so an application should keep no
+// mutable state of its own outside the state it is given.
+//
+// ExecuteTx must be deterministic — the same transactions applied
 // to the same state on any node produce the same writes and receipts. It must
 // not read clocks, randomness, the environment, or iterate maps in an order
 // that reaches state or receipts. Everything it needs is in its arguments.
@@ -136,4 +141,58 @@ type UnknownAppError struct {
 
 func (e *UnknownAppError) Error() string {
 	return "unknown app " + strconv.Quote(e.Name) + " (known: " + strings.Join(e.Known, ", ") + ")"
+}
+
+// RecheckScope says which held transactions the mempool must re-check with
+// CheckTx after a block commits, because the block may have changed their
+// verdict.
+type RecheckScope uint8
+
+// Recheck scopes, from the safest to the cheapest.
+const (
+	// RecheckAll re-checks every held transaction: CheckTx may read any
+	// state. It is the scope of an application that does not say.
+	RecheckAll RecheckScope = iota
+	// RecheckSenders re-checks the held transactions of senders that have
+	// a transaction in the block: CheckTx reads only state of the sender
+	// that only the sender's own transactions can make worse (bank's
+	// balance check).
+	RecheckSenders
+	// RecheckNone re-checks nothing: CheckTx reads no state, so its verdict
+	// never changes (kv's payload check).
+	RecheckNone
+)
+
+// Rechecker is an optional interface of an Application that narrows the
+// mempool's re-check after each block. Getting it wrong admits blocks with
+// failing transactions (they fail with a receipt, costing block space),
+// never a state divergence.
+type Rechecker interface {
+	RecheckScope() RecheckScope
+}
+
+// RecheckScopeOf returns app's scope, RecheckAll unless it implements
+// Rechecker.
+func RecheckScopeOf(app Application) RecheckScope {
+	if r, ok := app.(Rechecker); ok {
+		return r.RecheckScope()
+	}
+	return RecheckAll
+}
+
+// HeightReader is implemented by the committed-state views the store hands
+// to Query and CheckTx: Height is the committed height the view reads at
+// (0 after genesis, before any block).
+type HeightReader interface {
+	Height() uint64
+}
+
+// StateHeight returns the committed height state reads at, and false when
+// state does not know it (for example an in-memory test state).
+func StateHeight(state StateReader) (uint64, bool) {
+	h, ok := state.(HeightReader)
+	if !ok {
+		return 0, false
+	}
+	return h.Height(), true
 }

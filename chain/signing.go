@@ -50,7 +50,7 @@ func Sign(key *ecdsa.PrivateKey, digest Hash) ([]byte, error) {
 // malformed and high-S signatures.
 func VerifySignature(pub *ecdsa.PublicKey, digest Hash, sig []byte) error {
 	if err := checkSignatureForm(sig); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if !crypto.VerifySignature(crypto.CompressPubkey(pub), digest[:], sig[:64]) {
 		return ErrBadSignature
@@ -61,11 +61,11 @@ func VerifySignature(pub *ecdsa.PublicKey, digest Hash, sig []byte) error {
 // RecoverSigner recovers the address that made sig over digest.
 func RecoverSigner(digest Hash, sig []byte) (Address, error) {
 	if err := checkSignatureForm(sig); err != nil {
-		return Address{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return Address{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	pub, err := crypto.SigToPub(digest[:], sig)
 	if err != nil {
-		return Address{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return Address{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return crypto.PubkeyToAddress(*pub), nil
 }

@@ -17,6 +17,21 @@ const (
 	MsgNewView    MsgType = 6
 )
 
+// The core (core.go) is driven through these methods; none of them starts a
+// goroutine, reads a clock or does I/O:
+//
+//	New(cfg Config, r Restore) (*Core, error)
+//	(*Core).Step(m *Message) error      // a message from a peer (the core verifies it)
+//	(*Core).Tick(nowMs uint64)          // one tick passed; nowMs is the local clock
+//	(*Core).Propose(b *chain.Block) error // this node is primary: propose for Ready.Propose
+//	(*Core).Executed(height uint64, appHash chain.Hash) // the driver executed a committed block
+//	(*Core).NotePending(pending bool)   // the driver holds transactions waiting to be ordered
+//	(*Core).StepCertified(b *chain.Block, c *chain.Certificate) error // a committed block learned by block sync
+//	(*Core).SoftState() SoftState      // view, primary, heights, Behind
+//	(*Core).HasReady() bool
+//	(*Core).Ready() Ready
+//	(*Core).Advance(rd Ready)
+
 // Message is a signed consensus message. Which optional fields are set
 // depends on Type:
 //
@@ -24,9 +39,11 @@ const (
 //	Prepare:    View, Height, Digest = block hash
 //	Commit:     View, Height, Digest = block hash; Signature is over
 //	            chain.CommitDigest so commits assemble into a Certificate
-//	Checkpoint: Height, Digest = appHash after Height
-//	ViewChange: View = the new view, ViewChange
-//	NewView:    View = the new view, NewView
+//	Checkpoint: View = the signer's view, Height, Digest = block hash at
+//	            Height, AppHash = appHash after Height
+//	ViewChange: View = the new view, Height = the height this record must
+//	            survive pruning at (the signer's high watermark), ViewChange
+//	NewView:    View = the new view, Height as for ViewChange, NewView
 //
 // Signature covers every field but itself (see SigningDigest).
 type Message struct {
@@ -35,6 +52,7 @@ type Message struct {
 	View       uint64
 	Height     uint64
 	Digest     chain.Hash
+	AppHash    chain.Hash   // Checkpoint only; zero otherwise
 	Block      *chain.Block `rlp:"nil"`
 	ViewChange *ViewChange  `rlp:"nil"`
 	NewView    *NewView     `rlp:"nil"`
@@ -49,9 +67,11 @@ type PreparedProof struct {
 }
 
 // CheckpointProof is a stable checkpoint: a quorum of matching signed
-// Checkpoint messages for one (height, appHash).
+// Checkpoint messages for one (height, blockHash, appHash). It pins both the
+// chain and the state at Height.
 type CheckpointProof struct {
 	Height      uint64
+	BlockHash   chain.Hash
 	AppHash     chain.Hash
 	Checkpoints []*Message
 }
@@ -112,6 +132,14 @@ type SoftState struct {
 	View         uint64
 	Primary      int
 	InViewChange bool
+	Committed    uint64 // highest height delivered in Ready.Committed (or restored)
+	Executed     uint64 // highest height reported with Executed
+	Stable       uint64 // height of the latest stable checkpoint
+	// Behind is non-zero when a stable proof, f+1 validators' checkpoints
+	// or a quorum of commits vouch for a height above Committed that this
+	// node cannot reach by itself: the driver should block-sync up to at
+	// least this height and feed the blocks through StepCertified.
+	Behind uint64
 }
 
 // Ready holds the core's outputs after an input. The driver must, in order:
@@ -120,13 +148,24 @@ type SoftState struct {
 //  3. execute Committed blocks in order and report each with Executed,
 //  4. call Advance(rd).
 type Ready struct {
-	Persist    []*Message // signed messages to store BEFORE Messages leave
-	Messages   []Outbound
-	Committed  []Committed
-	Stable     *CheckpointProof // a checkpoint that became stable, if any
-	Evidence   []Evidence
-	SoftState  SoftState
-	ProposeNow bool // this node is primary and may propose the next height
+	Persist   []*Message // messages to store BEFORE Messages leave: this node's signed ones, and the prepared certificates it commits on
+	Messages  []Outbound
+	Committed []Committed
+	Stable    *CheckpointProof // a checkpoint that became stable, if any
+	Evidence  []Evidence
+	SoftState SoftState
+	Propose   *ProposalSlot // non-nil: this node is primary and may propose this slot now
+}
+
+// ProposalSlot tells the primary's driver what the next block must carry.
+// The driver fills Txs/Senders from its mempool, sets Timestamp to
+// max(its clock, ParentTimestamp+1), and calls Core.Propose.
+type ProposalSlot struct {
+	View            uint64
+	Height          uint64
+	ParentHash      chain.Hash
+	ParentTimestamp uint64     // unix ms
+	AppHash         chain.Hash // appHash after Height − PipelineWindow
 }
 
 // Config configures a core. All durations are in ticks.
@@ -145,6 +184,14 @@ type Config struct {
 	ViewChangeTimeoutMax int    // cap on the exponentially backed-off timeout
 	MaxClockDriftMs      uint64 // how far a proposal's timestamp may be ahead of local time
 
+	// LogWindow bounds the message log: heights in (stable, stable+LogWindow]
+	// are accepted, everything else is dropped. ≥ PipelineWindow and ≥
+	// CheckpointInterval; 0 means DefaultLogWindowFactor×CheckpointInterval.
+	LogWindow       uint64
+	RetransmitTicks int // ticks between re-sends of this node's latest messages while stuck
+	MaxRetransmits  int // re-sends per stuck period (reset by progress)
+	MaxEvidence     int // evidence pairs buffered in Ready before more are dropped
+
 	// WeakenQuorum lowers the quorum to f+1. It exists only so the
 	// simulator can prove its checkers catch a fork; node refuses it.
 	WeakenQuorum bool
@@ -155,9 +202,17 @@ type Restore struct {
 	Height         uint64           // last executed height (0 = genesis only)
 	BlockHash      chain.Hash       // hash of that block (genesis hash at 0)
 	BlockTimestamp uint64           // its timestamp, unix ms
-	AppHashes      []AppHashAt      // appHash after each of the last PipelineWindow executed heights
+	AppHashes      []AppHashAt      // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
 	Stable         *CheckpointProof `rlp:"nil"`
-	Records        []*Message       // every message this node signed and persisted, oldest first
+	Records        []*Message       // every message Ready.Persist handed out (minus those pruned below Stable), oldest first
+
+	// NoVoteThroughHeight and MinView protect a node that lost its records
+	// (wiped data directory): it signs no pre-prepare, prepare or commit at
+	// a height ≤ NoVoteThroughHeight, and starts in a view ≥ MinView. Set
+	// them above anything the node may have signed before (e.g. the peers'
+	// highest checkpoint + LogWindow, and their view + 1).
+	NoVoteThroughHeight uint64
+	MinView             uint64
 }
 
 // AppHashAt is the appHash after executing Height.

@@ -1,0 +1,371 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// Badger key layout. Every key starts with a one-letter namespace and '/'.
+//
+//	m/height            latest committed height, 8 bytes big-endian (absent before genesis)
+//	m/lthash            the LtHash accumulator of the state (LtHashBytes)
+//	u/<name>            metadata (genesis hash, chain id, …)
+//	b/<height>          block, canonical RLP
+//	c/<height>          commit certificate, RLP
+//	r/<height>          the block's receipts in block order, RLP
+//	h/<block hash>      height of the block
+//	t/<tx hash>         TxRecord, RLP
+//	a/<height>          appHash after the height
+//	s/<app key>         application state
+//	n/<address>         sender's next nonce, 8 bytes big-endian
+//	p/<seq>             consensus record: height (8 bytes) ‖ record
+//	k/<height>          stable checkpoint proof
+//
+// <height> and <seq> are 8 bytes big-endian, so iteration is in order.
+// The state is exactly the s/ and n/ keys; the LtHash covers both.
+var (
+	keyHeight = []byte("m/height")
+	keyLtHash = []byte("m/lthash")
+)
+
+const (
+	prefixMeta       = "u/"
+	prefixBlock      = "b/"
+	prefixCert       = "c/"
+	prefixReceipts   = "r/"
+	prefixBlockHash  = "h/"
+	prefixTx         = "t/"
+	prefixAppHash    = "a/"
+	prefixState      = "s/"
+	prefixNonce      = "n/"
+	prefixRecord     = "p/"
+	prefixCheckpoint = "k/"
+)
+
+// Store errors.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrNotInitialized = errors.New("store has no genesis state")
+	ErrInitialized    = errors.New("store already has a genesis state")
+	ErrOtherChain     = errors.New("data directory belongs to another chain")
+	ErrBlockTooBig    = errors.New("block too big to commit in one Badger transaction")
+)
+
+// Store defaults.
+const (
+	DefaultMemTableBytes   = 64 << 20
+	DefaultBlockCacheBytes = 64 << 20
+	DefaultIndexCacheBytes = 16 << 20
+	DefaultValueLogBytes   = 256 << 20
+
+	// defaultValueThreshold is Badger's: values at least this large live
+	// in the value log and count only ~26 bytes towards a transaction.
+	defaultValueThreshold = 1 << 20
+)
+
+// StoreOptions configures the Badger database. Zero fields take defaults.
+type StoreOptions struct {
+	// MemTableBytes is Badger's memtable size. Badger caps one
+	// transaction at 15% of it, which bounds the largest block the
+	// executor can commit atomically (see MaxCommitBytes).
+	MemTableBytes   int64
+	BlockCacheBytes int64
+	IndexCacheBytes int64
+	ValueLogBytes   int64
+	// NonceCacheEntries bounds the in-memory cache of committed sender
+	// nonces that mempool admission reads (DefaultNonceCacheEntries).
+	NonceCacheEntries int
+	Logger            *slog.Logger
+}
+
+func (o StoreOptions) withDefaults() StoreOptions {
+	if o.MemTableBytes <= 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.BlockCacheBytes <= 0 {
+		o.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	if o.IndexCacheBytes <= 0 {
+		o.IndexCacheBytes = DefaultIndexCacheBytes
+	}
+	if o.ValueLogBytes <= 0 {
+		o.ValueLogBytes = DefaultValueLogBytes
+	}
+	if o.NonceCacheEntries <= 0 {
+		o.NonceCacheEntries = DefaultNonceCacheEntries
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Store is a node's Badger database: blocks, certificates, the tx index,
+// application state, nonces, appHashes, consensus records, checkpoints and
+// metadata. Reads are safe from any goroutine; writes of chain state are
+// serialised by the Store.
+type Store struct {
+	db  *badger.DB
+	opt StoreOptions
+	log *slog.Logger
+
+	writeMu sync.Mutex // serialises genesis and block commits
+	recMu   sync.Mutex // guards recSeq
+	recSeq  uint64     // next consensus record sequence number
+
+	committed *committedCache // height and nonces as of the latest commit
+}
+
+// OpenStore opens (creating if needed) the Badger database in dir with
+// sync writes.
+func OpenStore(dir string, opt StoreOptions) (*Store, error) {
+	opt = opt.withDefaults()
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithDetectConflicts(false). // the Store serialises its writers
+		WithMemTableSize(opt.MemTableBytes).
+		WithBlockCacheSize(opt.BlockCacheBytes).
+		WithIndexCacheSize(opt.IndexCacheBytes).
+		WithValueLogFileSize(opt.ValueLogBytes).
+		WithValueThreshold(min(defaultValueThreshold, 15*opt.MemTableBytes/100/2)).
+		WithNumVersionsToKeep(1).
+		WithLogger(badgerLogger{opt.Logger})
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{db: db, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
+	if err := s.loadRecordSeq(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.committed.loadHeight(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// MaxCommitBytes is the largest transaction Badger accepts with these
+// options: 15% of the memtable size. Everything one block writes (block,
+// certificate, tx index, receipts, state and nonce writes) must fit in it.
+func (s *Store) MaxCommitBytes() int64 { return 15 * s.opt.MemTableBytes / 100 }
+
+func heightKey(prefix string, h uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefix), h)
+}
+
+func prefixed(prefix string, b []byte) []byte {
+	return append([]byte(prefix), b...)
+}
+
+// getValue returns a copy of key's value, or ErrNotFound.
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// get reads one key in a read-only transaction.
+func (s *Store) get(key []byte) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, key)
+		return err
+	})
+	return v, err
+}
+
+// getRLP reads key and decodes it into out.
+func (s *Store) getRLP(key []byte, out any) error {
+	v, err := s.get(key)
+	if err != nil {
+		return err
+	}
+	if err := rlp.DecodeBytes(v, out); err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
+	}
+	return nil
+}
+
+func readHeight(txn *badger.Txn) (uint64, error) {
+	v, err := getValue(txn, keyHeight)
+	if errors.Is(err, ErrNotFound) {
+		return 0, ErrNotInitialized
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("height record is %d bytes, want 8", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Height returns the latest committed height: 0 after genesis, h after
+// block h. It returns ErrNotInitialized before InitGenesis. It reads memory,
+// never Badger, so it does not wait for a commit in flight.
+func (s *Store) Height() (uint64, error) {
+	if !s.committed.initialized.Load() {
+		return 0, ErrNotInitialized
+	}
+	return s.committed.height.Load(), nil
+}
+
+// Initialized reports whether the store holds a genesis state.
+func (s *Store) Initialized() (bool, error) {
+	_, err := s.Height()
+	if errors.Is(err, ErrNotInitialized) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Block returns the block at height, or ErrNotFound.
+func (s *Store) Block(height uint64) (*Block, error) {
+	var b Block
+	if err := s.getRLP(heightKey(prefixBlock, height), &b); err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return &b, nil
+}
+
+// BlockByHash returns the block with hash h, or ErrNotFound.
+func (s *Store) BlockByHash(h Hash) (*Block, error) {
+	v, err := s.get(prefixed(prefixBlockHash, h[:]))
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", h, err)
+	}
+	return s.Block(binary.BigEndian.Uint64(v))
+}
+
+// Certificate returns the commit certificate of the block at height.
+func (s *Store) Certificate(height uint64) (*Certificate, error) {
+	var c Certificate
+	if err := s.getRLP(heightKey(prefixCert, height), &c); err != nil {
+		return nil, fmt.Errorf("certificate %d: %w", height, err)
+	}
+	return &c, nil
+}
+
+// Receipts returns the receipts of the block at height, in block order.
+func (s *Store) Receipts(height uint64) ([]Receipt, error) {
+	var rs []Receipt
+	if err := s.getRLP(heightKey(prefixReceipts, height), &rs); err != nil {
+		return nil, fmt.Errorf("receipts %d: %w", height, err)
+	}
+	return rs, nil
+}
+
+// LatestBlock returns the latest committed block and its hash, or
+// ErrNotFound when no block has been committed since genesis.
+func (s *Store) LatestBlock() (*Block, Hash, error) {
+	h, err := s.Height()
+	if err != nil {
+		return nil, Hash{}, err
+	}
+	if h == 0 {
+		return nil, Hash{}, fmt.Errorf("latest block: %w", ErrNotFound)
+	}
+	b, err := s.Block(h)
+	if err != nil {
+		return nil, Hash{}, err
+	}
+	return b, b.Hash(), nil
+}
+
+// TxRecord locates an executed transaction and holds its receipt.
+type TxRecord struct {
+	Height  uint64
+	Index   uint64
+	Receipt Receipt
+}
+
+// Tx returns the record of the transaction with hash h, or ErrNotFound.
+// When a transaction was included more than once (a replay rejected with
+// CodeBadNonce), the record is the one of its real execution.
+func (s *Store) Tx(h Hash) (*TxRecord, error) {
+	var r TxRecord
+	if err := s.getRLP(prefixed(prefixTx, h[:]), &r); err != nil {
+		return nil, fmt.Errorf("tx %s: %w", h, err)
+	}
+	return &r, nil
+}
+
+// AppHashAt returns the appHash after height (0 is the genesis state). The
+// store keeps it for every height.
+func (s *Store) AppHashAt(height uint64) (Hash, error) {
+	v, err := s.get(heightKey(prefixAppHash, height))
+	if err != nil {
+		return Hash{}, fmt.Errorf("apphash %d: %w", height, err)
+	}
+	return common.BytesToHash(v), nil
+}
+
+// Nonce returns addr's next nonce in committed state (0 for a new sender).
+// Recently seen senders are answered from memory (see
+// StoreOptions.NonceCacheEntries); others cost one Badger read.
+func (s *Store) Nonce(addr Address) (uint64, error) {
+	n, gen, ok := s.committed.nonce(addr)
+	if ok {
+		return n, nil
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		n, err = txnNonce(txn, addr)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("nonce of %s: %w", addr, err)
+	}
+	s.committed.fill(addr, n, gen)
+	return n, nil
+}
+
+// DiskSize returns the sizes in bytes of Badger's LSM tree and value log,
+// as Badger last measured them (it refreshes them periodically).
+func (s *Store) DiskSize() (lsm, vlog int64) { return s.db.Size() }
+
+// CollectGarbage runs Badger's value-log garbage collection until it finds
+// nothing more to rewrite (at most maxRuns rewrites), and returns how many
+// value-log files it rewrote. discardRatio is the share of stale data a
+// file must hold to be rewritten (Badger recommends 0.5).
+func (s *Store) CollectGarbage(discardRatio float64, maxRuns int) (int, error) {
+	n := 0
+	for n < maxRuns {
+		err := s.db.RunValueLogGC(discardRatio)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("value-log gc: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,85 @@
+// Package mempool holds transactions between admission and commit.
+//
+// # Admission
+//
+// Add admits a transaction in wire form only after every check passes, in
+// this order: size (Config.MaxTxBytes), not already held, decoding, chain
+// id, signature (sender recovery, cached by transaction hash), nonce not
+// below the sender's committed next nonce, nonce not already taken by a held
+// transaction of the same sender (there is no replacement), nonce at most
+// Config.MaxNonceGap past the sender's pending nonce, at most
+// Config.MaxTxsPerSender held for the sender, room in the pool
+// (Config.MaxTxs, Config.MaxBytes; expired transactions are dropped first),
+// and the application's CheckTx against committed state. Each refusal is a
+// *RejectError carrying a Reason and matching one Err* sentinel with
+// errors.Is. A refused transaction is not remembered, so a client may
+// resubmit it once the cause is gone (for example after "mempool full").
+//
+// Signature recovery, the state reads and CheckTx run outside the mempool's
+// lock, so admissions proceed in parallel across cores.
+//
+// # Ready and queued
+//
+// Each sender's transactions are kept by nonce. Those whose nonces run
+// without a gap from the sender's committed next nonce are ready (status
+// "pending"); the pending nonce is the first nonce after them. The others
+// are queued (status "queued") behind the gap and become ready as soon as
+// the missing nonces arrive or commit. SenderInfo shows both lists and the
+// missing nonces.
+//
+// # Reaping and fairness
+//
+// Reap returns ready transactions for the primary's next block and reserves
+// them without removing them. Senders take turns: they are ordered by the
+// admission time of their first reapable transaction, oldest first, and
+// each round takes one transaction from each sender, each sender's in nonce
+// order. A flood from one sender therefore gets one slot per round like
+// everyone else, and Config.MaxTxsPerSender caps what it can hold at all.
+//
+// A reserved transaction is not reaped again, so a pipelined next block
+// continues with each sender's following nonces. A reservation ends when
+// the transaction commits (Update removes it), when the driver releases it
+// (Release for a voided proposal, ReleaseProposed on a view change), or on
+// its own after Config.ReserveHeights committed heights, by which time any
+// block it could have been proposed for is decided. A block that never
+// commits thus never loses its transactions.
+//
+// # Lifetimes and "dropped"
+//
+// Accepted means accepted: once Add returns nil the transaction stays until
+// it commits or leaves by exactly one of these rules, after which Lookup
+// reports status "dropped" with the rule (DropKind) and a reason:
+//
+//   - DropNonceOvertaken: a committed transaction of the same sender used
+//     its nonce (for example a different transaction with that nonce
+//     committed through another validator).
+//   - DropRecheck: after a commit, the application's CheckTx against the
+//     new state refused it. Update re-checks every held transaction.
+//   - DropTTL: it was held for Config.TTL since admission, whether queued
+//     behind a gap that never filled or ready but never included.
+//
+// Dropping a ready transaction leaves its sender's later nonces queued
+// behind the new gap; they become ready again if the missing transaction is
+// resubmitted, or expire by TTL. Drops are counted in Stats().Evicted, and
+// the last Config.MaxDropped of them stay visible through Lookup. A
+// committed transaction leaves the mempool silently: its status is the
+// chain's to report.
+//
+// # Gossip
+//
+// TakeGossip hands each newly admitted transaction to the p2p layer exactly
+// once. Transactions arriving by gossip go through Add like any other; one
+// already held is refused as known and not queued again.
+//
+// # Proposal checking
+//
+// VerifySender and VerifyBatch check a proposed block's transactions on a
+// backup. A transaction already held or verified before costs no secp256k1
+// recovery; the others are recovered once, in parallel across GOMAXPROCS
+// workers, and cached (bounded LRU, Config.SigCacheSize).
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use. There are no callbacks and no
+// locks for callers to manage.
+package mempool

@@ -1,0 +1,356 @@
+package mempool
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// State is the committed state the mempool admits and re-checks against.
+// The node implements it over its Badger store and application. Both
+// methods must be safe for concurrent use and must reflect a committed
+// height at least as recent as the last one passed to Update.
+type State interface {
+	// NextNonce returns addr's next nonce in committed state (0 for an
+	// unknown account).
+	NextNonce(addr chain.Address) (uint64, error)
+	// CheckTx runs the application's admission check against committed
+	// state. Any error refuses (or, on re-check, drops) the transaction.
+	CheckTx(ctx chain.TxContext, payload []byte) error
+}
+
+// entry is one admitted transaction.
+type entry struct {
+	tx         *chain.Tx
+	hash       chain.Hash
+	sender     chain.Address
+	size       int
+	seq        uint64 // admission order, unique
+	added      time.Time
+	reserved   bool   // in an uncommitted proposal of this node
+	reservedAt uint64 // committed height when reserved
+	ageElem    *list.Element
+	gossipElem *list.Element // nil once handed to gossip
+}
+
+func (e *entry) nonce() uint64 { return e.tx.Nonce }
+
+// account is one sender's transactions.
+//
+// Invariant: base ≤ pending, every nonce in [base, pending) is in byNonce
+// and pending is not; those are the ready transactions, the rest (all >
+// pending) are queued behind the gap at pending.
+type account struct {
+	base    uint64 // sender's next nonce in committed state, as last learned
+	pending uint64 // next nonce counting ready transactions
+	byNonce map[uint64]*entry
+}
+
+// readyCount returns the number of ready transactions.
+func (a *account) readyCount() int { return int(a.pending - a.base) }
+
+// recompute restores the invariant after base moved or entries left.
+func (a *account) recompute() {
+	a.pending = a.base
+	for a.byNonce[a.pending] != nil {
+		a.pending++
+	}
+}
+
+// Mempool holds admitted transactions until they commit or are dropped by a
+// documented rule. It is safe for concurrent use; see the package doc for
+// the model.
+type Mempool struct {
+	cfg     Config
+	chainID string
+	state   State
+	log     *slog.Logger
+	sigs    *sigCache
+
+	// gate orders admissions against height changes: Add holds it shared
+	// from its state reads to its insertion, Update holds it exclusively
+	// while it applies a block, so a transaction checked against an older
+	// state is always seen by the next Update's re-check.
+	gate     sync.RWMutex
+	updateMu sync.Mutex // serialises Update
+
+	mu       sync.Mutex
+	height   uint64 // last committed height passed to Update
+	seq      uint64
+	txs      map[chain.Hash]*entry
+	accounts map[chain.Address]*account
+	bytes    int
+	age      *list.List // *entry in admission order, for TTL
+	gossip   *list.List // *entry admitted and not yet handed to gossip
+	dropped  *droppedTable
+	evicted  [numDropKinds]uint64
+	// reservedCount is the number of entries with reserved set.
+	reservedCount int
+	// ready is the sum of every account's readyCount.
+	ready int
+
+	admitted      atomic.Uint64
+	rejected      [numReasons]atomic.Uint64
+	sigRecoveries atomic.Uint64
+	sigHits       atomic.Uint64
+
+	recoverFn func(*chain.Tx) (chain.Address, error) // chain.Tx.Sender; replaced in tests
+}
+
+// New returns an empty mempool for chainID that checks admissions against
+// state. Zero or negative limits in cfg take their defaults.
+func New(cfg Config, chainID string, state State) *Mempool {
+	cfg = cfg.withDefaults()
+	return &Mempool{
+		cfg:       cfg,
+		chainID:   chainID,
+		state:     state,
+		log:       cfg.Logger.With("module", "mempool"),
+		sigs:      newSigCache(cfg.SigCacheSize),
+		txs:       make(map[chain.Hash]*entry),
+		accounts:  make(map[chain.Address]*account),
+		age:       list.New(),
+		gossip:    list.New(),
+		dropped:   newDroppedTable(cfg.MaxDropped),
+		recoverFn: (*chain.Tx).Sender,
+	}
+}
+
+// Config returns the effective configuration, defaults applied.
+func (m *Mempool) Config() Config { return m.cfg }
+
+// Add admits the transaction in wire form raw and returns its hash. It
+// checks, in order: size, already known, decoding, chain id, signature,
+// committed nonce, pending nonce taken, nonce gap, per-sender limit,
+// capacity, and the application's CheckTx. A refusal is a *RejectError
+// matching one of the Err* sentinels; any other error is a failed state
+// read. The hash is zero only when raw is too large to hash.
+//
+// Once Add returns nil the transaction is held until it commits or is
+// dropped by a documented rule (see the package doc).
+func (m *Mempool) Add(raw []byte) (chain.Hash, error) {
+	h, err := m.add(raw)
+	if r := ReasonOf(err); r != ReasonNone {
+		m.rejected[r].Add(1)
+	}
+	return h, err
+}
+
+func (m *Mempool) add(raw []byte) (chain.Hash, error) {
+	if len(raw) > m.cfg.MaxTxBytes {
+		return chain.Hash{}, reject(ReasonTooLarge, nil, "%d bytes, limit %d", len(raw), m.cfg.MaxTxBytes)
+	}
+	hash := crypto.Keccak256Hash(raw)
+	m.mu.Lock()
+	_, known := m.txs[hash]
+	m.mu.Unlock()
+	if known {
+		return hash, reject(ReasonAlreadyKnown, nil, "%s", hash)
+	}
+	tx, err := m.decode(raw)
+	if err != nil {
+		return hash, err
+	}
+	sender, err := m.senderOf(tx, hash, false)
+	if err != nil {
+		return hash, err
+	}
+
+	m.gate.RLock()
+	defer m.gate.RUnlock()
+	next, err := m.state.NextNonce(sender)
+	if err != nil {
+		return hash, fmt.Errorf("mempool: read next nonce of %s: %w", sender, err)
+	}
+	m.mu.Lock()
+	err = m.admissibleLocked(hash, sender, tx.Nonce, len(raw), next)
+	height := m.height
+	m.mu.Unlock()
+	if err != nil {
+		return hash, err
+	}
+	ctx := chain.TxContext{Height: height + 1, Hash: hash, Sender: sender, Nonce: tx.Nonce}
+	if err := m.state.CheckTx(ctx, tx.Payload); err != nil {
+		return hash, reject(ReasonRejectedByApp, err, "")
+	}
+	return hash, m.insert(tx, hash, sender, next)
+}
+
+// decode checks size, form, signature form and chain id.
+func (m *Mempool) decode(raw []byte) (*chain.Tx, error) {
+	tx, err := chain.DecodeTx(raw, m.cfg.MaxTxBytes)
+	switch {
+	case err == nil:
+	case errors.Is(err, chain.ErrTxTooLarge):
+		return nil, reject(ReasonTooLarge, err, "")
+	case errors.Is(err, chain.ErrTxSigLength), errors.Is(err, chain.ErrTxSigHighS),
+		errors.Is(err, chain.ErrTxSigBadV), errors.Is(err, chain.ErrTxSigInvalid):
+		return nil, reject(ReasonBadSignature, err, "")
+	case errors.Is(err, chain.ErrTxEmptyChainID):
+		return nil, reject(ReasonWrongChain, err, "want %q", m.chainID)
+	default:
+		return nil, reject(ReasonMalformed, err, "")
+	}
+	if tx.ChainID != m.chainID {
+		return nil, reject(ReasonWrongChain, nil, "got %q, want %q", tx.ChainID, m.chainID)
+	}
+	return tx, nil
+}
+
+// senderOf returns the sender of tx from the signature cache, from the
+// pool when checkPool is set, or by recovery (which it then caches). It
+// never holds m.mu while recovering.
+func (m *Mempool) senderOf(tx *chain.Tx, hash chain.Hash, checkPool bool) (chain.Address, error) {
+	if s, ok := m.sigs.get(hash); ok {
+		m.sigHits.Add(1)
+		return s, nil
+	}
+	if checkPool {
+		m.mu.Lock()
+		e := m.txs[hash]
+		m.mu.Unlock()
+		if e != nil {
+			m.sigHits.Add(1)
+			m.sigs.put(hash, e.sender)
+			return e.sender, nil
+		}
+	}
+	m.sigRecoveries.Add(1)
+	s, err := m.recoverFn(tx)
+	if err != nil {
+		return chain.Address{}, reject(ReasonBadSignature, err, "")
+	}
+	m.sigs.put(hash, s)
+	return s, nil
+}
+
+// admissibleLocked runs every pool-dependent admission check. next is the
+// sender's next nonce read from state. When the pool is full it first drops
+// expired transactions.
+func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) error {
+	if _, ok := m.txs[hash]; ok {
+		return reject(ReasonAlreadyKnown, nil, "%s", hash)
+	}
+	base, pending := next, next
+	acc := m.accounts[sender]
+	if acc != nil {
+		base = max(acc.base, next)
+		pending = max(acc.pending, base)
+	}
+	if nonce < base {
+		return reject(ReasonNonceTooLow, nil, "nonce %d, sender %s next nonce %d", nonce, sender, base)
+	}
+	if acc != nil {
+		if other := acc.byNonce[nonce]; other != nil {
+			return reject(ReasonNonceTaken, nil, "nonce %d of %s held by %s", nonce, sender, other.hash)
+		}
+	}
+	if nonce > pending && nonce-pending > m.cfg.MaxNonceGap {
+		return reject(ReasonNonceTooFarAhead, nil, "nonce %d, sender %s pending nonce %d, max gap %d",
+			nonce, sender, pending, m.cfg.MaxNonceGap)
+	}
+	if acc != nil && len(acc.byNonce) >= m.cfg.MaxTxsPerSender {
+		return reject(ReasonSenderFull, nil, "sender %s holds %d, limit %d", sender, len(acc.byNonce), m.cfg.MaxTxsPerSender)
+	}
+	if m.fullLocked(size) {
+		m.expireLocked(m.cfg.Now())
+		if m.fullLocked(size) {
+			return reject(ReasonFull, nil, "%d txs and %d bytes held, limits %d txs and %d bytes",
+				len(m.txs), m.bytes, m.cfg.MaxTxs, m.cfg.MaxBytes)
+		}
+	}
+	return nil
+}
+
+func (m *Mempool) fullLocked(size int) bool {
+	return len(m.txs) >= m.cfg.MaxTxs || m.bytes+size > m.cfg.MaxBytes
+}
+
+// insert re-checks admissibility (other admissions ran meanwhile) and adds
+// the transaction.
+func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, next uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	size := tx.Size()
+	if err := m.admissibleLocked(hash, sender, tx.Nonce, size, next); err != nil {
+		return err
+	}
+	acc := m.accounts[sender]
+	if acc == nil {
+		acc = &account{base: next, pending: next, byNonce: make(map[uint64]*entry)}
+		m.accounts[sender] = acc
+	}
+	m.ready -= acc.readyCount()
+	m.seq++
+	e := &entry{tx: tx, hash: hash, sender: sender, size: size, seq: m.seq, added: m.cfg.Now()}
+	e.ageElem = m.age.PushBack(e)
+	e.gossipElem = m.gossip.PushBack(e)
+	acc.byNonce[tx.Nonce] = e
+	for acc.byNonce[acc.pending] != nil {
+		acc.pending++
+	}
+	m.ready += acc.readyCount()
+	m.txs[hash] = e
+	m.bytes += size
+	m.dropped.remove(hash)
+	m.admitted.Add(1)
+	return nil
+}
+
+// removeLocked takes e out of the pool and restores its account's
+// invariant.
+func (m *Mempool) removeLocked(e *entry) {
+	acc := m.accounts[e.sender]
+	m.ready -= acc.readyCount()
+	m.detachLocked(e, acc)
+	m.settleLocked(e.sender, acc)
+}
+
+// detachLocked takes e out of the pool's indexes and its account's map,
+// leaving the account's pending nonce to settleLocked.
+func (m *Mempool) detachLocked(e *entry, acc *account) {
+	delete(m.txs, e.hash)
+	m.bytes -= e.size
+	m.unreserveLocked(e)
+	m.age.Remove(e.ageElem)
+	if e.gossipElem != nil {
+		m.gossip.Remove(e.gossipElem)
+		e.gossipElem = nil
+	}
+	delete(acc.byNonce, e.nonce())
+}
+
+// settleLocked restores acc's invariant after its base moved or entries
+// left, forgets it when empty, and counts its ready transactions back into
+// m.ready (the caller subtracted them before the change).
+func (m *Mempool) settleLocked(sender chain.Address, acc *account) {
+	if len(acc.byNonce) == 0 {
+		delete(m.accounts, sender)
+		return
+	}
+	acc.recompute()
+	m.ready += acc.readyCount()
+}
+
+// dropLocked removes e and remembers why, for Lookup.
+func (m *Mempool) dropLocked(e *entry, kind DropKind, reason string) {
+	m.removeLocked(e)
+	m.recordDropLocked(e, kind, reason)
+}
+
+// recordDropLocked counts the drop of e and remembers it for Lookup.
+func (m *Mempool) recordDropLocked(e *entry, kind DropKind, reason string) {
+	m.evicted[kind]++
+	m.dropped.add(TxStatus{
+		Hash: e.hash, Status: StatusDropped, Sender: e.sender, Nonce: e.nonce(),
+		Size: e.size, Added: e.added, Drop: kind, Reason: reason,
+	})
+	m.log.Debug("transaction dropped", "hash", e.hash, "sender", e.sender, "nonce", e.nonce(), "kind", kind, "reason", reason)
+}

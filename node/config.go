@@ -1,0 +1,526 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/bafomet/bafomet/genesis"
+)
+
+// Node home layout, relative to the home directory (docs/operations.md).
+const (
+	ConfigFile         = "config/config.toml"
+	DefaultGenesisFile = "config/genesis.json"
+	DefaultKeyFile     = "config/validator.key"
+	DefaultDataDir     = "data"
+)
+
+// Default ports: a node's p2p, RPC and metrics ports are consecutive, and
+// `bafomet testnet` gives node i the ports DefaultBasePort+10i+{0,1,2}.
+const (
+	DefaultBasePort    = 26600
+	DefaultP2PPort     = DefaultBasePort
+	DefaultRPCPort     = DefaultBasePort + 1
+	DefaultMetricsPort = DefaultBasePort + 2
+)
+
+// Defaults of the remaining settings; docs/operations.md explains each.
+const (
+	DefaultDialBackoffMin      = 100 * time.Millisecond
+	DefaultDialBackoffMax      = 30 * time.Second
+	DefaultMaxFrameBytes       = 4 << 20
+	DefaultMaxTxFrameBytes     = 256 << 10
+	DefaultOutboundQueue       = 1024
+	DefaultMaxRequestBytes     = 5 << 20
+	DefaultMaxBatchLength      = 100
+	DefaultMaxWSMessageBytes   = 5 << 20
+	DefaultMaxWSConnections    = 256
+	DefaultMaxSubsPerConn      = 32
+	DefaultSubscriberBuffer    = 256
+	DefaultWSPingInterval      = 30 * time.Second
+	DefaultWSPongTimeout       = 30 * time.Second
+	DefaultSubscriberStall     = 5 * time.Second
+	DefaultMaxBatchRespBytes   = 25 << 20
+	DefaultMempoolMaxTxs       = 10_000
+	DefaultMempoolMaxBytes     = 64 << 20
+	DefaultMempoolMaxPerSender = 64
+	DefaultMempoolMaxNonceGap  = 16
+	DefaultMempoolTTL          = 10 * time.Minute
+	DefaultBatchDelay          = 20 * time.Millisecond
+	DefaultTickInterval        = 50 * time.Millisecond
+	DefaultEmptyBlockInterval  = time.Second
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+)
+
+// Bounds that Validate and CheckGenesis enforce.
+const (
+	// FrameOverheadBytes is the room a consensus frame needs beside a block
+	// of genesis max_block_bytes (message fields, certificates, signatures).
+	FrameOverheadBytes = 64 << 10
+	// RequestOverheadBytes is the room a JSON-RPC request or gossip frame
+	// needs beside one transaction.
+	RequestOverheadBytes = 1 << 10
+	MinTickInterval      = time.Millisecond
+	MaxTickInterval      = 10 * time.Second
+
+	cfgMaxNameLen  = 64
+	cfgMaxBytes    = 1 << 30          // upper bound of every byte-size setting
+	cfgMaxCount    = 1 << 24          // upper bound of every count setting
+	cfgMinDuration = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
+	cfgMaxDuration = 24 * time.Hour
+	cfgFileMode    = os.FileMode(0o644)
+)
+
+// Config is a node's configuration, read from HOME/config/config.toml.
+// Relative paths in it are relative to Home.
+type Config struct {
+	Node      NodeConfig      `toml:"node"`
+	P2P       P2PConfig       `toml:"p2p"`
+	RPC       RPCConfig       `toml:"rpc"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+	Mempool   MempoolConfig   `toml:"mempool"`
+	Consensus ConsensusConfig `toml:"consensus"`
+	Log       LogConfig       `toml:"log"`
+
+	// Home is the node's home directory, set by LoadConfig; not in the file.
+	Home string `toml:"-"`
+}
+
+// NodeConfig names the node and its files.
+type NodeConfig struct {
+	Name        string `toml:"name"`         // label in logs; empty means the genesis validator name
+	GenesisFile string `toml:"genesis_file"` // default config/genesis.json
+	KeyFile     string `toml:"key_file"`     // default config/validator.key
+	DataDir     string `toml:"data_dir"`     // default data; Badger and nothing else
+}
+
+// P2PConfig configures the libp2p host.
+type P2PConfig struct {
+	Listen          string        `toml:"listen"`             // multiaddr, e.g. /ip4/0.0.0.0/tcp/26600
+	DialBackoffMin  time.Duration `toml:"dial_backoff_min"`   // first redial delay
+	DialBackoffMax  time.Duration `toml:"dial_backoff_max"`   // cap of the exponential redial delay
+	MaxFrameBytes   int           `toml:"max_frame_bytes"`    // largest consensus frame (carries a block)
+	MaxTxFrameBytes int           `toml:"max_tx_frame_bytes"` // largest transaction-gossip frame
+	OutboundQueue   int           `toml:"outbound_queue"`     // frames queued per peer and protocol
+}
+
+// RPCConfig configures the JSON-RPC and websocket server.
+type RPCConfig struct {
+	Listen            string        `toml:"listen"` // host:port
+	CORSOrigins       []string      `toml:"cors_origins"`
+	MaxRequestBytes   int           `toml:"max_request_bytes"`
+	MaxBatchLength    int           `toml:"max_batch_length"`
+	MaxWSMessageBytes int           `toml:"max_ws_message_bytes"`
+	MaxWSConnections  int           `toml:"max_ws_connections"`
+	MaxSubsPerConn    int           `toml:"max_subscriptions_per_connection"`
+	SubscriberBuffer  int           `toml:"subscriber_buffer"` // blocks buffered per subscription
+	WSPingInterval    time.Duration `toml:"ws_ping_interval"`
+	WSPongTimeout     time.Duration `toml:"ws_pong_timeout"`          // close a connection silent this long after a ping
+	SubscriberStall   time.Duration `toml:"subscriber_stall_timeout"` // end a subscription whose buffer stays full this long
+	MaxBatchRespBytes int           `toml:"max_batch_response_bytes"`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // host:port; empty turns metrics off
+}
+
+// MempoolConfig bounds the mempool.
+type MempoolConfig struct {
+	MaxTxs          int           `toml:"max_txs"`
+	MaxBytes        int           `toml:"max_bytes"`
+	MaxTxsPerSender int           `toml:"max_txs_per_sender"`
+	MaxNonceGap     int           `toml:"max_nonce_gap"` // how far ahead of a sender's next nonce a tx may be
+	TTL             time.Duration `toml:"ttl"`
+}
+
+// ConsensusConfig holds the node-local consensus settings. Parameters every
+// validator must agree on live in genesis; only the view-change timeouts,
+// which affect liveness but never safety, may be overridden here.
+type ConsensusConfig struct {
+	CreateEmptyBlocks  bool          `toml:"create_empty_blocks"`
+	EmptyBlockInterval time.Duration `toml:"empty_block_interval"` // with create_empty_blocks
+	BatchDelay         time.Duration `toml:"batch_delay"`          // primary waits this long to fill a block
+	TickInterval       time.Duration `toml:"tick_interval"`        // one tick of the ordering core
+	// ViewChangeTimeout and ViewChangeTimeoutMax override the genesis
+	// values when non-zero.
+	ViewChangeTimeout    time.Duration `toml:"view_change_timeout"`
+	ViewChangeTimeoutMax time.Duration `toml:"view_change_timeout_max"`
+}
+
+// LogConfig configures log/slog output.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn or error
+	Format string `toml:"format"` // text or json
+}
+
+// DefaultConfig returns the configuration used for every key a file omits.
+func DefaultConfig() Config {
+	return Config{
+		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir},
+		P2P: P2PConfig{
+			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
+			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
+			MaxFrameBytes: DefaultMaxFrameBytes, MaxTxFrameBytes: DefaultMaxTxFrameBytes,
+			OutboundQueue: DefaultOutboundQueue,
+		},
+		RPC: RPCConfig{
+			Listen:          "127.0.0.1:" + strconv.Itoa(DefaultRPCPort),
+			CORSOrigins:     []string{},
+			MaxRequestBytes: DefaultMaxRequestBytes, MaxBatchLength: DefaultMaxBatchLength,
+			MaxWSMessageBytes: DefaultMaxWSMessageBytes, MaxWSConnections: DefaultMaxWSConnections,
+			MaxSubsPerConn: DefaultMaxSubsPerConn, SubscriberBuffer: DefaultSubscriberBuffer,
+			WSPingInterval: DefaultWSPingInterval, WSPongTimeout: DefaultWSPongTimeout,
+			SubscriberStall: DefaultSubscriberStall, MaxBatchRespBytes: DefaultMaxBatchRespBytes,
+		},
+		Metrics: MetricsConfig{Listen: "127.0.0.1:" + strconv.Itoa(DefaultMetricsPort)},
+		Mempool: MempoolConfig{
+			MaxTxs: DefaultMempoolMaxTxs, MaxBytes: DefaultMempoolMaxBytes,
+			MaxTxsPerSender: DefaultMempoolMaxPerSender, MaxNonceGap: DefaultMempoolMaxNonceGap,
+			TTL: DefaultMempoolTTL,
+		},
+		Consensus: ConsensusConfig{
+			EmptyBlockInterval: DefaultEmptyBlockInterval,
+			BatchDelay:         DefaultBatchDelay,
+			TickInterval:       DefaultTickInterval,
+		},
+		Log: LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// LoadConfig reads HOME/config/config.toml over DefaultConfig, rejecting
+// unknown keys, and validates the result. Errors name the key.
+func LoadConfig(home string) (*Config, error) {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return nil, fmt.Errorf("config: home %s: %w", home, err)
+	}
+	path := filepath.Join(abs, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Home = abs
+	return c, nil
+}
+
+// ParseConfig decodes TOML over DefaultConfig and validates it.
+func ParseConfig(data []byte) (*Config, error) {
+	c := DefaultConfig()
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) && pe.LastKey != "" {
+			return nil, &KeyError{Key: pe.LastKey, Problem: fmt.Sprintf("line %d: %s", pe.Position.Line, pe.Message)}
+		}
+		// Type mismatches are plain errors: toml: line N (last key "K"): …
+		if m := tomlKeyErr.FindStringSubmatch(err.Error()); m != nil {
+			return nil, &KeyError{Key: m[2], Problem: "line " + m[1] + ": " + m[3]}
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if keys := unknownKeys(md.Undecoded()); len(keys) > 0 {
+		return nil, fmt.Errorf("config: unknown key %s (see docs/operations.md)", strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var tomlKeyErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// unknownKeys lists the undecoded keys, leaving out a table whose own
+// keys are listed.
+func unknownKeys(undecoded []toml.Key) []string {
+	all := make([]string, len(undecoded))
+	for i, k := range undecoded {
+		all[i] = k.String()
+	}
+	var out []string
+	for _, k := range all {
+		parent := false
+		for _, other := range all {
+			if strings.HasPrefix(other, k+".") {
+				parent = true
+				break
+			}
+		}
+		if !parent {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// WriteConfig writes c as TOML to path, atomically (a temporary file in the
+// same directory, then a rename).
+func (c *Config) WriteConfig(path string) error {
+	var buf bytes.Buffer
+	buf.WriteString("# bafomet node configuration; every key is described in docs/operations.md.\n\n")
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return fmt.Errorf("config: encode: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.toml")
+	if err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, werr := tmp.Write(buf.Bytes())
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), cfgFileMode)); err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// GenesisPath returns the genesis file's path, resolved against Home.
+func (c *Config) GenesisPath() string { return c.resolve(c.Node.GenesisFile) }
+
+// KeyPath returns the validator key file's path, resolved against Home.
+func (c *Config) KeyPath() string { return c.resolve(c.Node.KeyFile) }
+
+// DataPath returns the data directory, resolved against Home.
+func (c *Config) DataPath() string { return c.resolve(c.Node.DataDir) }
+
+func (c *Config) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Home, p)
+}
+
+// ViewChangeTimeouts returns the base and maximum view-change timeouts in
+// force: the config overrides where set, else the genesis values.
+func (c *Config) ViewChangeTimeouts(g *genesis.Genesis) (base, max time.Duration) {
+	base, max = g.Consensus.ViewChangeTimeout(), g.Consensus.ViewChangeTimeoutMax()
+	if c.Consensus.ViewChangeTimeout > 0 {
+		base = c.Consensus.ViewChangeTimeout
+	}
+	if c.Consensus.ViewChangeTimeoutMax > 0 {
+		max = c.Consensus.ViewChangeTimeoutMax
+	}
+	return base, max
+}
+
+// KeyError names the config key that has a problem.
+type KeyError struct {
+	Key     string
+	Problem string
+}
+
+func (e *KeyError) Error() string { return "config: " + e.Key + ": " + e.Problem }
+
+func cfgKeyErr(key, format string, args ...any) error {
+	return &KeyError{Key: key, Problem: fmt.Sprintf(format, args...)}
+}
+
+// CheckGenesis checks the settings that depend on the chain's consensus
+// parameters: frames and requests must fit the largest block and
+// transaction, and the effective timeouts must be ordered.
+func (c *Config) CheckGenesis(g *genesis.Genesis) error {
+	p := g.Consensus
+	var errs []error
+	if need := p.MaxBlockBytes + FrameOverheadBytes; uint64(c.P2P.MaxFrameBytes) < need {
+		errs = append(errs, cfgKeyErr("p2p.max_frame_bytes", "%d cannot carry a block of genesis max_block_bytes %d (need at least %d)",
+			c.P2P.MaxFrameBytes, p.MaxBlockBytes, need))
+	}
+	if need := p.MaxTxBytes + RequestOverheadBytes; uint64(c.P2P.MaxTxFrameBytes) < need {
+		errs = append(errs, cfgKeyErr("p2p.max_tx_frame_bytes", "%d cannot carry a transaction of genesis max_tx_bytes %d (need at least %d)",
+			c.P2P.MaxTxFrameBytes, p.MaxTxBytes, need))
+	}
+	if need := 2*p.MaxTxBytes + RequestOverheadBytes; uint64(c.RPC.MaxRequestBytes) < need {
+		errs = append(errs, cfgKeyErr("rpc.max_request_bytes", "%d cannot carry a hex transaction of genesis max_tx_bytes %d (need at least %d)",
+			c.RPC.MaxRequestBytes, p.MaxTxBytes, need))
+	}
+	if uint64(c.Mempool.MaxBytes) < p.MaxTxBytes {
+		errs = append(errs, cfgKeyErr("mempool.max_bytes", "%d is below genesis max_tx_bytes %d", c.Mempool.MaxBytes, p.MaxTxBytes))
+	}
+	base, max := c.ViewChangeTimeouts(g)
+	if max < base {
+		errs = append(errs, cfgKeyErr("consensus.view_change_timeout_max", "%s is below the view-change timeout %s", max, base))
+	}
+	if c.Consensus.TickInterval > base {
+		errs = append(errs, cfgKeyErr("consensus.tick_interval", "%s is longer than the view-change timeout %s", c.Consensus.TickInterval, base))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every value on its own. It returns nil or the joined
+// *KeyError of each problem.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.validateNode(add)
+	c.validateP2P(add)
+	c.validateRPC(add)
+	c.validateMempool(add)
+	c.validateConsensus(add)
+	c.validateLog(add)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateNode(add func(error)) {
+	if len(c.Node.Name) > cfgMaxNameLen {
+		add(cfgKeyErr("node.name", "longer than %d bytes", cfgMaxNameLen))
+	}
+	add(cfgNonEmpty("node.genesis_file", c.Node.GenesisFile))
+	add(cfgNonEmpty("node.key_file", c.Node.KeyFile))
+	add(cfgNonEmpty("node.data_dir", c.Node.DataDir))
+}
+
+func (c *Config) validateP2P(add func(error)) {
+	add(cfgMultiaddr("p2p.listen", c.P2P.Listen))
+	add(cfgDuration("p2p.dial_backoff_min", c.P2P.DialBackoffMin))
+	add(cfgDuration("p2p.dial_backoff_max", c.P2P.DialBackoffMax))
+	if c.P2P.DialBackoffMax < c.P2P.DialBackoffMin {
+		add(cfgKeyErr("p2p.dial_backoff_max", "%s is below p2p.dial_backoff_min %s", c.P2P.DialBackoffMax, c.P2P.DialBackoffMin))
+	}
+	add(cfgInt("p2p.max_frame_bytes", c.P2P.MaxFrameBytes, cfgMaxBytes))
+	add(cfgInt("p2p.max_tx_frame_bytes", c.P2P.MaxTxFrameBytes, cfgMaxBytes))
+	add(cfgInt("p2p.outbound_queue", c.P2P.OutboundQueue, cfgMaxCount))
+}
+
+func (c *Config) validateRPC(add func(error)) {
+	add(cfgHostPort("rpc.listen", c.RPC.Listen))
+	for i, o := range c.RPC.CORSOrigins {
+		if strings.TrimSpace(o) == "" {
+			add(cfgKeyErr("rpc.cors_origins", "entry %d is empty", i))
+		}
+	}
+	add(cfgInt("rpc.max_request_bytes", c.RPC.MaxRequestBytes, cfgMaxBytes))
+	add(cfgInt("rpc.max_batch_length", c.RPC.MaxBatchLength, cfgMaxCount))
+	add(cfgInt("rpc.max_ws_message_bytes", c.RPC.MaxWSMessageBytes, cfgMaxBytes))
+	add(cfgInt("rpc.max_ws_connections", c.RPC.MaxWSConnections, cfgMaxCount))
+	add(cfgInt("rpc.max_subscriptions_per_connection", c.RPC.MaxSubsPerConn, cfgMaxCount))
+	add(cfgInt("rpc.subscriber_buffer", c.RPC.SubscriberBuffer, cfgMaxCount))
+	add(cfgDuration("rpc.ws_ping_interval", c.RPC.WSPingInterval))
+	add(cfgDuration("rpc.ws_pong_timeout", c.RPC.WSPongTimeout))
+	add(cfgDuration("rpc.subscriber_stall_timeout", c.RPC.SubscriberStall))
+	add(cfgInt("rpc.max_batch_response_bytes", c.RPC.MaxBatchRespBytes, cfgMaxBytes))
+	if c.Metrics.Listen != "" {
+		add(cfgHostPort("metrics.listen", c.Metrics.Listen))
+		if c.Metrics.Listen == c.RPC.Listen && !strings.HasSuffix(c.RPC.Listen, ":0") { // port 0: each gets its own free port
+			add(cfgKeyErr("metrics.listen", "%s is also rpc.listen", c.Metrics.Listen))
+		}
+	}
+}
+
+func (c *Config) validateMempool(add func(error)) {
+	add(cfgInt("mempool.max_txs", c.Mempool.MaxTxs, cfgMaxCount))
+	add(cfgInt("mempool.max_bytes", c.Mempool.MaxBytes, cfgMaxBytes))
+	add(cfgInt("mempool.max_txs_per_sender", c.Mempool.MaxTxsPerSender, cfgMaxCount))
+	add(cfgInt("mempool.max_nonce_gap", c.Mempool.MaxNonceGap, cfgMaxCount))
+	add(cfgDuration("mempool.ttl", c.Mempool.TTL))
+	if c.Mempool.MaxTxs > 0 && c.Mempool.MaxTxsPerSender > c.Mempool.MaxTxs {
+		add(cfgKeyErr("mempool.max_txs_per_sender", "%d is above mempool.max_txs %d", c.Mempool.MaxTxsPerSender, c.Mempool.MaxTxs))
+	}
+}
+
+func (c *Config) validateConsensus(add func(error)) {
+	cc := c.Consensus
+	add(cfgDuration("consensus.empty_block_interval", cc.EmptyBlockInterval))
+	if cc.BatchDelay < 0 || cc.BatchDelay > cfgMaxDuration {
+		add(cfgKeyErr("consensus.batch_delay", "%s is outside [0s, %s]", cc.BatchDelay, cfgMaxDuration))
+	}
+	if cc.TickInterval < MinTickInterval || cc.TickInterval > MaxTickInterval {
+		add(cfgKeyErr("consensus.tick_interval", "%s is outside [%s, %s]", cc.TickInterval, MinTickInterval, MaxTickInterval))
+	}
+	for _, o := range []struct {
+		key string
+		d   time.Duration
+	}{{"consensus.view_change_timeout", cc.ViewChangeTimeout}, {"consensus.view_change_timeout_max", cc.ViewChangeTimeoutMax}} {
+		if o.d < 0 || o.d > cfgMaxDuration {
+			add(cfgKeyErr(o.key, "%s is outside [0s, %s] (0 keeps the genesis value)", o.d, cfgMaxDuration))
+		}
+	}
+	if cc.ViewChangeTimeout > 0 && cc.ViewChangeTimeoutMax > 0 && cc.ViewChangeTimeoutMax < cc.ViewChangeTimeout {
+		add(cfgKeyErr("consensus.view_change_timeout_max", "%s is below consensus.view_change_timeout %s", cc.ViewChangeTimeoutMax, cc.ViewChangeTimeout))
+	}
+}
+
+func (c *Config) validateLog(add func(error)) {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(cfgKeyErr("log.level", "%q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add(cfgKeyErr("log.format", "%q: want text or json", c.Log.Format))
+	}
+}
+
+func cfgNonEmpty(key, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return cfgKeyErr(key, "must not be empty")
+	}
+	return nil
+}
+
+func cfgInt(key string, v, max int) error {
+	if v <= 0 || v > max {
+		return cfgKeyErr(key, "%d is outside [1, %d]", v, max)
+	}
+	return nil
+}
+
+func cfgDuration(key string, d time.Duration) error {
+	if d < cfgMinDuration || d > cfgMaxDuration {
+		return cfgKeyErr(key, "%s is outside [%s, %s]", d, cfgMinDuration, cfgMaxDuration)
+	}
+	return nil
+}
+
+func cfgHostPort(key, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return cfgKeyErr(key, "%q is not host:port: %v", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return cfgKeyErr(key, "%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host == "" {
+		return cfgKeyErr(key, "%q: missing host (use 127.0.0.1 for local only, 0.0.0.0 for all interfaces)", addr)
+	}
+	return nil
+}
+
+func cfgMultiaddr(key, s string) error {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return cfgKeyErr(key, "bad multiaddr %q: %v", s, err)
+	}
+	if len(m) != 2 || m[1].Code() != ma.P_TCP {
+		return cfgKeyErr(key, "%q: want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT", s)
+	}
+	switch m[0].Code() {
+	case ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+		return nil
+	}
+	return cfgKeyErr(key, "%q: want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT", s)
+}

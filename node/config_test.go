@@ -1,0 +1,290 @@
+package node
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bafomet/bafomet/genesis"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g := &genesis.Genesis{Consensus: genesis.DefaultConsensus()}
+	if err := c.CheckGenesis(g); err != nil {
+		t.Fatalf("defaults do not fit default genesis: %v", err)
+	}
+	if c.RPC.Listen != "127.0.0.1:26601" || c.P2P.Listen != "/ip4/0.0.0.0/tcp/26600" || c.Metrics.Listen != "127.0.0.1:26602" {
+		t.Fatalf("default addresses %q %q %q", c.RPC.Listen, c.P2P.Listen, c.Metrics.Listen)
+	}
+}
+
+func writeHome(t *testing.T, toml string) string {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "config"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ConfigFile), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+func TestLoadConfigOverridesAndPaths(t *testing.T) {
+	home := writeHome(t, `
+[node]
+name = "alpha"
+key_file = "/etc/bafomet/key"
+
+[rpc]
+listen = "0.0.0.0:9000"
+cors_origins = ["https://app.example"]
+
+[mempool]
+ttl = "90s"
+
+[consensus]
+create_empty_blocks = true
+view_change_timeout = "3s"
+
+[log]
+format = "json"
+`)
+	c, err := LoadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Home = home
+	want.Node.Name = "alpha"
+	want.Node.KeyFile = "/etc/bafomet/key"
+	want.RPC.Listen = "0.0.0.0:9000"
+	want.RPC.CORSOrigins = []string{"https://app.example"}
+	want.Mempool.TTL = 90 * time.Second
+	want.Consensus.CreateEmptyBlocks = true
+	want.Consensus.ViewChangeTimeout = 3 * time.Second
+	want.Log.Format = "json"
+	if !reflect.DeepEqual(*c, want) {
+		t.Fatalf("config =\n%+v\nwant\n%+v", *c, want)
+	}
+	if c.GenesisPath() != filepath.Join(home, "config/genesis.json") || c.KeyPath() != "/etc/bafomet/key" ||
+		c.DataPath() != filepath.Join(home, "data") {
+		t.Fatalf("paths %s %s %s", c.GenesisPath(), c.KeyPath(), c.DataPath())
+	}
+	g := &genesis.Genesis{Consensus: genesis.DefaultConsensus()}
+	base, max := c.ViewChangeTimeouts(g)
+	if base != 3*time.Second || max != 60*time.Second {
+		t.Fatalf("timeouts %s %s", base, max)
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	_, err := LoadConfig(t.TempDir())
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct{ name, toml, want string }{
+		{"unknown key", "[rpc]\nmax_batch_lenght = 3\n", "config: unknown key rpc.max_batch_lenght (see docs/operations.md)"},
+		{"unknown table", "[foo]\nbar = 1\n[node]\nnam = \"x\"\n", "config: unknown key foo.bar, node.nam (see docs/operations.md)"},
+		{"wrong type", "[rpc]\nmax_batch_length = \"x\"\n",
+			"config: rpc.max_batch_length: line 2: incompatible types: TOML value has type string; destination has type integer"},
+		{"bad duration", "[mempool]\nttl = \"10 minutes\"\n", `config: mempool.ttl: line 2: invalid duration: "10 minutes"`},
+		{"syntax", "[rpc\n", "config: toml: line 2: expected '.' or ']' to end table name, but got '\\n' instead"},
+		{"bare integer duration", "[mempool]\nttl = 5\n", "config: mempool.ttl: 5ns is outside [1ms, 24h0m0s]"},
+		{"two problems", "[rpc]\nmax_batch_length = 0\n[log]\nlevel = \"loud\"\n",
+			"config: rpc.max_batch_length: 0 is outside [1, 16777216]\nconfig: log.level: \"loud\": want debug, info, warn or error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.toml))
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("err = %v\nwant  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string // "" = valid
+	}{
+		{"long name", func(c *Config) { c.Node.Name = strings.Repeat("n", 65) }, "config: node.name: longer than 64 bytes"},
+		{"name at limit", func(c *Config) { c.Node.Name = strings.Repeat("n", 64) }, ""},
+		{"empty genesis file", func(c *Config) { c.Node.GenesisFile = "" }, "config: node.genesis_file: must not be empty"},
+		{"empty key file", func(c *Config) { c.Node.KeyFile = " " }, "config: node.key_file: must not be empty"},
+		{"empty data dir", func(c *Config) { c.Node.DataDir = "" }, "config: node.data_dir: must not be empty"},
+		{"bad p2p listen", func(c *Config) { c.P2P.Listen = "0.0.0.0:26600" }, "config: p2p.listen: bad multiaddr \"0.0.0.0:26600\": …"},
+		{"udp p2p listen", func(c *Config) { c.P2P.Listen = "/ip4/0.0.0.0/udp/1" }, `config: p2p.listen: "/ip4/0.0.0.0/udp/1": want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT`},
+		{"p2p port 0", func(c *Config) { c.P2P.Listen = "/ip4/127.0.0.1/tcp/0" }, ""},
+		{"backoff order", func(c *Config) { c.P2P.DialBackoffMax = 50 * time.Millisecond },
+			"config: p2p.dial_backoff_max: 50ms is below p2p.dial_backoff_min 100ms"},
+		{"zero backoff", func(c *Config) { c.P2P.DialBackoffMin = 0 }, "config: p2p.dial_backoff_min: 0s is outside [1ms, 24h0m0s]"},
+		{"duration at limits", func(c *Config) { c.P2P.DialBackoffMin = time.Millisecond; c.P2P.DialBackoffMax = 24 * time.Hour }, ""},
+		{"duration over limit", func(c *Config) { c.RPC.WSPingInterval = 24*time.Hour + 1 },
+			"config: rpc.ws_ping_interval: 24h0m0.000000001s is outside [1ms, 24h0m0s]"},
+		{"zero frame", func(c *Config) { c.P2P.MaxFrameBytes = 0 }, "config: p2p.max_frame_bytes: 0 is outside [1, 1073741824]"},
+		{"bytes at limit", func(c *Config) { c.P2P.MaxFrameBytes = 1 << 30 }, ""},
+		{"bytes over limit", func(c *Config) { c.P2P.MaxTxFrameBytes = 1<<30 + 1 }, "config: p2p.max_tx_frame_bytes: 1073741825 is outside [1, 1073741824]"},
+		{"negative queue", func(c *Config) { c.P2P.OutboundQueue = -1 }, "config: p2p.outbound_queue: -1 is outside [1, 16777216]"},
+		{"count at limit", func(c *Config) { c.RPC.MaxWSConnections = 1 << 24 }, ""},
+		{"rpc listen no port", func(c *Config) { c.RPC.Listen = "127.0.0.1" },
+			`config: rpc.listen: "127.0.0.1" is not host:port: address 127.0.0.1: missing port in address`},
+		{"rpc listen bad port", func(c *Config) { c.RPC.Listen = "127.0.0.1:70000" },
+			`config: rpc.listen: "127.0.0.1:70000": port "70000" is not a number from 0 to 65535`},
+		{"rpc listen no host", func(c *Config) { c.RPC.Listen = ":8545" },
+			`config: rpc.listen: ":8545": missing host (use 127.0.0.1 for local only, 0.0.0.0 for all interfaces)`},
+		{"empty cors origin", func(c *Config) { c.RPC.CORSOrigins = []string{"*", ""} }, "config: rpc.cors_origins: entry 1 is empty"},
+		{"zero batch", func(c *Config) { c.RPC.MaxBatchLength = 0 }, "config: rpc.max_batch_length: 0 is outside [1, 16777216]"},
+		{"zero ws message", func(c *Config) { c.RPC.MaxWSMessageBytes = 0 }, "config: rpc.max_ws_message_bytes: 0 is outside [1, 1073741824]"},
+		{"zero subs", func(c *Config) { c.RPC.MaxSubsPerConn = 0 }, "config: rpc.max_subscriptions_per_connection: 0 is outside [1, 16777216]"},
+		{"zero subscriber buffer", func(c *Config) { c.RPC.SubscriberBuffer = 0 }, "config: rpc.subscriber_buffer: 0 is outside [1, 16777216]"},
+		{"zero request bytes", func(c *Config) { c.RPC.MaxRequestBytes = 0 }, "config: rpc.max_request_bytes: 0 is outside [1, 1073741824]"},
+		{"metrics off", func(c *Config) { c.Metrics.Listen = "" }, ""},
+		{"metrics on rpc port", func(c *Config) { c.Metrics.Listen = c.RPC.Listen }, "config: metrics.listen: 127.0.0.1:26601 is also rpc.listen"},
+		{"metrics bad", func(c *Config) { c.Metrics.Listen = "metrics" }, `config: metrics.listen: "metrics" is not host:port: address metrics: missing port in address`},
+		{"zero mempool txs", func(c *Config) { c.Mempool.MaxTxs = 0 }, "config: mempool.max_txs: 0 is outside [1, 16777216]"},
+		{"zero mempool bytes", func(c *Config) { c.Mempool.MaxBytes = 0 }, "config: mempool.max_bytes: 0 is outside [1, 1073741824]"},
+		{"zero nonce gap", func(c *Config) { c.Mempool.MaxNonceGap = 0 }, "config: mempool.max_nonce_gap: 0 is outside [1, 16777216]"},
+		{"per sender over total", func(c *Config) { c.Mempool.MaxTxs = 10; c.Mempool.MaxTxsPerSender = 11 },
+			"config: mempool.max_txs_per_sender: 11 is above mempool.max_txs 10"},
+		{"per sender at total", func(c *Config) { c.Mempool.MaxTxs = 10; c.Mempool.MaxTxsPerSender = 10 }, ""},
+		{"zero ttl", func(c *Config) { c.Mempool.TTL = 0 }, "config: mempool.ttl: 0s is outside [1ms, 24h0m0s]"},
+		{"zero batch delay", func(c *Config) { c.Consensus.BatchDelay = 0 }, ""},
+		{"negative batch delay", func(c *Config) { c.Consensus.BatchDelay = -time.Second },
+			"config: consensus.batch_delay: -1s is outside [0s, 24h0m0s]"},
+		{"zero tick", func(c *Config) { c.Consensus.TickInterval = 0 }, "config: consensus.tick_interval: 0s is outside [1ms, 10s]"},
+		{"tick at limits", func(c *Config) { c.Consensus.TickInterval = MaxTickInterval }, ""},
+		{"tick over limit", func(c *Config) { c.Consensus.TickInterval = 11 * time.Second },
+			"config: consensus.tick_interval: 11s is outside [1ms, 10s]"},
+		{"zero empty block interval", func(c *Config) { c.Consensus.EmptyBlockInterval = 0 },
+			"config: consensus.empty_block_interval: 0s is outside [1ms, 24h0m0s]"},
+		{"negative timeout override", func(c *Config) { c.Consensus.ViewChangeTimeout = -1 },
+			"config: consensus.view_change_timeout: -1ns is outside [0s, 24h0m0s] (0 keeps the genesis value)"},
+		{"override order", func(c *Config) {
+			c.Consensus.ViewChangeTimeout = 5 * time.Second
+			c.Consensus.ViewChangeTimeoutMax = 4 * time.Second
+		}, "config: consensus.view_change_timeout_max: 4s is below consensus.view_change_timeout 5s"},
+		{"bad level", func(c *Config) { c.Log.Level = "INFO" }, `config: log.level: "INFO": want debug, info, warn or error`},
+		{"bad format", func(c *Config) { c.Log.Format = "xml" }, `config: log.format: "xml": want text or json`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mutate(&c)
+			err := c.Validate()
+			checkErr(t, err, tc.want)
+		})
+	}
+}
+
+// checkErr compares err with want exactly, or by prefix when want ends
+// in "…"; want "" means no error.
+func checkErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error, want %s", want)
+	}
+	if prefix, ok := strings.CutSuffix(want, "…"); ok {
+		if !strings.HasPrefix(err.Error(), prefix) {
+			t.Fatalf("err = %v\nwant prefix %s", err, prefix)
+		}
+		return
+	}
+	if err.Error() != want {
+		t.Fatalf("err = %v\nwant  %s", err, want)
+	}
+	var ke *KeyError
+	if !errors.As(err, &ke) {
+		t.Fatalf("error %v carries no *KeyError", err)
+	}
+}
+
+func TestCheckGenesis(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config, p *genesis.Consensus)
+		want   string
+	}{
+		{"frame exactly fits the block", func(c *Config, p *genesis.Consensus) {
+			c.P2P.MaxFrameBytes = int(p.MaxBlockBytes) + FrameOverheadBytes
+		}, ""},
+		{"frame too small for the block", func(c *Config, p *genesis.Consensus) {
+			c.P2P.MaxFrameBytes = int(p.MaxBlockBytes) + FrameOverheadBytes - 1
+		}, "config: p2p.max_frame_bytes: 2162687 cannot carry a block of genesis max_block_bytes 2097152 (need at least 2162688)"},
+		{"tx frame too small", func(c *Config, p *genesis.Consensus) { c.P2P.MaxTxFrameBytes = 1000 },
+			"config: p2p.max_tx_frame_bytes: 1000 cannot carry a transaction of genesis max_tx_bytes 65536 (need at least 66560)"},
+		{"request too small", func(c *Config, p *genesis.Consensus) { c.RPC.MaxRequestBytes = 2*65536 + RequestOverheadBytes - 1 },
+			"config: rpc.max_request_bytes: 132095 cannot carry a hex transaction of genesis max_tx_bytes 65536 (need at least 132096)"},
+		{"request exactly fits", func(c *Config, p *genesis.Consensus) { c.RPC.MaxRequestBytes = 2*65536 + RequestOverheadBytes }, ""},
+		{"mempool smaller than a tx", func(c *Config, p *genesis.Consensus) { c.Mempool.MaxBytes = 65535 },
+			"config: mempool.max_bytes: 65535 is below genesis max_tx_bytes 65536"},
+		{"override max below genesis base", func(c *Config, p *genesis.Consensus) { c.Consensus.ViewChangeTimeoutMax = time.Second },
+			"config: consensus.view_change_timeout_max: 1s is below the view-change timeout 2s"},
+		{"override base above genesis max", func(c *Config, p *genesis.Consensus) { c.Consensus.ViewChangeTimeout = 2 * time.Minute },
+			"config: consensus.view_change_timeout_max: 1m0s is below the view-change timeout 2m0s"},
+		{"tick longer than timeout", func(c *Config, p *genesis.Consensus) { p.ViewChangeTimeoutMs = 40 },
+			"config: consensus.tick_interval: 50ms is longer than the view-change timeout 40ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			g := &genesis.Genesis{Consensus: genesis.DefaultConsensus()}
+			tc.mutate(&c, &g.Consensus)
+			checkErr(t, c.CheckGenesis(g), tc.want)
+		})
+	}
+}
+
+func TestWriteConfigRoundTrip(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "config"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	c.Node.Name = "node7"
+	c.RPC.CORSOrigins = []string{"*"}
+	c.Consensus.ViewChangeTimeoutMax = 90 * time.Second
+	c.Metrics.Listen = ""
+	path := filepath.Join(home, ConfigFile)
+	if err := c.WriteConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Home = home
+	if !reflect.DeepEqual(*back, c) {
+		t.Fatalf("round trip:\n%+v\n%+v", *back, c)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v (%v)", fi.Mode(), err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(home, "config"))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+	if err := c.WriteConfig(filepath.Join(home, "missing", "config.toml")); err == nil {
+		t.Fatal("WriteConfig into a missing directory succeeded")
+	}
+}

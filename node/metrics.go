@@ -1,0 +1,219 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bafomet/bafomet/mempool"
+	"github.com/bafomet/bafomet/p2p"
+)
+
+// metrics holds the series the driver updates as events happen; everything
+// else is read from the components' snapshots when Prometheus scrapes
+// (see collector), so no hot path pays for it.
+type metrics struct {
+	reg           *prometheus.Registry
+	viewChanges   prometheus.Counter
+	commitLatency prometheus.Histogram
+	applySeconds  prometheus.Histogram
+	blockTxs      prometheus.Histogram
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		viewChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bafomet_consensus_view_changes_total", Help: "Views this node moved to after the one it started in.",
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bafomet_consensus_commit_latency_seconds",
+			Help:    "Time from a block's proposal timestamp to its execution on this node.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bafomet_chain_apply_seconds",
+			Help:    "Time to execute a block and commit it to Badger.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		blockTxs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bafomet_consensus_block_txs",
+			Help:    "Transactions per committed block.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+	}
+	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs,
+		&collector{n: n},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// collector reads gauges and counters from the node's components at scrape
+// time.
+type collector struct{ n *Node }
+
+var (
+	descHeight      = prometheus.NewDesc("bafomet_consensus_height", "Latest executed block height.", nil, nil)
+	descView        = prometheus.NewDesc("bafomet_consensus_view", "Current PBFT view.", nil, nil)
+	descStable      = prometheus.NewDesc("bafomet_consensus_stable_checkpoint", "Height of the latest stable checkpoint.", nil, nil)
+	descInFlight    = prometheus.NewDesc("bafomet_consensus_pipeline_inflight", "Heights ordered (committed by the core) but not yet executed, plus proposals in flight known to the core.", nil, nil)
+	descEvidence    = prometheus.NewDesc("bafomet_consensus_evidence", "Equivocation evidence items held.", nil, nil)
+	descPoolSize    = prometheus.NewDesc("bafomet_mempool_size", "Transactions in the mempool, ready plus queued.", nil, nil)
+	descPoolBytes   = prometheus.NewDesc("bafomet_mempool_bytes", "Total wire size of the mempool's transactions.", nil, nil)
+	descPoolReady   = prometheus.NewDesc("bafomet_mempool_ready", "Transactions ready to be proposed.", nil, nil)
+	descPoolQueued  = prometheus.NewDesc("bafomet_mempool_queued", "Transactions waiting behind a nonce gap.", nil, nil)
+	descAdmitted    = prometheus.NewDesc("bafomet_mempool_admitted_total", "Transactions admitted.", nil, nil)
+	descRejected    = prometheus.NewDesc("bafomet_mempool_rejected_total", "Transactions refused, by reason.", []string{"reason"}, nil)
+	descEvicted     = prometheus.NewDesc("bafomet_mempool_evicted_total", "Admitted transactions dropped, by rule.", []string{"rule"}, nil)
+	descSigRecover  = prometheus.NewDesc("bafomet_mempool_signature_recoveries_total", "secp256k1 sender recoveries performed.", nil, nil)
+	descPeers       = prometheus.NewDesc("bafomet_p2p_peers", "Connected peers that passed the hello check.", nil, nil)
+	descP2PMsgs     = prometheus.NewDesc("bafomet_p2p_messages_total", "Frames sent and received, by protocol and direction.", []string{"protocol", "direction"}, nil)
+	descP2PBytes    = prometheus.NewDesc("bafomet_p2p_bytes_total", "Payload bytes sent and received, by protocol and direction.", []string{"protocol", "direction"}, nil)
+	descP2PDropped  = prometheus.NewDesc("bafomet_p2p_dropped_frames_total", "Frames dropped, by protocol and direction.", []string{"protocol", "direction"}, nil)
+	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
+	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "Badger's on-disk size, by part.", []string{"part"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHeight, descView, descStable, descInFlight, descEvidence,
+		descPoolSize, descPoolBytes, descPoolReady, descPoolQueued, descAdmitted, descRejected, descEvicted, descSigRecover,
+		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descStorageSize} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descHeight, float64(n.height.Load()))
+	if s := n.soft.Load(); s != nil {
+		gauge(descView, float64(s.View))
+		gauge(descStable, float64(s.Stable))
+		gauge(descInFlight, float64(s.Committed-min(s.Committed, s.Executed)))
+	}
+	gauge(descEvidence, float64(len(n.evidence.list())))
+	c.collectMempool(gauge, counter)
+	c.collectP2P(gauge, counter)
+	lsm, vlog := n.store.DiskSize()
+	gauge(descStorageSize, float64(lsm), "lsm")
+	gauge(descStorageSize, float64(vlog), "vlog")
+}
+
+func (c *collector) collectMempool(gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	st := c.n.pool.Stats()
+	gauge(descPoolSize, float64(st.Size))
+	gauge(descPoolBytes, float64(st.Bytes))
+	gauge(descPoolReady, float64(st.Ready))
+	gauge(descPoolQueued, float64(st.Queued))
+	counter(descAdmitted, st.Admitted)
+	for _, r := range mempool.Reasons() {
+		counter(descRejected, st.Rejected[r], r.String())
+	}
+	for _, k := range mempool.DropKinds() {
+		counter(descEvicted, st.Evicted[k], k.String())
+	}
+	counter(descSigRecover, st.SigRecoveries)
+}
+
+func (c *collector) collectP2P(gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	if c.n.host == nil {
+		return
+	}
+	m := c.n.host.Metrics()
+	gauge(descPeers, float64(m.PeersConnected))
+	for _, p := range []struct {
+		name string
+		c    p2p.ProtoCounters
+	}{{"consensus", m.Consensus}, {"tx", m.Tx}, {"sync", m.Sync}} {
+		counter(descP2PMsgs, p.c.MsgsIn, p.name, "in")
+		counter(descP2PMsgs, p.c.MsgsOut, p.name, "out")
+		counter(descP2PBytes, p.c.BytesIn, p.name, "in")
+		counter(descP2PBytes, p.c.BytesOut, p.name, "out")
+		counter(descP2PDropped, p.c.DroppedIn, p.name, "in")
+		counter(descP2PDropped, p.c.DroppedOut, p.name, "out")
+		counter(descP2PBad, p.c.Malformed, p.name)
+	}
+}
+
+// metricsServer serves /metrics and, for profiling, /debug/pprof/ on the
+// metrics address (127.0.0.1 by default: neither is for the open network).
+type metricsServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+func startMetricsServer(addr string, reg *prometheus.Registry, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the address the metrics server listens on.
+func (s *metricsServer) Addr() net.Addr { return s.ln.Addr() }
+
+func (s *metricsServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// Value-log garbage collection: Badger keeps large values (big blocks) in
+// its value log and reclaims stale ones only when asked.
+const (
+	gcInterval     = 5 * time.Minute
+	gcDiscardRatio = 0.5
+	gcMaxRuns      = 8
+)
+
+// collectGarbage runs Badger's value-log GC every gcInterval until ctx ends.
+func (n *Node) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if runs, err := n.store.CollectGarbage(gcDiscardRatio, gcMaxRuns); err != nil {
+			n.log.Warn("value-log garbage collection", "err", err)
+		} else if runs > 0 {
+			lsm, vlog := n.store.DiskSize()
+			n.log.Info("value-log garbage collected", "files_rewritten", runs, "lsm_bytes", lsm, "vlog_bytes", vlog)
+		}
+	}
+}

@@ -1,0 +1,400 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/chain/apps"
+	"github.com/bafomet/bafomet/genesis"
+	"github.com/bafomet/bafomet/mempool"
+	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/ordering"
+	"github.com/bafomet/bafomet/p2p"
+	"github.com/bafomet/bafomet/rpc"
+)
+
+// Options are the parts of a node that are not in its home directory.
+type Options struct {
+	// Apps is the application registry; nil means apps.Builtin(). A custom
+	// application is wired in by adding it here.
+	Apps chain.Apps
+	// Logger receives the node's logs; nil builds one from the config.
+	Logger *slog.Logger
+}
+
+// Node is one validator: store, executor, mempool, ordering core, p2p host
+// and RPC server, wired together. Create it with New, run it with Start,
+// and stop it with Close.
+type Node struct {
+	cfg         *Config
+	gen         *genesis.Genesis
+	genesisHash chain.Hash
+	vals        *chain.ValidatorSet
+	self        int
+	key         *ecdsa.PrivateKey
+	log         *slog.Logger
+
+	store *chain.Store
+	exec  *chain.Executor
+	pool  *mempool.Mempool
+	host  *p2p.Host
+	core  *ordering.Core
+	rpc   *rpc.Server
+
+	metrics    *metrics
+	metricsSrv *metricsServer
+	syncer     *syncer
+	syncProofs map[uint64]*ordering.CheckpointProof // checkpoint proofs of synced blocks awaiting execution (driver only)
+
+	consensusIn chan *ordering.Message
+	txWake      chan struct{} // a transaction entered the mempool
+	blockNotify chan struct{} // a block committed (read by the RPC server)
+
+	soft     atomic.Pointer[ordering.SoftState]
+	height   atomic.Uint64 // latest executed height
+	evidence evidenceLog
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	fatal  chan error // the driver stopped on an error it cannot survive
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New loads a node from its configuration: genesis, key and data directory.
+// It opens the store (initialising it from genesis on first start) but
+// starts nothing; call Start.
+func New(cfg *Config, opts Options) (n *Node, err error) {
+	if opts.Apps == nil {
+		opts.Apps = apps.Builtin()
+	}
+	log := opts.Logger
+	if log == nil {
+		log, err = NewLogger(cfg.Log, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	n = &Node{
+		cfg:         cfg,
+		log:         log,
+		consensusIn: make(chan *ordering.Message, consensusQueueLen),
+		txWake:      make(chan struct{}, 1),
+		blockNotify: make(chan struct{}, 1),
+		fatal:       make(chan error, 1),
+	}
+	if err := n.loadIdentity(opts.Apps); err != nil {
+		return nil, err
+	}
+	if err := n.openStore(opts.Apps); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			n.store.Close()
+		}
+	}()
+	n.pool = mempool.New(n.mempoolConfig(), n.gen.ChainID, &committedState{store: n.store, app: n.exec.App()})
+	if err := n.initMempoolHeight(); err != nil {
+		return nil, err
+	}
+	n.metrics = newMetrics(n)
+	n.syncer = newSyncer(n)
+	n.syncProofs = make(map[uint64]*ordering.CheckpointProof)
+	return n, nil
+}
+
+// loadIdentity reads and validates genesis and the validator key, and finds
+// this node's index in the validator set.
+func (n *Node) loadIdentity(registry chain.Apps) error {
+	g, err := genesis.Load(n.cfg.GenesisPath())
+	if err != nil {
+		return err
+	}
+	if err := g.Validate(registry); err != nil {
+		return err
+	}
+	if err := n.cfg.CheckGenesis(g); err != nil {
+		return err
+	}
+	if n.genesisHash, err = g.Hash(); err != nil {
+		return fmt.Errorf("genesis hash: %w", err)
+	}
+	if n.vals, err = g.ValidatorSet(); err != nil {
+		return err
+	}
+	n.gen = g
+	if n.key, err = crypto.LoadECDSA(n.cfg.KeyPath()); err != nil {
+		return fmt.Errorf("load validator key %s: %w", n.cfg.KeyPath(), err)
+	}
+	addr := crypto.PubkeyToAddress(n.key.PublicKey)
+	idx, ok := n.vals.IndexOf(addr)
+	if !ok {
+		return fmt.Errorf("key %s (address %s) is not a validator in genesis %s", n.cfg.KeyPath(), addr, n.cfg.GenesisPath())
+	}
+	n.self = idx
+	if n.cfg.Node.Name == "" {
+		n.cfg.Node.Name = n.vals.Validator(idx).Name
+	}
+	n.log = n.log.With("node", n.cfg.Node.Name)
+	return nil
+}
+
+// openStore opens Badger, checks that the data directory belongs to this
+// chain, and writes the genesis state on first start.
+func (n *Node) openStore(registry chain.Apps) error {
+	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{Logger: n.log.With("component", "badger")})
+	if err != nil {
+		return err
+	}
+	if err := n.initStore(store, registry); err != nil {
+		store.Close()
+		return err
+	}
+	n.store = store
+	return nil
+}
+
+func (n *Node) initStore(store *chain.Store, registry chain.Apps) error {
+	if err := store.CheckIdentity(n.gen.ChainID, n.genesisHash); err != nil {
+		return fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
+	}
+	app, err := registry.New(n.gen.App)
+	if err != nil {
+		return err
+	}
+	n.exec = chain.NewExecutor(store, app, n.gen.ChainID, n.log.With("component", "executor"))
+	done, err := store.Initialized()
+	if err != nil {
+		return err
+	}
+	if !done {
+		appHash, err := n.exec.InitGenesis(n.gen.AppState)
+		if err != nil {
+			return fmt.Errorf("initialise genesis state: %w", err)
+		}
+		n.log.Info("initialised chain from genesis", "chain_id", n.gen.ChainID, "app", n.gen.App, "app_hash", appHash)
+	}
+	h, err := store.Height()
+	if err != nil {
+		return err
+	}
+	n.height.Store(h)
+	return nil
+}
+
+func (n *Node) initMempoolHeight() error {
+	if h := n.height.Load(); h > 0 {
+		b, err := n.store.Block(h)
+		if err != nil {
+			return err
+		}
+		n.pool.Update(h, b)
+	}
+	return nil
+}
+
+func (n *Node) mempoolConfig() mempool.Config {
+	c := mempool.DefaultConfig()
+	m := n.cfg.Mempool
+	c.MaxTxs, c.MaxBytes, c.MaxTxsPerSender = m.MaxTxs, m.MaxBytes, m.MaxTxsPerSender
+	c.MaxNonceGap = uint64(m.MaxNonceGap)
+	c.TTL = m.TTL
+	c.MaxTxBytes = int(n.gen.Consensus.MaxTxBytes)
+	c.ReserveHeights = max(c.ReserveHeights, n.gen.Consensus.PipelineWindow+1)
+	c.Logger = n.log.With("component", "mempool")
+	return c
+}
+
+// Start starts the p2p host, the RPC server and the driver.
+func (n *Node) Start(ctx context.Context) error {
+	ctx, n.cancel = context.WithCancel(ctx)
+	var err error
+	if n.host, err = p2p.New(n.p2pConfig()); err != nil {
+		return err
+	}
+	syncSrv, err := blocksync.NewServer(n.store, blocksync.ServerConfig{
+		MaxBytes: n.syncResponseMax(), CheckpointInterval: n.gen.Consensus.CheckpointInterval,
+	})
+	if err != nil {
+		return err
+	}
+	n.host.SetRequestHandler(syncSrv.Handle)
+	if err := n.host.Start(ctx); err != nil {
+		return fmt.Errorf("start p2p: %w", err)
+	}
+	n.host.SetHeight(n.height.Load())
+	if n.rpc, err = rpc.New(n.rpcConfig(), &backend{n: n}, n.log.With("component", "rpc")); err != nil {
+		n.host.Close()
+		return err
+	}
+	if err := n.rpc.Start(); err != nil {
+		n.host.Close()
+		return fmt.Errorf("start rpc: %w", err)
+	}
+	if addr := n.cfg.Metrics.Listen; addr != "" {
+		if n.metricsSrv, err = startMetricsServer(addr, n.metrics.reg, n.log); err != nil {
+			n.stopServers()
+			return err
+		}
+	}
+	if n.core, err = n.newCore(ctx); err != nil {
+		n.stopServers()
+		return err
+	}
+	soft := n.core.SoftState()
+	n.soft.Store(&soft)
+	n.goRun(func() { n.dispatchConsensus(ctx) })
+	for range runtime.GOMAXPROCS(0) {
+		n.goRun(func() { n.admitGossip(ctx) })
+	}
+	n.goRun(func() { n.gossipTxs(ctx) })
+	n.goRun(func() { n.drive(ctx) })
+	n.goRun(func() { n.syncer.run(ctx) })
+	n.goRun(func() { n.collectGarbage(ctx) })
+	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", "http://"+n.RPCAddr().String(),
+		"validator", n.self, "validators", n.vals.Size())
+	return nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// RPCAddr returns the address the RPC server listens on.
+func (n *Node) RPCAddr() net.Addr { return n.rpc.Addr() }
+
+// MetricsAddr returns the address of the metrics server, or nil when
+// metrics are off.
+func (n *Node) MetricsAddr() net.Addr {
+	if n.metricsSrv == nil {
+		return nil
+	}
+	return n.metricsSrv.Addr()
+}
+
+// Host returns the node's p2p host (for status and tests).
+func (n *Node) Host() *p2p.Host { return n.host }
+
+// Height returns the latest executed height.
+func (n *Node) Height() uint64 { return n.height.Load() }
+
+// Fatal returns a channel that receives the error that stopped the driver.
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+// stopServers undoes a partial Start.
+func (n *Node) stopServers() {
+	if n.metricsSrv != nil {
+		n.metricsSrv.Close()
+	}
+	n.rpc.Close()
+	n.host.Close()
+}
+
+// Close stops every component in order — RPC, driver, p2p — and closes the
+// store. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.rpc != nil {
+			errs = append(errs, n.rpc.Close())
+		}
+		if n.metricsSrv != nil {
+			errs = append(errs, n.metricsSrv.Close())
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		errs = append(errs, n.store.Close())
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node stopped", "height", n.height.Load())
+	})
+	return n.closeErr
+}
+
+func (n *Node) p2pConfig() p2p.Config {
+	peers := make([]p2p.Peer, n.vals.Size())
+	for i := range peers {
+		v := n.vals.Validator(i)
+		peers[i] = p2p.Peer{Index: i, PubKey: v.PubKey, Addrs: []string{v.Multiaddr}}
+	}
+	c := n.cfg.P2P
+	return p2p.Config{
+		Key:         n.key,
+		ListenAddr:  c.Listen,
+		Validators:  peers,
+		ChainID:     n.gen.ChainID,
+		GenesisHash: n.genesisHash,
+		Limits: p2p.Limits{
+			ConsensusFrameMax: c.MaxFrameBytes,
+			TxFrameMax:        c.MaxTxFrameBytes,
+			SendQueueLen:      c.OutboundQueue,
+			BackoffMin:        c.DialBackoffMin,
+			BackoffMax:        c.DialBackoffMax,
+		},
+		Logger: n.log,
+	}
+}
+
+func (n *Node) rpcConfig() rpc.Config {
+	c := n.cfg.RPC
+	return rpc.Config{
+		ListenAddr:             c.Listen,
+		CORSOrigins:            c.CORSOrigins,
+		MaxRequestBytes:        c.MaxRequestBytes,
+		MaxBatchLength:         c.MaxBatchLength,
+		MaxWSMessageBytes:      int64(c.MaxWSMessageBytes),
+		MaxWSConnections:       c.MaxWSConnections,
+		MaxSubsPerConn:         c.MaxSubsPerConn,
+		SubscriberBuffer:       c.SubscriberBuffer,
+		PingInterval:           c.WSPingInterval,
+		PongTimeout:            c.WSPongTimeout,
+		SubscriberStallTimeout: c.SubscriberStall,
+		MaxBatchResponseBytes:  c.MaxBatchRespBytes,
+	}.WithDefaults()
+}
+
+// evidenceLog keeps the equivocation evidence the core reported, bounded.
+type evidenceLog struct {
+	mu    sync.Mutex
+	items []ordering.Evidence
+}
+
+const maxEvidenceKept = 1024
+
+func (e *evidenceLog) add(ev []ordering.Evidence) {
+	if len(ev) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.items = append(e.items, ev...)
+	if over := len(e.items) - maxEvidenceKept; over > 0 {
+		e.items = append([]ordering.Evidence(nil), e.items[over:]...)
+	}
+}
+
+func (e *evidenceLog) list() []ordering.Evidence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]ordering.Evidence(nil), e.items...)
+}

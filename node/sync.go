@@ -1,0 +1,334 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/ordering"
+)
+
+// Block sync: a node that finds itself behind fetches certified blocks from
+// its peers and feeds them to the core with StepCertified, so they are
+// executed exactly as consensus-committed blocks are. The syncer goroutine
+// decides when to sync and runs the fetcher; the driver consumes its blocks.
+const (
+	// syncCheckInterval is how often the syncer looks for lag.
+	syncCheckInterval = time.Second
+	// stallProbeAfter is how long the height may stand still before the
+	// syncer asks peers for their verified heights.
+	stallProbeAfter = 2 * time.Second
+	// probeTimeout bounds one status round.
+	probeTimeout = 3 * time.Second
+	// wipedProbeWait is how long a node with an empty data directory
+	// waits at start-up for a peer to tell it how far the network got.
+	wipedProbeWait = 5 * time.Second
+)
+
+// syncer detects lag and runs block sync. It runs on its own goroutine and
+// hands verified blocks to the driver through items.
+type syncer struct {
+	n        *Node
+	verifier *blocksync.Verifier
+	items    chan blocksync.Item // read by the driver
+	hints    chan uint64         // heights the core says we are behind (non-blocking sends)
+	status   atomic.Pointer[blocksync.Status]
+}
+
+func newSyncer(n *Node) *syncer {
+	return &syncer{
+		n:        n,
+		verifier: blocksync.NewVerifier(n.gen.ChainID, n.vals, n.gen.Consensus.CheckpointInterval),
+		items:    make(chan blocksync.Item, 64),
+		hints:    make(chan uint64, 1),
+	}
+}
+
+// hint tells the syncer the core saw evidence that the network is at least
+// at height h. It never blocks the driver.
+func (s *syncer) hint(h uint64) {
+	select {
+	case s.hints <- h:
+	default:
+		select { // replace a stale hint with the newer one
+		case <-s.hints:
+		default:
+		}
+		select {
+		case s.hints <- h:
+		default:
+		}
+	}
+}
+
+// Status reports the running sync, if any.
+func (s *syncer) Status() (blocksync.Status, bool) {
+	st := s.status.Load()
+	if st == nil {
+		return blocksync.Status{}, false
+	}
+	return *st, st.Syncing
+}
+
+func (s *syncer) run(ctx context.Context) {
+	t := time.NewTicker(syncCheckInterval)
+	defer t.Stop()
+	lastHeight, lastMove := s.n.height.Load(), time.Now()
+	for {
+		var target uint64
+		select {
+		case <-ctx.Done():
+			return
+		case target = <-s.hints:
+		case <-t.C:
+		}
+		h := s.n.height.Load()
+		if h != lastHeight {
+			lastHeight, lastMove = h, time.Now()
+		}
+		target = max(target, s.peerHint())
+		if target <= h+s.n.gen.Consensus.PipelineWindow && time.Since(lastMove) >= stallProbeAfter {
+			target = max(target, s.probe(ctx))
+		}
+		if target > h {
+			s.syncTo(ctx, target)
+			lastHeight, lastMove = s.n.height.Load(), time.Now()
+		}
+	}
+}
+
+// peerHint is the (f+1)-th highest height validators announced in their
+// hello: at least one honest validator has reached it.
+func (s *syncer) peerHint() uint64 {
+	var hs []uint64
+	for _, p := range s.n.host.Peers() {
+		if p.Validator && p.Connected {
+			hs = append(hs, p.Height)
+		}
+	}
+	f := s.n.vals.F()
+	if len(hs) <= f {
+		return 0
+	}
+	slices.Sort(hs)
+	return hs[len(hs)-1-f]
+}
+
+// probe asks every peer for its verified height and returns the highest.
+func (s *syncer) probe(ctx context.Context) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	h, _ := blocksync.MaxHeight(blocksync.Probe(ctx, s.n.host, s.verifier, s.n.otherValidators()))
+	return h
+}
+
+// syncTo fetches blocks from the node's height up to target (which moves
+// up as hints arrive) and passes them to the driver.
+func (s *syncer) syncTo(ctx context.Context, target uint64) {
+	n := s.n
+	start := n.height.Load()
+	startHash, err := n.blockHashAt(start)
+	if err != nil {
+		n.log.Error("block sync: read tip", "err", err)
+		return
+	}
+	f, err := blocksync.NewFetcher(blocksync.Config{
+		ChainID: n.gen.ChainID, Validators: n.vals, CheckpointInterval: n.gen.Consensus.CheckpointInterval,
+		Requester: n.host, Peers: n.otherValidators(), Start: start, StartHash: startHash, Target: target,
+		Limits: blocksync.Limits{MaxResponseBytes: n.syncResponseMax()},
+		Log:    n.log.With("component", "blocksync"),
+	})
+	if err != nil {
+		n.log.Error("block sync: start", "err", err)
+		return
+	}
+	n.log.Info("block sync started", "from", start, "target", target)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	s.forward(ctx, f)
+	cancel()
+	err = <-done
+	st := f.Status()
+	st.Syncing = false
+	s.status.Store(&st)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Warn("block sync stopped", "height", n.height.Load(), "err", err)
+		return
+	}
+	n.log.Info("block sync finished", "height", n.height.Load(), "target", st.Target)
+}
+
+// forward passes the fetcher's blocks to the driver until the fetcher is
+// done, raising its target as new hints arrive.
+func (s *syncer) forward(ctx context.Context, f *blocksync.Fetcher) {
+	t := time.NewTicker(syncCheckInterval)
+	defer t.Stop()
+	blocks := f.Blocks()
+	for {
+		st := f.Status()
+		s.status.Store(&st)
+		select {
+		case <-ctx.Done():
+			return
+		case it, ok := <-blocks:
+			if !ok {
+				return
+			}
+			select {
+			case s.items <- it:
+			case <-ctx.Done():
+				return
+			}
+		case h := <-s.hints:
+			f.SetTarget(h)
+		case <-t.C:
+			f.SetTarget(s.peerHint())
+		}
+	}
+}
+
+// stepSynced feeds one fetched block to the core (on the driver goroutine)
+// and keeps its checkpoint proof to check after execution.
+func (n *Node) stepSynced(it blocksync.Item) {
+	if err := n.core.StepCertified(it.Block, it.Certificate); err != nil {
+		n.log.Debug("synced block not taken", "height", it.Block.Header.Height, "err", err)
+		return
+	}
+	if it.Checkpoint != nil {
+		n.syncProofs[it.Block.Header.Height] = it.Checkpoint
+	}
+}
+
+// checkSyncedCheckpoint compares this node's appHash after height with the
+// checkpoint proof that came with the synced block, and stores the proof so
+// this node can serve it. A mismatch means this node's state diverged from
+// the network's: it must stop rather than run on.
+func (n *Node) checkSyncedCheckpoint(height uint64, appHash chain.Hash) error {
+	p, ok := n.syncProofs[height]
+	if !ok {
+		return nil
+	}
+	delete(n.syncProofs, height)
+	if err := blocksync.CheckAppHash(p, height, appHash); err != nil {
+		return fmt.Errorf("state diverged from the network's checkpoint: %w", err)
+	}
+	return n.saveStable(p)
+}
+
+// otherValidators lists every validator index but this node's.
+func (n *Node) otherValidators() []int {
+	out := make([]int, 0, n.vals.Size()-1)
+	for i := 0; i < n.vals.Size(); i++ {
+		if i != n.self {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// blockHashAt is the hash of the executed block at h (the genesis hash at 0).
+func (n *Node) blockHashAt(h uint64) (chain.Hash, error) {
+	if h == 0 {
+		return n.genesisHash, nil
+	}
+	b, err := n.store.Block(h)
+	if err != nil {
+		return chain.Hash{}, err
+	}
+	return b.Hash(), nil
+}
+
+func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
+
+// guardWipedStart protects a validator that lost its data directory: its
+// earlier votes are gone with it, so it must not vote at any height it may
+// have voted on before. A validator knows it ran before from the marker
+// file next to its key (see markRunning); a first start on a network that
+// is already running is not guarded, since that key never signed anything.
+// If peers prove (with verified certificates) that the network is past
+// genesis, the core is told to sign nothing up to that height plus the log
+// window — everything the network can have in flight.
+func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) {
+	if r.Height > 0 || len(r.Records) > 0 || n.vals.Size() == 1 || !n.ranBefore() {
+		return
+	}
+	deadline := time.Now().Add(wipedProbeWait)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		h, answered := blocksync.MaxHeight(blocksync.Probe(pctx, n.host, n.syncer.verifier, n.otherValidators()))
+		cancel()
+		if h > 0 {
+			logWindow := n.gen.Consensus.CheckpointInterval * ordering.DefaultLogWindowFactor
+			r.NoVoteThroughHeight = h + logWindow
+			n.log.Warn("empty data directory on a running network: not voting until caught up",
+				"network_height", h, "no_vote_through", r.NoVoteThroughHeight)
+			return
+		}
+		if answered > n.vals.F() || ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			// Safety first: a validator that lost its votes cannot know
+			// what it signed, so it waits for peers rather than guess. An
+			// operator who knows the whole network restarts from genesis
+			// deletes the marker file (docs/operations.md).
+			n.log.Warn("validator ran before but its data directory is empty; waiting for f+1 peers to tell how far the network got",
+				"answered", answered, "needed", n.vals.F()+1, "marker", n.ranMarkerPath())
+			deadline = time.Now().Add(wipedProbeWait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ranMarkerFile, beside the validator key, records that this key has run
+// as a validator of this chain. It is written, and synced, before the core
+// exists, so before the node can sign anything; an operator who moves a
+// validator to a new machine moves the whole config directory with it.
+const ranMarkerFile = "validator.ran"
+
+func (n *Node) ranMarkerPath() string {
+	return filepath.Join(filepath.Dir(n.cfg.KeyPath()), ranMarkerFile)
+}
+
+// ranBefore reports whether this validator key ran on this chain before.
+func (n *Node) ranBefore() bool {
+	data, err := os.ReadFile(n.ranMarkerPath())
+	return err == nil && strings.TrimSpace(string(data)) == n.genesisHash.Hex()
+}
+
+// markRunning writes the marker (the genesis hash) durably, once.
+func (n *Node) markRunning() error {
+	if n.ranBefore() {
+		return nil
+	}
+	path := n.ranMarkerPath()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.WriteString(n.genesisHash.Hex() + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync() // make the new directory entry durable too
+		dir.Close()
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/p2p"
+)
+
+// forgingHandler wraps a node's sync server and alters every block it
+// serves (the timestamp, so the certificate no longer certifies it). It
+// counts the requests it answered.
+func forgingHandler(t *testing.T, inner p2p.RequestHandler, served *atomic.Int64) p2p.RequestHandler {
+	return func(ctx context.Context, from int, req []byte) ([]byte, error) {
+		resp, err := inner(ctx, from, req)
+		if err != nil {
+			return nil, err
+		}
+		r, err := blocksync.DecodeResponse(resp, blocksync.ResponseLimits{MaxBytes: 64 << 20, MaxBlocks: 1024, MaxCheckpoints: 64, MaxCheckpointBytes: 1 << 20})
+		if err != nil {
+			t.Errorf("forger: decode own response: %v", err)
+			return resp, nil
+		}
+		if len(r.Blocks) > 0 {
+			served.Add(1)
+		}
+		for i := range r.Blocks {
+			r.Blocks[i].Block.Header.Timestamp++
+		}
+		return rlp.EncodeToBytes(r)
+	}
+}
+
+// TestSyncBypassesForgingPeer stops a validator while the others commit,
+// then restarts it when the only peer that can serve it forges every block:
+// it applies nothing. Once an honest peer is back, it catches up to exactly
+// the honest chain.
+func TestSyncBypassesForgingPeer(t *testing.T) {
+	tn := newTestNet(t, 4)
+	for i := range tn.nodes {
+		tn.start(i)
+	}
+	var nonce uint64
+	send := func(count int) {
+		for k := 0; k < count; k++ {
+			tn.send(int(nonce)%3, nonce, fmt.Sprintf("f%d=v", nonce))
+			nonce++
+			waitNonce(t, tn, nonce)
+		}
+	}
+	send(2)
+	tn.stop(3)
+	send(10)
+	target := tn.nodes[0].Height()
+	forger := tn.nodes[1]
+	srv, err := blocksync.NewServer(forger.store, blocksync.ServerConfig{CheckpointInterval: forger.gen.Consensus.CheckpointInterval})
+	must(t, err)
+	var served atomic.Int64
+	forger.host.SetRequestHandler(forgingHandler(t, srv.Handle, &served))
+	tn.stop(0)
+	tn.stop(2)
+
+	n3 := tn.start(3)
+	before := n3.Height()
+	deadline := time.Now().Add(15 * time.Second)
+	for served.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lagging validator never asked the forger for blocks")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if h := n3.Height(); h != before {
+		t.Fatalf("validator applied blocks %d…%d served only by a forger", before+1, h)
+	}
+
+	tn.start(0)
+	tn.waitHeight(target, 40*time.Second)
+	for h := uint64(1); h <= target; h++ {
+		want, err := tn.nodes[0].store.Block(h)
+		must(t, err)
+		got, err := n3.store.Block(h)
+		must(t, err)
+		if got.Hash() != want.Hash() {
+			t.Fatalf("height %d: synced %s, honest %s", h, got.Hash(), want.Hash())
+		}
+		a, _ := tn.nodes[0].store.AppHashAt(h)
+		b, _ := n3.store.AppHashAt(h)
+		if a != b {
+			t.Fatalf("appHash at %d differs: %s vs %s", h, a, b)
+		}
+	}
+}
+
+// TestLateFirstStartVotes: a validator whose key never ran joins after the
+// others committed blocks. It is not mistaken for a wiped validator: with
+// one other validator down, the chain can only move with its vote, and it
+// does.
+func TestLateFirstStartVotes(t *testing.T) {
+	tn := newTestNet(t, 4)
+	for i := 0; i < 3; i++ {
+		tn.start(i)
+	}
+	tn.send(0, 0, "early=1")
+	waitNonce(t, tn, 1)
+	tn.stop(2)
+	tn.start(3)
+	tn.send(0, 1, "late=1")
+	waitNonce(t, tn, 2)
+}
+
+// TestWipedValidatorDoesNotVote: a validator that ran before loses its data
+// directory. It rebuilds the chain but signs nothing at heights it may have
+// signed before, so with one other validator down (and the wiped one the
+// needed third vote) no new block commits.
+func TestWipedValidatorDoesNotVote(t *testing.T) {
+	tn := newTestNet(t, 4)
+	for i := range tn.nodes {
+		tn.start(i)
+	}
+	tn.send(0, 0, "before=wipe")
+	waitNonce(t, tn, 1)
+	tn.stop(3)
+	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultDataDir)))
+	tn.stop(2)
+	n3 := tn.start(3)
+	tip := tn.nodes[0].Height()
+	tn.waitHeight(tip, 20*time.Second) // it catches up by sync…
+	tn.send(0, 1, "after=wipe")
+	time.Sleep(3 * time.Second)
+	for _, n := range []*Node{tn.nodes[0], tn.nodes[1], n3} {
+		if h := n.Height(); h != tip {
+			t.Fatalf("%s committed height %d past %d with a wiped validator's vote", n.cfg.Node.Name, h, tip)
+		}
+	}
+}

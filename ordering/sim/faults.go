@@ -1,0 +1,230 @@
+package sim
+
+// clogAction clogs or unclogs one directed link at a tick.
+type clogAction struct {
+	at       uint64
+	from, to int
+	clog     bool
+}
+
+// faultState is the fault phase's bookkeeping. Faults are injected from
+// tick 0 until FaultTicks pass or the slowest honest node reaches two
+// thirds of the target; then the network heals and the liveness bound
+// starts.
+type faultState struct {
+	healed       bool
+	healTick     uint64
+	partitionEnd uint64 // tick the current partition heals; 0 = none
+	round        int    // next scripted partition round
+	clogs        []clogAction
+	restartAt    []uint64 // per slot; 0 = running
+}
+
+// setupNodeFaults fixes per-node properties for the whole run: clock skew
+// and slow nodes. Twin slots get a distinct clock so that twins propose
+// different blocks, as two real machines would.
+func (s *Sim) setupNodeFaults() {
+	s.fault.restartAt = make([]uint64, len(s.nodes))
+	if s.cfg.Faults.Has(FaultSkew) {
+		span := int64(2*s.cfg.MaxSkewMs + 1)
+		for _, n := range s.nodes {
+			n.skewMs = s.rng.Int64N(span) - int64(s.cfg.MaxSkewMs)
+		}
+	}
+	for _, n := range s.nodes {
+		if n.twin {
+			n.skewMs += twinClockOffsetMs
+		}
+	}
+	if s.cfg.Faults.Has(FaultSlow) {
+		slow := max(1, s.vs.F())
+		for _, slot := range s.rng.Perm(len(s.nodes))[:min(slow, len(s.nodes))] {
+			s.net.slow[slot] = s.cfg.SlowTicks
+		}
+	}
+	if s.cfg.Faults.Has(FaultNet) {
+		s.net.faults = netFaults{
+			dropPercent:  s.cfg.DropPercent,
+			dupPercent:   s.cfg.DupPercent,
+			reorderTicks: s.cfg.ReorderTicks,
+		}
+	}
+}
+
+// twinClockOffsetMs separates a twin's clock from its sibling's.
+const twinClockOffsetMs = 7
+
+// faultTick injects, advances or heals faults for this tick.
+func (s *Sim) faultTick() {
+	if s.fault.healed {
+		return
+	}
+	if !s.phased() || s.now >= s.cfg.FaultTicks || s.minHonestHeight() >= s.healHeight() {
+		s.heal()
+		return
+	}
+	s.restartDue()
+	if s.cfg.Faults.Has(FaultCrash) {
+		s.maybeCrash()
+	}
+	s.partitionTick()
+	if s.cfg.Faults.Has(FaultNet) {
+		s.clogTick()
+	}
+}
+
+// phased reports whether the run has faults that stop when the network
+// heals; Byzantine validators, skew and slow nodes never stop.
+func (s *Sim) phased() bool {
+	return s.cfg.Faults&(FaultNet|FaultCrash|FaultTwins) != 0 || len(s.cfg.Partitions) > 0
+}
+
+// healHeight is the honest height at which the fault phase ends early, so
+// that the last third of the target is reached on a healed network.
+func (s *Sim) healHeight() uint64 { return s.cfg.Blocks * 2 / 3 }
+
+// heal ends the fault phase: partitions, clogs and loss go, crashed nodes
+// restart. Byzantine validators stay Byzantine; skew and slow nodes stay.
+func (s *Sim) heal() {
+	s.fault.healed, s.fault.healTick = true, s.now
+	s.net.heal()
+	s.fault.clogs = nil
+	for _, n := range s.nodes {
+		if !n.up {
+			s.restart(n)
+		}
+	}
+}
+
+func (s *Sim) restart(n *node) {
+	s.fault.restartAt[n.slot] = 0
+	if err := s.start(n); err != nil {
+		s.fail(err)
+	}
+}
+
+func (s *Sim) restartDue() {
+	for _, n := range s.nodes {
+		if at := s.fault.restartAt[n.slot]; !n.up && at != 0 && s.now >= at {
+			s.restart(n)
+			s.endStep()
+		}
+	}
+}
+
+// maybeCrash crashes a random running node now and then, keeping at most
+// max(1, f) nodes down at once.
+func (s *Sim) maybeCrash() {
+	if s.rng.IntN(s.cfg.CrashOneIn) != 0 {
+		return
+	}
+	down := 0
+	for _, n := range s.nodes {
+		if !n.up {
+			down++
+		}
+	}
+	if down >= max(1, s.vs.F()) {
+		return
+	}
+	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	if !n.up {
+		return
+	}
+	s.crash(n)
+	s.fault.restartAt[n.slot] = s.now + 10 + uint64(s.rng.IntN(s.cfg.MaxDownTicks))
+}
+
+// partitionTick runs the partition schedule: scripted rounds when
+// Config.Partitions is set, twin-splitting rounds under FaultTwins, random
+// splits now and then under FaultNet.
+func (s *Sim) partitionTick() {
+	if s.fault.partitionEnd != 0 && s.now < s.fault.partitionEnd {
+		return
+	}
+	if s.fault.partitionEnd != 0 {
+		s.fault.partitionEnd = 0
+		s.net.partition(make([]int, len(s.nodes)))
+	}
+	switch {
+	case len(s.cfg.Partitions) > 0:
+		if s.fault.round >= len(s.cfg.Partitions) {
+			return
+		}
+		s.setPartition(s.cfg.Partitions[s.fault.round])
+		s.fault.round++
+	case s.twins():
+		s.setPartition(s.twinSplit())
+	case s.cfg.Faults.Has(FaultNet) && s.rng.IntN(s.cfg.PartitionOneIn) == 0:
+		groups := make([]int, len(s.nodes))
+		parts := 2 + s.rng.IntN(2)
+		for i := range groups {
+			groups[i] = s.rng.IntN(parts)
+		}
+		s.setPartition(groups)
+	}
+}
+
+func (s *Sim) setPartition(groups []int) {
+	s.net.partition(groups)
+	s.fault.partitionEnd = s.now + uint64(s.cfg.PartitionTicks)
+	s.stats.Partitions++
+}
+
+// twinSplit assigns every slot to one of two or three groups, always
+// separating each pair of twins.
+func (s *Sim) twinSplit() []int {
+	groups := make([]int, len(s.nodes))
+	parts := 2 + s.rng.IntN(2)
+	for _, n := range s.nodes {
+		if !n.twin {
+			groups[n.slot] = s.rng.IntN(parts)
+		}
+	}
+	for _, n := range s.nodes {
+		if n.twin {
+			g := groups[n.id] + 1 + s.rng.IntN(parts-1)
+			groups[n.slot] = g % parts
+		}
+	}
+	return groups
+}
+
+// clogTick runs swizzle-clogging: now and then pick a random subset of
+// directed links, clog them one at a time, then unclog them one at a time
+// in a different random order.
+func (s *Sim) clogTick() {
+	for len(s.fault.clogs) > 0 && s.fault.clogs[0].at <= s.now {
+		a := s.fault.clogs[0]
+		s.fault.clogs = s.fault.clogs[1:]
+		s.net.clogged[a.from][a.to] = a.clog
+	}
+	if len(s.fault.clogs) > 0 || s.rng.IntN(s.cfg.ClogOneIn) != 0 {
+		return
+	}
+	var links [][2]int
+	for i := range s.nodes {
+		for j := range s.nodes {
+			if i != j {
+				links = append(links, [2]int{i, j})
+			}
+		}
+	}
+	if len(links) == 0 {
+		return
+	}
+	s.rng.Shuffle(len(links), func(i, j int) { links[i], links[j] = links[j], links[i] })
+	links = links[:1+s.rng.IntN(len(links))]
+	step := uint64(1 + s.rng.IntN(s.cfg.ClogStepTicks))
+	at := s.now
+	for _, l := range links {
+		s.fault.clogs = append(s.fault.clogs, clogAction{at: at, from: l[0], to: l[1], clog: true})
+		at += step
+	}
+	s.rng.Shuffle(len(links), func(i, j int) { links[i], links[j] = links[j], links[i] })
+	for _, l := range links {
+		s.fault.clogs = append(s.fault.clogs, clogAction{at: at, from: l[0], to: l[1], clog: false})
+		at += step
+	}
+	s.stats.Clogs++
+}

@@ -1,0 +1,334 @@
+package ordering
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// startViewChange moves this node to view v (> current, or the current view
+// if it is still in normal operation there) and broadcasts its ViewChange:
+// its stable checkpoint and the highest-view prepared certificate of every
+// height above it.
+func (c *Core) startViewChange(v uint64) {
+	if v < c.view || (v == c.view && c.inViewChange) {
+		return
+	}
+	c.becomeViewChange(v)
+	c.lastNV = nil
+	c.offered = nil
+	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
+	body := &ViewChange{Checkpoint: c.stableProof}
+	for _, h := range sortedKeys(c.slots) {
+		if s := c.slots[h]; s.proof != nil && h > c.stable {
+			body.Prepared = append(body.Prepared, s.proof)
+		}
+	}
+	m, err := c.signOwn(&Message{Type: MsgViewChange, View: v, Height: c.highWatermark(), ViewChange: body})
+	if err != nil {
+		return
+	}
+	c.myVC = m
+	c.vcs[c.self] = m
+	c.send(Broadcast, m)
+	c.tryNewView()
+}
+
+func (c *Core) stepViewChange(m *Message) error {
+	if m.View < c.view || (m.View == c.view && !c.inViewChange) {
+		if m.View == c.view && c.isPrimary() && c.lastNV != nil {
+			c.send(int(m.From), c.lastNV) // the sender missed this view's NewView
+		}
+		return fmt.Errorf("%w: view change to %d, node in view %d", ErrStaleView, m.View, c.view)
+	}
+	if prev := c.vcs[m.From]; prev != nil && prev.View >= m.View {
+		return fmt.Errorf("%w: view change to %d from %d (holds %d)", ErrDuplicate, m.View, m.From, prev.View)
+	}
+	if err := c.verifyViewChangeBody(m); err != nil {
+		return err
+	}
+	c.vcs[m.From] = m
+	if m.View == c.view && c.inViewChange {
+		c.resends = 0 // a peer joined this view change: keep re-sending
+	}
+	c.adoptCheckpoint(m.ViewChange.Checkpoint)
+	c.syncView()
+	c.tryNewView()
+	return nil
+}
+
+// syncView joins the smallest higher view once f+1 validators are in views
+// above this node's (view synchronisation).
+func (c *Core) syncView() {
+	var higher []uint64
+	for _, from := range sortedKeys(c.vcs) {
+		if from != c.self && c.vcs[from].View > c.view {
+			higher = append(higher, c.vcs[from].View)
+		}
+	}
+	if len(higher) < c.f+1 {
+		return
+	}
+	target := higher[0]
+	for _, v := range higher[1:] {
+		target = min(target, v)
+	}
+	c.startViewChange(target)
+}
+
+// adoptCheckpoint makes a verified stable-checkpoint proof learned from a
+// view change this node's stable checkpoint if it is higher.
+func (c *Core) adoptCheckpoint(p *CheckpointProof) {
+	if p != nil && p.Height > c.stable {
+		c.becomeStable(p)
+	}
+}
+
+// verifyViewChangeBody checks a view change's checkpoint proof and prepared
+// certificates: each from a view below the new one, at increasing heights
+// inside the window above its checkpoint.
+func (c *Core) verifyViewChangeBody(m *Message) error {
+	vc := m.ViewChange
+	var base uint64
+	if vc.Checkpoint != nil {
+		if err := c.verifyCheckpointProof(vc.Checkpoint); err != nil {
+			return err
+		}
+		base = vc.Checkpoint.Height
+	}
+	if uint64(len(vc.Prepared)) > c.cfg.LogWindow {
+		return fmt.Errorf("%w: %d prepared certificates", ErrInvalidProof, len(vc.Prepared))
+	}
+	last := base
+	for _, p := range vc.Prepared {
+		h := p.PrePrepare.Height
+		if h <= last || h > base+c.cfg.LogWindow || p.PrePrepare.View >= m.View {
+			return fmt.Errorf("%w: prepared certificate at view %d height %d", ErrInvalidProof, p.PrePrepare.View, h)
+		}
+		if err := c.verifyPreparedProof(p); err != nil {
+			return err
+		}
+		last = h
+	}
+	return nil
+}
+
+// verifyPreparedProof checks a pre-prepare by its view's primary for its
+// block and quorum−1 matching prepares from distinct backups.
+func (c *Core) verifyPreparedProof(p *PreparedProof) error {
+	pp := p.PrePrepare
+	if pp.From != c.primaryOf(pp.View) || pp.Block.Hash() != pp.Digest || pp.Block.Header.Height != pp.Height {
+		return fmt.Errorf("%w: prepared certificate pre-prepare", ErrInvalidProof)
+	}
+	if len(p.Prepares) < c.q-1 || len(p.Prepares) > c.n {
+		return fmt.Errorf("%w: prepared certificate with %d prepares", ErrInvalidProof, len(p.Prepares))
+	}
+	if err := verifySig(c.cfg.ChainID, c.vs, pp); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidProof, err)
+	}
+	seen := map[uint32]bool{}
+	for _, m := range p.Prepares {
+		if m.View != pp.View || m.Height != pp.Height || m.Digest != pp.Digest || m.From == pp.From || seen[m.From] {
+			return fmt.Errorf("%w: prepare does not match its pre-prepare", ErrInvalidProof)
+		}
+		seen[m.From] = true
+		if err := verifySig(c.cfg.ChainID, c.vs, m); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidProof, err)
+		}
+	}
+	return nil
+}
+
+// carriedChain computes, from a quorum of view changes, the chain a new
+// view must re-propose: above the highest stable checkpoint among them, for
+// each height the prepared certificate with the highest view, stopping at
+// the first gap or the first block whose parent is not the carried block
+// below it. Every node computes the same chain from the same view changes.
+func carriedChain(vcs []*Message) []*PreparedProof {
+	var base *CheckpointProof
+	for _, m := range vcs {
+		if cp := m.ViewChange.Checkpoint; cp != nil && (base == nil || cp.Height > base.Height) {
+			base = cp
+		}
+	}
+	var baseHeight uint64
+	if base != nil {
+		baseHeight = base.Height
+	}
+	best := map[uint64]*PreparedProof{}
+	for _, m := range vcs {
+		for _, p := range m.ViewChange.Prepared {
+			h := p.PrePrepare.Height
+			if h <= baseHeight {
+				continue
+			}
+			if cur := best[h]; cur == nil || betterProof(p, cur) {
+				best[h] = p
+			}
+		}
+	}
+	var chainOut []*PreparedProof
+	for h := baseHeight + 1; ; h++ {
+		p := best[h]
+		if p == nil {
+			return chainOut
+		}
+		parent := p.PrePrepare.Block.Header.ParentHash
+		if n := len(chainOut); n > 0 && parent != chainOut[n-1].PrePrepare.Digest {
+			return chainOut
+		} else if n == 0 && base != nil && parent != base.BlockHash {
+			return chainOut
+		}
+		chainOut = append(chainOut, p)
+	}
+}
+
+// betterProof orders certificates at one height: higher view first, then
+// the lower digest (two certificates in one view for different blocks need
+// more than f faulty validators; the tie-break only keeps the choice
+// deterministic).
+func betterProof(a, b *PreparedProof) bool {
+	if a.PrePrepare.View != b.PrePrepare.View {
+		return a.PrePrepare.View > b.PrePrepare.View
+	}
+	return bytes.Compare(a.PrePrepare.Digest[:], b.PrePrepare.Digest[:]) < 0
+}
+
+// tryNewView sends NewView once this node is the primary of the view it
+// changes to and holds a quorum of view changes for it.
+func (c *Core) tryNewView() {
+	if !c.inViewChange || c.primaryOf(c.view) != c.self {
+		return
+	}
+	var vcs []*Message
+	for _, from := range sortedKeys(c.vcs) {
+		if m := c.vcs[from]; m.View == c.view && len(vcs) < c.q {
+			vcs = append(vcs, m)
+		}
+	}
+	if len(vcs) < c.q {
+		return
+	}
+	var pps []*Message
+	for _, p := range carriedChain(vcs) {
+		pp, err := c.signOwn(&Message{Type: MsgPrePrepare, View: c.view, Height: p.PrePrepare.Height,
+			Digest: p.PrePrepare.Digest, Block: p.PrePrepare.Block})
+		if err != nil {
+			return
+		}
+		pps = append(pps, pp)
+	}
+	nv, err := c.signOwn(&Message{Type: MsgNewView, View: c.view, Height: c.highWatermark(),
+		NewView: &NewView{ViewChanges: vcs, PrePrepares: pps}})
+	if err != nil {
+		return
+	}
+	c.send(Broadcast, nv)
+	c.enterNewView(nv)
+}
+
+func (c *Core) stepNewView(m *Message) error {
+	if m.From != c.primaryOf(m.View) {
+		return fmt.Errorf("%w: new view %d from %d", ErrNotPrimary, m.View, m.From)
+	}
+	if m.View < c.view {
+		return fmt.Errorf("%w: new view %d, node in view %d", ErrStaleView, m.View, c.view)
+	}
+	if m.View == c.view && !c.inViewChange {
+		return fmt.Errorf("%w: new view %d, node already in it", ErrDuplicate, m.View)
+	}
+	if err := c.verifyNewView(m); err != nil {
+		return err
+	}
+	for _, vc := range m.NewView.ViewChanges {
+		c.adoptCheckpoint(vc.ViewChange.Checkpoint)
+	}
+	c.enterNewView(m)
+	return nil
+}
+
+// verifyNewView checks a quorum of valid view changes for the view and that
+// the pre-prepares re-propose exactly the chain they carry.
+func (c *Core) verifyNewView(m *Message) error {
+	nv := m.NewView
+	if len(nv.ViewChanges) < c.q || len(nv.ViewChanges) > c.n {
+		return fmt.Errorf("%w: new view with %d view changes", ErrInvalidProof, len(nv.ViewChanges))
+	}
+	seen := map[uint32]bool{}
+	for _, vc := range nv.ViewChanges {
+		if vc.View != m.View || seen[vc.From] {
+			return fmt.Errorf("%w: new view %d holds a view change for %d from %d", ErrInvalidProof, m.View, vc.View, vc.From)
+		}
+		seen[vc.From] = true
+		if err := verifySig(c.cfg.ChainID, c.vs, vc); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidProof, err)
+		}
+		if err := c.verifyViewChangeBody(vc); err != nil {
+			return err
+		}
+	}
+	want := carriedChain(nv.ViewChanges)
+	if len(want) != len(nv.PrePrepares) {
+		return fmt.Errorf("%w: new view re-proposes %d blocks, the view changes carry %d", ErrInvalidProof, len(nv.PrePrepares), len(want))
+	}
+	for i, pp := range nv.PrePrepares {
+		w := want[i].PrePrepare
+		if pp.From != m.From || pp.View != m.View || pp.Height != w.Height || pp.Digest != w.Digest || pp.Block.Hash() != w.Digest {
+			return fmt.Errorf("%w: new view pre-prepare %d differs from the carried chain", ErrInvalidProof, i)
+		}
+		if err := verifySig(c.cfg.ChainID, c.vs, pp); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidProof, err)
+		}
+	}
+	return nil
+}
+
+// enterNewView starts normal operation in nv's view: per-view state of the
+// log is reset (prepared certificates are kept), the re-proposed chain is
+// installed, and proposals not on it are void.
+func (c *Core) enterNewView(nv *Message) {
+	c.becomeNormal(nv.View)
+	c.lastNV = nv
+	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
+	for _, h := range sortedKeys(c.slots) {
+		c.slots[h].resetView(c.view)
+	}
+	for _, pp := range nv.NewView.PrePrepares {
+		if c.inWindow(pp.Height) {
+			s := c.slotAt(pp.Height)
+			s.pp, s.fresh = pp, false
+		}
+	}
+	for _, from := range sortedKeys(c.vcs) {
+		if c.vcs[from].View <= c.view {
+			delete(c.vcs, from)
+		}
+	}
+	c.myVC = nil
+	c.reaffirmCommitted(nv.NewView.PrePrepares)
+	c.advance()
+}
+
+// reaffirmCommitted votes again, in the new view, for re-proposed blocks
+// this node already committed, so that a validator that missed them can
+// gather a quorum of commits in this view. Voting for a committed block
+// cannot help a conflicting one: the block is already on every honest
+// node's chain at that height.
+func (c *Core) reaffirmCommitted(pps []*Message) {
+	for _, pp := range pps {
+		h := pp.Height
+		if h > c.committed || !c.inWindow(h) || c.hashes[h] != pp.Digest {
+			continue
+		}
+		types := []MsgType{MsgPrepare, MsgCommit}
+		if c.isPrimary() {
+			types = types[1:]
+		}
+		for _, t := range types {
+			m, err := c.signOwn(&Message{Type: t, View: c.view, Height: h, Digest: pp.Digest})
+			if err != nil {
+				return
+			}
+			c.send(Broadcast, m)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package p2p
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Frame errors. A peer that produces ErrFrameTooLarge or ErrFrameMalformed
+// is misbehaving: its stream is reset and its connection closed.
+var (
+	ErrFrameTooLarge  = errors.New("frame exceeds size limit")
+	ErrFrameMalformed = errors.New("malformed frame")
+)
+
+// FrameReader is what ReadFrame reads from; *bufio.Reader is one.
+type FrameReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// maxPrefixLen is the longest uvarint prefix we accept (any int64 fits).
+const maxPrefixLen = binary.MaxVarintLen64
+
+// AppendFrame appends the frame for payload (uvarint length, then payload)
+// to dst. It rejects an empty payload or one longer than limit.
+func AppendFrame(dst, payload []byte, limit int) ([]byte, error) {
+	if len(payload) == 0 {
+		return dst, fmt.Errorf("%w: empty payload", ErrFrameMalformed)
+	}
+	if len(payload) > limit {
+		return dst, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(payload), limit)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(payload)))
+	return append(dst, payload...), nil
+}
+
+// WriteFrame writes one frame to w in a single Write call.
+func WriteFrame(w io.Writer, payload []byte, limit int) error {
+	buf, err := AppendFrame(make([]byte, 0, maxPrefixLen+len(payload)), payload, limit)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return nil
+}
+
+// ReadFrame reads one frame from r and returns its payload. The length prefix
+// must be a minimal uvarint between 1 and limit; the payload buffer is
+// allocated only after the prefix passed that check, so a peer can never make
+// ReadFrame allocate more than limit bytes. io.EOF is returned unwrapped when r
+// ends cleanly before a frame starts; a frame cut short gives
+// io.ErrUnexpectedEOF.
+func ReadFrame(r FrameReader, limit int) ([]byte, error) {
+	n, err := readPrefix(r)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: zero length", ErrFrameMalformed)
+	}
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, limit)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+	}
+	return buf, nil
+}
+
+// readPrefix reads a minimal (canonical) uvarint.
+func readPrefix(r io.ByteReader) (uint64, error) {
+	var x uint64
+	for i := 0; i < maxPrefixLen; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i == 0 && errors.Is(err, io.EOF) {
+				return 0, io.EOF
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("reading frame length: %w", err)
+		}
+		if i == maxPrefixLen-1 && b > 1 {
+			return 0, fmt.Errorf("%w: length overflows 64 bits", ErrFrameMalformed)
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			if b == 0 && i > 0 {
+				return 0, fmt.Errorf("%w: non-minimal length prefix", ErrFrameMalformed)
+			}
+			return x, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: length prefix too long", ErrFrameMalformed)
+}
+
+// IsMisbehaviour reports whether err from ReadFrame is the peer's fault
+// (oversized or malformed frame) rather than a transport failure.
+func IsMisbehaviour(err error) bool {
+	return errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrFrameMalformed)
+}

@@ -1,0 +1,213 @@
+package p2p
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// TestMeshAndTraffic: four validators form a full mesh, and consensus and tx
+// frames flow in both directions of every pair.
+func TestMeshAndTraffic(t *testing.T) {
+	c := newCluster(t, 4, testLimits())
+	c.waitMesh(t)
+	for i, h := range c.hosts {
+		for j := range c.hosts {
+			if i != j && !h.Send(j, ProtoConsensus, []byte(fmt.Sprintf("c %d->%d", i, j))) {
+				t.Fatalf("Send %d->%d refused", i, j)
+			}
+		}
+		if n := h.Broadcast(ProtoTx, []byte(fmt.Sprintf("tx from %d", i))); n != 3 {
+			t.Fatalf("Broadcast from %d queued for %d peers, want 3", i, n)
+		}
+	}
+	for j, h := range c.hosts {
+		var got []string
+		for range 6 {
+			in := recv(t, h)
+			if want := c.hosts[in.From].PeerID(); in.Peer != want {
+				t.Fatalf("frame from index %d has peer %s, want %s", in.From, in.Peer, want)
+			}
+			got = append(got, fmt.Sprintf("%s|%s", in.Proto, in.Data))
+		}
+		sort.Strings(got)
+		var want []string
+		for i := range c.hosts {
+			if i != j {
+				want = append(want, fmt.Sprintf("consensus|c %d->%d", i, j), fmt.Sprintf("tx|tx from %d", i))
+			}
+		}
+		sort.Strings(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("host %d received %v, want %v", j, got, want)
+		}
+		// Outbound frames are counted once their asynchronous write is done,
+		// which may come after this host has read all of its own.
+		waitFor(t, "outbound counters", func() bool {
+			m := h.Metrics()
+			return m.Consensus.MsgsOut == 3 && m.Tx.MsgsOut == 3
+		})
+		m := h.Metrics()
+		if m.Consensus.MsgsIn != 3 || m.Tx.MsgsIn != 3 || m.Consensus.MsgsOut != 3 || m.Tx.MsgsOut != 3 || m.PeersConnected != 3 {
+			t.Fatalf("host %d metrics %+v", j, m)
+		}
+		if want := uint64(len("c 0->1") * 3); m.Consensus.BytesIn != want {
+			t.Fatalf("host %d consensus bytes in = %d, want %d", j, m.Consensus.BytesIn, want)
+		}
+	}
+}
+
+func TestSendRefusals(t *testing.T) {
+	lim := testLimits()
+	lim.ConsensusFrameMax = 8
+	lim.TxFrameMax = 4
+	c := newCluster(t, 2, lim)
+	h := c.hosts[0]
+	tests := []struct {
+		name  string
+		to    int
+		proto Protocol
+		frame []byte
+		want  bool
+	}{
+		{"consensus at limit", 1, ProtoConsensus, make([]byte, 8), true},
+		{"consensus above limit", 1, ProtoConsensus, make([]byte, 9), false},
+		{"tx at limit", 1, ProtoTx, make([]byte, 4), true},
+		{"tx above limit", 1, ProtoTx, make([]byte, 5), false},
+		{"empty", 1, ProtoConsensus, nil, false},
+		{"self", 0, ProtoConsensus, []byte{1}, false},
+		{"unknown index", 9, ProtoConsensus, []byte{1}, false},
+		{"sync is not streamed", 1, ProtoSync, []byte{1}, false},
+	}
+	for _, tt := range tests {
+		if got := h.Send(tt.to, tt.proto, tt.frame); got != tt.want {
+			t.Errorf("%s: Send = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	m := h.Metrics()
+	if m.Consensus.DroppedOut != 4 || m.Tx.DroppedOut != 1 {
+		t.Fatalf("dropped out: consensus %d (want 4), tx %d (want 1)", m.Consensus.DroppedOut, m.Tx.DroppedOut)
+	}
+	got := map[Protocol][]byte{}
+	for range 2 {
+		in := recv(t, c.hosts[1])
+		got[in.Proto] = in.Data
+	}
+	if !bytes.Equal(got[ProtoConsensus], make([]byte, 8)) || !bytes.Equal(got[ProtoTx], make([]byte, 4)) {
+		t.Fatalf("delivered frames %v", got)
+	}
+}
+
+// TestInboundFullDropsNewest: with room for two frames, the first two of
+// five are kept in order and the last three are counted as dropped.
+func TestInboundFullDropsNewest(t *testing.T) {
+	lim := testLimits()
+	lim.InboundQueueLen = 2
+	c := newCluster(t, 2, lim)
+	c.waitMesh(t)
+	for i := range 5 {
+		if !c.hosts[0].Send(1, ProtoConsensus, []byte{byte(i + 1)}) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	waitFor(t, "five frames read", func() bool { return c.hosts[1].Metrics().Consensus.MsgsIn == 5 })
+	for want := byte(1); want <= 2; want++ {
+		if in := recv(t, c.hosts[1]); in.Data[0] != want {
+			t.Fatalf("got frame %d, want %d", in.Data[0], want)
+		}
+	}
+	if got := c.hosts[1].Metrics().Consensus.DroppedIn; got != 3 {
+		t.Fatalf("DroppedIn = %d, want 3", got)
+	}
+}
+
+// TestTxInboundBackPressure: with room for two frames, ten transaction
+// frames all arrive, in order, none dropped — the reader waits for room —
+// and a consensus frame sent behind them is not held up.
+func TestTxInboundBackPressure(t *testing.T) {
+	lim := testLimits()
+	lim.InboundQueueLen = 2
+	c := newCluster(t, 2, lim)
+	c.waitMesh(t)
+	for i := range 10 {
+		if !c.hosts[0].Send(1, ProtoTx, []byte{byte(i + 1)}) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	waitFor(t, "two tx frames queued", func() bool { return len(c.hosts[1].TxInbound()) == 2 })
+	if !c.hosts[0].Send(1, ProtoConsensus, []byte{42}) {
+		t.Fatal("consensus Send refused")
+	}
+	select {
+	case in := <-c.hosts[1].Inbound():
+		if in.Proto != ProtoConsensus || in.Data[0] != 42 {
+			t.Fatalf("got %+v", in)
+		}
+	case <-time.After(eventually):
+		t.Fatal("consensus frame held up behind transaction frames")
+	}
+	for want := byte(1); want <= 10; want++ {
+		select {
+		case in := <-c.hosts[1].TxInbound():
+			if in.Data[0] != want {
+				t.Fatalf("got tx frame %d, want %d", in.Data[0], want)
+			}
+		case <-time.After(eventually):
+			t.Fatalf("tx frame %d never arrived", want)
+		}
+	}
+	if got := c.hosts[1].Metrics().Tx.DroppedIn; got != 0 {
+		t.Fatalf("Tx.DroppedIn = %d, want 0", got)
+	}
+}
+
+// TestSlowPeerDoesNotBlockOthers: validator 2 accepts our consensus stream
+// but never reads it. Its queue fills and Send to it starts failing, while
+// every frame to validator 1 still arrives.
+func TestSlowPeerDoesNotBlockOthers(t *testing.T) {
+	lim := testLimits()
+	lim.SendQueueLen = 4
+	lim.ConsensusFrameMax = 64 << 10
+	lim.WriteTimeout = 20 * time.Second // the stalled write must stay stalled for the test
+	c := &cluster{keys: genKeys(t, 3)}
+	c.hosts = append(c.hosts, c.startHost(t, 0, localListen, lim, nil))
+	c.addrs = append(c.addrs, tcpAddrs(c.hosts[0]))
+	c.hosts = append(c.hosts, c.startHost(t, 1, localListen, lim, nil))
+	sink := rawHost(t, c.keys[2])
+	sinkStreams := make(chan struct{}, 16)
+	sink.SetStreamHandler(ConsensusID, func(s network.Stream) { sinkStreams <- struct{}{} }) // never reads
+	sink.SetStreamHandler(HelloID, answerHello)
+	rawHello(t, sink, c.hosts[0], testChainID)
+	waitFor(t, "mesh with sink", func() bool { return connectedTo(c.hosts[0], 1) && connectedTo(c.hosts[0], 2) })
+
+	frame := make([]byte, 64<<10)
+	sentToSink, refused := 0, 0
+	for i := 0; i < 2000 && refused == 0; i++ {
+		if c.hosts[0].Send(2, ProtoConsensus, frame) {
+			sentToSink++
+		} else {
+			refused++
+		}
+		// The healthy peer is served while the sink's writer is stuck.
+		if !c.hosts[0].Send(1, ProtoConsensus, []byte{byte(i)}) {
+			t.Fatalf("Send to healthy peer refused at frame %d", i)
+		}
+		if in := recv(t, c.hosts[1]); in.From != 0 || in.Data[0] != byte(i) {
+			t.Fatalf("healthy peer got frame %d from %d, want %d from 0", in.Data[0], in.From, byte(i))
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("%d frames queued for a peer that never reads; want the queue to fill", sentToSink)
+	}
+	waitFor(t, "sink stream", func() bool { return len(sinkStreams) > 0 })
+	if len(sinkStreams) != 1 {
+		t.Fatalf("sink saw %d consensus streams, want 1", len(sinkStreams))
+	}
+	if got := c.hosts[0].Metrics().Consensus.DroppedOut; got != 1 {
+		t.Fatalf("DroppedOut = %d, want 1", got)
+	}
+}

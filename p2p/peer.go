@@ -1,0 +1,125 @@
+package p2p
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// PeerStatus describes one configured peer, for operators and metrics.
+type PeerStatus struct {
+	Index     int // validator index; -1 for a follower
+	ID        peer.ID
+	Validator bool
+	Connected bool // a connection is open and the hello check passed
+	Height    uint64
+	LastSeen  time.Time // last frame or hello from the peer; zero if never
+	BytesIn   uint64
+	BytesOut  uint64
+}
+
+// peerState is everything the host keeps about one configured peer.
+type peerState struct {
+	index     int
+	id        peer.ID
+	addrs     []ma.Multiaddr
+	validator bool
+	// queues[proto] holds frames waiting for the writer of that protocol;
+	// nil for followers, which are never sent to.
+	queues [numStreamed]chan []byte
+	// wake pokes the connection keeper (capacity 1, never blocks).
+	wake chan struct{}
+
+	lastSeenNs        atomic.Int64
+	bytesIn, bytesOut atomic.Uint64
+
+	mu        sync.Mutex
+	verified  bool          // hello passed on the current connection
+	ready     chan struct{} // closed while verified
+	height    uint64        // status from the peer's last hello
+	helloedAt time.Time     // when the last hello exchange succeeded
+}
+
+func newPeerState(index int, id peer.ID, addrs []ma.Multiaddr, validator bool, queueLen int) *peerState {
+	p := &peerState{
+		index: index, id: id, addrs: addrs, validator: validator,
+		wake:  make(chan struct{}, 1),
+		ready: make(chan struct{}),
+	}
+	if validator {
+		for i := range p.queues {
+			p.queues[i] = make(chan []byte, queueLen)
+		}
+	}
+	return p
+}
+
+// poke wakes the connection keeper without blocking.
+func (p *peerState) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peerState) seen(now time.Time) { p.lastSeenNs.Store(now.UnixNano()) }
+
+// setVerified records a successful hello and releases waiting writers. It
+// reports whether the peer was not verified before.
+func (p *peerState) setVerified(height uint64, now time.Time) (fresh bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.verified {
+		p.verified, fresh = true, true
+		close(p.ready)
+	}
+	p.height = height
+	p.helloedAt = now
+	p.seen(now)
+	return fresh
+}
+
+// setDown records that the peer has no connection any more.
+func (p *peerState) setDown() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.verified {
+		p.verified = false
+		p.ready = make(chan struct{})
+	}
+}
+
+func (p *peerState) isVerified() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.verified
+}
+
+// readyCh returns a channel that is closed while the peer is verified.
+func (p *peerState) readyCh() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ready
+}
+
+// helloDue reports whether a hello must run: never verified, or the last
+// status is older than interval.
+func (p *peerState) helloDue(now time.Time, interval time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.verified || now.Sub(p.helloedAt) >= interval
+}
+
+func (p *peerState) status() PeerStatus {
+	p.mu.Lock()
+	st := PeerStatus{Index: p.index, ID: p.id, Validator: p.validator, Connected: p.verified, Height: p.height}
+	p.mu.Unlock()
+	if ns := p.lastSeenNs.Load(); ns != 0 {
+		st.LastSeen = time.Unix(0, ns)
+	}
+	st.BytesIn, st.BytesOut = p.bytesIn.Load(), p.bytesOut.Load()
+	return st
+}

@@ -1,0 +1,274 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/chain/apps/bank"
+	"github.com/bafomet/bafomet/chain/apps/kv"
+)
+
+// chainAPI serves the chain_ namespace. Method names are the Go names with
+// the first letter lowered (geth's rule): SendTransaction is
+// chain_sendTransaction. Parameters are *json.RawMessage; see params.go.
+type chainAPI struct{ s *Server }
+
+// SendTransaction submits a signed transaction in wire form and returns its
+// hash.
+func (api *chainAPI) SendTransaction(txHex *json.RawMessage) (chain.Hash, error) {
+	raw, err := hexParam("txHex", txHex)
+	if err != nil {
+		return chain.Hash{}, err
+	}
+	tx, err := chain.DecodeTx(raw, 0)
+	if err != nil {
+		return chain.Hash{}, decodeTxError(err)
+	}
+	if err := api.s.backend.SendTx(tx); err != nil {
+		return chain.Hash{}, toRPCError(err)
+	}
+	return tx.Hash(), nil
+}
+
+// signatureFormErrs are DecodeTx errors about the signature rather than the
+// encoding; they get CodeBadSignature, not invalid params.
+var signatureFormErrs = []error{chain.ErrTxSigLength, chain.ErrTxSigHighS, chain.ErrTxSigBadV, chain.ErrTxSigInvalid}
+
+func decodeTxError(err error) error {
+	for _, s := range signatureFormErrs {
+		if errors.Is(err, s) {
+			return &Error{Code: CodeBadSignature, Message: fmt.Sprintf("%v: %v", ErrBadSignature, err)}
+		}
+	}
+	return invalidParams("txHex", "%v: %v", ErrMalformedTx, err)
+}
+
+// GetTransaction returns a transaction's status, or null when unknown.
+func (api *chainAPI) GetTransaction(hash *json.RawMessage) (*TxResult, error) {
+	h, err := hashParam("hash", hash)
+	if err != nil {
+		return nil, err
+	}
+	info, err := api.s.backend.Transaction(h)
+	if err != nil {
+		return nil, internalError("get transaction", err)
+	}
+	if info == nil {
+		return nil, nil
+	}
+	return txResultJSON(h, info), nil
+}
+
+// BlockNumber returns the latest committed height.
+func (api *chainAPI) BlockNumber() uint64 { return api.s.backend.Height() }
+
+// GetBlockByNumber returns the block at a height (or "latest"), or null.
+func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage) (*Block, error) {
+	h, err := api.s.heightParam("number", number)
+	if err != nil {
+		return nil, err
+	}
+	full, err := boolParam("fullTransactions", fullTransactions)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := api.s.backend.BlockByHeight(h)
+	return api.s.blockResult(sb, err, full)
+}
+
+// GetBlockByHash returns the block with a hash, or null.
+func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (*Block, error) {
+	h, err := hashParam("hash", hash)
+	if err != nil {
+		return nil, err
+	}
+	full, err := boolParam("fullTransactions", fullTransactions)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := api.s.backend.BlockByHash(h)
+	return api.s.blockResult(sb, err, full)
+}
+
+// GetCertificate returns the commit certificate of a height, or null.
+func (api *chainAPI) GetCertificate(number *json.RawMessage) (*Certificate, error) {
+	h, err := api.s.heightParam("number", number)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := api.s.backend.BlockByHeight(h)
+	if err != nil {
+		return nil, internalError("get certificate", err)
+	}
+	if sb == nil {
+		return nil, nil
+	}
+	return certificateJSON(sb.Certificate, api.s.validatorAddrs()), nil
+}
+
+// GetNonce returns an address's next nonce: committed, or counting the
+// mempool when the second parameter is "pending".
+func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (uint64, error) {
+	addr, err := addressParam("address", address)
+	if err != nil {
+		return 0, err
+	}
+	pending := false
+	if present(tag) {
+		t, err := stringParam("tag", tag)
+		if err != nil {
+			return 0, err
+		}
+		switch t {
+		case "pending":
+			pending = true
+		case "latest":
+		default:
+			return 0, invalidParams("tag", `want "pending" or "latest", got %s`, strconv.Quote(t))
+		}
+	}
+	n, err := api.s.backend.Nonce(addr, pending)
+	if err != nil {
+		return 0, internalError("get nonce", err)
+	}
+	return n, nil
+}
+
+// Status returns the node's view of the chain.
+func (api *chainAPI) Status() (*Status, error) {
+	b := api.s.backend
+	ns := b.NodeStatus()
+	st := &Status{
+		ChainID: b.ChainID(), GenesisHash: b.GenesisHash(), NodeAddress: ns.NodeAddress, PeerID: ns.PeerID,
+		Height: b.Height(), View: ns.View, Primary: ns.Primary, Syncing: ns.Syncing, Peers: ns.Peers, Sync: ns.Sync,
+	}
+	if st.Height == 0 {
+		return st, nil
+	}
+	sb, err := b.BlockByHeight(st.Height)
+	if err != nil {
+		return nil, internalError("status: read latest block", err)
+	}
+	if sb != nil {
+		hash, ts := sb.Block.Hash(), sb.Block.Header.Timestamp
+		st.LatestBlockHash, st.LatestBlockTime = &hash, &ts
+	}
+	return st, nil
+}
+
+// Validators returns the validator set with each validator's liveness.
+func (api *chainAPI) Validators() []Validator {
+	vals := api.s.backend.Validators()
+	out := make([]Validator, len(vals))
+	for i, v := range vals {
+		out[i] = Validator{
+			Name: v.Validator.Name, Address: v.Validator.Address, PublicKey: v.Validator.PubKey,
+			PeerID: v.PeerID, Online: v.Online,
+		}
+	}
+	return out
+}
+
+// Evidence returns the equivocation evidence the node has seen.
+func (api *chainAPI) Evidence() []Evidence { return evidenceJSON(api.s.backend.Evidence()) }
+
+// heightParam decodes a height or "latest" (the current height).
+func (s *Server) heightParam(name string, raw *json.RawMessage) (uint64, error) {
+	h, latest, err := blockNumberParam(name, raw)
+	if err != nil {
+		return 0, err
+	}
+	if latest {
+		return s.backend.Height(), nil
+	}
+	return h, nil
+}
+
+func (s *Server) blockResult(sb *StoredBlock, err error, full bool) (*Block, error) {
+	if err != nil {
+		return nil, internalError("get block", err)
+	}
+	if sb == nil {
+		return nil, nil
+	}
+	b, err := blockJSON(sb, full, s.validatorAddrs())
+	if err != nil {
+		return nil, internalError("get block", err)
+	}
+	return b, nil
+}
+
+// kvAPI serves the kv_ namespace.
+type kvAPI struct{ s *Server }
+
+// Get returns the value of a kv key at the latest committed height.
+func (api *kvAPI) Get(key *json.RawMessage) (*KVValue, error) {
+	k, err := stringParam("key", key)
+	if err != nil {
+		return nil, err
+	}
+	if k == "" {
+		return nil, invalidParams("key", "key is empty")
+	}
+	out, err := api.s.backend.Query(kv.Name, kv.QueryGet, []byte(k))
+	if errors.Is(err, kv.ErrKeyTooLong) || errors.Is(err, kv.ErrEmptyKey) {
+		return nil, invalidParams("key", "%v", err)
+	}
+	if err != nil {
+		return nil, queryError("kv_get", err)
+	}
+	var res kv.GetResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, internalError("kv_get: decode application answer", err)
+	}
+	v := &KVValue{Key: k, Height: res.Height}
+	if res.Found {
+		v.Value = &res.Value
+	}
+	return v, nil
+}
+
+// bankAPI serves the bank_ namespace.
+type bankAPI struct{ s *Server }
+
+// GetBalance returns an address's balance at the latest committed height.
+func (api *bankAPI) GetBalance(address *json.RawMessage) (*Balance, error) {
+	addr, err := addressParam("address", address)
+	if err != nil {
+		return nil, err
+	}
+	out, err := api.s.backend.Query(bank.Name, bank.QueryBalance, addr[:])
+	if err != nil {
+		return nil, queryError("bank_getBalance", err)
+	}
+	var res bank.BalanceResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, internalError("bank_getBalance: decode application answer", err)
+	}
+	bal, err := strconv.ParseUint(res.Balance, 10, 64)
+	if err != nil {
+		return nil, internalError("bank_getBalance: decode balance", err)
+	}
+	return &Balance{Address: addr, Balance: bal, Height: res.Height}, nil
+}
+
+// queryError maps a failed application query: an application this chain
+// does not run keeps its own code, anything else is internal.
+func queryError(method string, err error) error {
+	if errors.Is(err, ErrAppNotServed) {
+		return toRPCError(err)
+	}
+	return internalError(method, err)
+}
+
+// mempoolAPI serves the mempool_ namespace.
+type mempoolAPI struct{ s *Server }
+
+// Status returns the mempool's occupancy and limits.
+func (api *mempoolAPI) Status() Mempool {
+	m := api.s.backend.MempoolStatus()
+	return Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit}
+}

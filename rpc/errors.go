@@ -1,0 +1,129 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// JSON-RPC error codes. The standard ones come from the JSON-RPC 2.0
+// specification; the application codes are bafomet's public contract and
+// are listed in docs/rpc.md. They avoid -32002 and -32003, which geth's
+// server uses for timeouts and oversized responses.
+const (
+	CodeParseError     = -32700 // malformed JSON
+	CodeInvalidRequest = -32600 // not a JSON-RPC request, batch or body too large
+	CodeMethodNotFound = -32601 // unknown method
+	CodeInvalidParams  = -32602 // wrong argument count, type, hex or transaction encoding
+	CodeInternal       = -32000 // the node failed to answer (storage error, shutting down)
+
+	CodeBadSignature     = -32010 // transaction signature malformed or does not verify
+	CodeWrongChainID     = -32011 // transaction signed for another chain
+	CodeTxTooLarge       = -32012 // transaction exceeds the mempool's max_tx_bytes
+	CodeNonceTooLow      = -32013 // nonce already used in committed state
+	CodeNonceTooFarAhead = -32014 // nonce beyond the per-sender window of future nonces
+	CodeRejectedByApp    = -32015 // the application's admission check refused it
+	CodeAlreadyKnown     = -32016 // the mempool already holds (or held) this transaction
+	CodeMempoolFull      = -32017 // the mempool is at its count or byte limit
+	CodeNonceTaken       = -32018 // another pending transaction has this sender and nonce
+	CodeSenderFull       = -32019 // the sender has too many pending transactions
+
+	CodeSubscriberTooSlow = -32020 // the subscription's buffer overflowed; resume with fromHeight
+	CodeTooManySubs       = -32021 // the connection has too many subscriptions
+	CodeAppNotServed      = -32022 // this chain does not run the queried application
+)
+
+// Sentinel errors a Backend returns (wrapped) so that the server can answer
+// with the matching code. The message sent to the client is the whole
+// wrapped error text.
+var (
+	ErrBadSignature     = errors.New("bad signature")
+	ErrWrongChainID     = errors.New("wrong chain id")
+	ErrTxTooLarge       = errors.New("transaction too large")
+	ErrNonceTooLow      = errors.New("nonce too low")
+	ErrNonceTooFarAhead = errors.New("nonce too far ahead")
+	ErrRejectedByApp    = errors.New("rejected by application")
+	ErrAlreadyKnown     = errors.New("transaction already known")
+	ErrMempoolFull      = errors.New("mempool full")
+	ErrNonceTaken       = errors.New("nonce already used by a pending transaction")
+	ErrSenderFull       = errors.New("sender has too many pending transactions")
+	ErrAppNotServed     = errors.New("application not served by this chain")
+	// ErrMalformedTx reports a transaction that does not decode; the
+	// server answers it with CodeInvalidParams.
+	ErrMalformedTx = errors.New("undecodable transaction")
+)
+
+var sentinelCodes = []struct {
+	err  error
+	code int
+}{
+	{ErrBadSignature, CodeBadSignature},
+	{ErrWrongChainID, CodeWrongChainID},
+	{ErrTxTooLarge, CodeTxTooLarge},
+	{ErrNonceTooLow, CodeNonceTooLow},
+	{ErrNonceTooFarAhead, CodeNonceTooFarAhead},
+	{ErrRejectedByApp, CodeRejectedByApp},
+	{ErrAlreadyKnown, CodeAlreadyKnown},
+	{ErrMempoolFull, CodeMempoolFull},
+	{ErrNonceTaken, CodeNonceTaken},
+	{ErrSenderFull, CodeSenderFull},
+	{ErrAppNotServed, CodeAppNotServed},
+	{ErrMalformedTx, CodeInvalidParams},
+}
+
+// Error is a JSON-RPC error with a code. geth's server sends Code as the
+// error's code and Error() as its message.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrorCode returns the JSON-RPC error code.
+func (e *Error) ErrorCode() int { return e.Code }
+
+// codeError is any error that carries its own JSON-RPC code (geth's
+// rpc.Error interface).
+type codeError interface {
+	error
+	ErrorCode() int
+}
+
+// ErrorCode returns the JSON-RPC code the server answers err with: the code
+// of the first sentinel err matches, err's own code when it has one, and
+// CodeInternal otherwise.
+func ErrorCode(err error) int {
+	for _, s := range sentinelCodes {
+		if errors.Is(err, s.err) {
+			return s.code
+		}
+	}
+	var ce codeError
+	if errors.As(err, &ce) {
+		return ce.ErrorCode()
+	}
+	return CodeInternal
+}
+
+// toRPCError converts a backend error into the error geth sends.
+func toRPCError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: ErrorCode(err), Message: err.Error()}
+}
+
+// internalError wraps a backend failure with what the server was doing.
+func internalError(what string, err error) error {
+	return &Error{Code: ErrorCode(err), Message: what + ": " + err.Error()}
+}
+
+// invalidParams reports a bad parameter, naming it.
+func invalidParams(param string, format string, args ...any) error {
+	return &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("invalid params: parameter %q: ", param) + fmt.Sprintf(format, args...)}
+}
+
+// missingParam reports a required parameter that was not given.
+func missingParam(param string) error {
+	return &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("invalid params: missing required parameter %q", param)}
+}

@@ -1,0 +1,263 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/gorilla/websocket"
+)
+
+// Server serves bafomet's JSON-RPC API over HTTP POST and websocket on one
+// address. Create it with New, then Start; Close stops it and every
+// goroutine it started.
+type Server struct {
+	cfg      Config
+	backend  Backend
+	log      *slog.Logger
+	rpc      *gethrpc.Server
+	upgrader websocket.Upgrader
+	origins  originSet
+
+	httpSrv *http.Server
+	ln      net.Listener
+
+	mu      sync.Mutex
+	closed  bool
+	started bool
+	wsCount int
+	wsConns map[string]*wsConn
+	subs    map[*subscription]struct{}
+
+	wg        sync.WaitGroup
+	quit      chan struct{}
+	closeOnce sync.Once
+}
+
+// New creates a server; zero config fields take their defaults. It does not
+// listen until Start.
+func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
+	if backend == nil {
+		return nil, errors.New("rpc: nil backend")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		backend: backend,
+		log:     logger.With("module", "rpc"),
+		rpc:     gethrpc.NewServer(),
+		origins: newOriginSet(cfg.CORSOrigins),
+		wsConns: make(map[string]*wsConn),
+		subs:    make(map[*subscription]struct{}),
+		quit:    make(chan struct{}),
+	}
+	s.rpc.SetBatchLimits(cfg.MaxBatchLength, cfg.MaxBatchResponseBytes)
+	s.rpc.SetHTTPBodyLimit(cfg.MaxRequestBytes)
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     func(r *http.Request) bool { return s.origins.allowRequest(r) },
+	}
+	apis := []struct {
+		name string
+		api  any
+	}{
+		{"chain", &chainAPI{s}},
+		{"kv", &kvAPI{s}},
+		{"bank", &bankAPI{s}},
+		{"mempool", &mempoolAPI{s}},
+	}
+	for _, a := range apis {
+		if err := s.rpc.RegisterName(a.name, a.api); err != nil {
+			return nil, fmt.Errorf("rpc: register %s: %w", a.name, err)
+		}
+	}
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	return s, nil
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.started {
+		return errors.New("rpc: server already started or closed")
+	}
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("rpc: listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	s.ln, s.started = ln, true
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("rpc server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.fanOut()
+	}()
+	s.log.Info("rpc server listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the address the server listens on, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops the server: it stops accepting, waits up to ShutdownTimeout
+// for HTTP requests, closes every websocket connection and subscription,
+// and returns when every goroutine the server started has ended.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		started := s.started
+		s.mu.Unlock()
+		close(s.quit)
+		if started {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			err = s.httpSrv.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				err = errors.Join(err, s.httpSrv.Close())
+			}
+		}
+		s.rpc.Stop()
+		s.wg.Wait()
+	})
+	if err != nil {
+		return fmt.Errorf("rpc: close: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP serves one HTTP request: a websocket upgrade, a CORS preflight
+// or a JSON-RPC POST.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if websocket.IsWebSocketUpgrade(r) {
+		s.serveWS(w, r)
+		return
+	}
+	if !s.origins.applyCORS(w, r) {
+		return
+	}
+	if r.Method == http.MethodPost {
+		body, err := s.readBody(r)
+		if err != nil {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeInvalidRequest, "%v", err)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	s.rpc.ServeHTTP(w, r)
+}
+
+// readBody reads the request body, refusing one over MaxRequestBytes
+// whether or not it declares its length.
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	limit := int64(s.cfg.MaxRequestBytes)
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("request body too large: %d bytes, limit %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("request body too large: over %d bytes", limit)
+	}
+	return body, nil
+}
+
+// writeHTTPError answers with an HTTP status and a JSON-RPC error body.
+func writeHTTPError(w http.ResponseWriter, status, code int, format string, args ...any) {
+	body, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      nil,
+		"error":   map[string]any{"code": code, "message": fmt.Sprintf(format, args...)},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// originSet is the configured CORS origins.
+type originSet struct {
+	any     bool
+	allowed map[string]bool
+}
+
+func newOriginSet(origins []string) originSet {
+	o := originSet{allowed: make(map[string]bool)}
+	for _, v := range origins {
+		if v == "*" {
+			o.any = true
+		}
+		o.allowed[strings.ToLower(strings.TrimRight(v, "/"))] = true
+	}
+	return o
+}
+
+func (o originSet) allows(origin string) bool {
+	return o.any || o.allowed[strings.ToLower(strings.TrimRight(origin, "/"))]
+}
+
+// allowRequest accepts requests without an Origin (non-browser clients) and
+// those from an allowed origin.
+func (o originSet) allowRequest(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || o.allows(origin)
+}
+
+// applyCORS sets CORS headers for an allowed origin and answers preflight
+// requests. It returns false when it has answered the request itself.
+func (o originSet) applyCORS(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !o.allows(origin) {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusForbidden)
+			return false
+		}
+		return true // served without CORS headers: the browser hides it
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	return true
+}

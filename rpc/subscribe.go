@@ -1,0 +1,381 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/bafomet/bafomet/chain"
+)
+
+// Subscriptions. Each subscription has two goroutines:
+//
+//   - the walker reads committed blocks from the backend at heights next,
+//     next+1, … up to Height(), then sleeps until the backend reports a
+//     commit. Because it walks heights itself, a replay that turns live can
+//     have no gap and no duplicate at the seam.
+//   - the sender writes the walker's items to the client.
+//
+// Between them is a channel of SubscriberBuffer items. While replaying, the
+// walker waits for the sender (it only reads the store). Once it has caught
+// up, the buffer absorbs a slow client and bursts of commits. The client is
+// too slow when the buffer stays full for SubscriberStallTimeout, or when
+// one write to it has been blocked that long (a client that stopped reading
+// on a quiet chain never fills the buffer, and geth's own write timeout would
+// otherwise close the connection without a word): the walker stops, and the
+// sender delivers what is buffered followed by a final SubscriptionError
+// naming the height to resume from.
+
+// subOptions is the optional second argument of chain_subscribe.
+type subOptions struct {
+	FromHeight *uint64        `json:"fromHeight"`
+	Sender     *chain.Address `json:"sender"`
+}
+
+// subItem is what one block contributes to a subscription.
+type subItem struct {
+	height   uint64
+	payloads []any
+}
+
+type subscription struct {
+	s        *Server
+	notifier *gethrpc.Notifier
+	rpcSub   *gethrpc.Subscription
+	conn     *wsConn // nil when not on one of the server's websockets
+	load     func(h uint64) (subItem, error)
+
+	next       uint64 // walker: next height to load
+	out        chan subItem
+	wake       chan struct{}
+	done       chan struct{}
+	stopOnce   sync.Once
+	walkerDone chan struct{}
+	overflowAt uint64       // set by the walker before it closes out; 0 = none
+	failure    error        // set by the walker before it closes out
+	writingNs  atomic.Int64 // sender: unix ns when the current write began; 0 when idle
+}
+
+// writeStalled reports whether the sender has been blocked in one write
+// for longer than SubscriberStallTimeout.
+func (sub *subscription) writeStalled() bool {
+	t := sub.writingNs.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) > sub.s.cfg.SubscriberStallTimeout
+}
+
+// NewBlocks is chain_subscribe("newBlocks", {"fromHeight": N}?).
+func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (*gethrpc.Subscription, error) {
+	opts, err := parseSubOptions(options, false)
+	if err != nil {
+		return nil, err
+	}
+	va := api.s.validatorAddrs()
+	load := func(h uint64) (subItem, error) {
+		sb, err := api.s.backend.BlockByHeight(h)
+		if err != nil {
+			return subItem{}, err
+		}
+		if sb == nil {
+			return subItem{}, fmt.Errorf("block %d missing at or below height %d", h, api.s.backend.Height())
+		}
+		b, err := blockJSON(sb, false, va)
+		if err != nil {
+			return subItem{}, err
+		}
+		return subItem{height: h, payloads: []any{b}}, nil
+	}
+	return api.s.subscribe(ctx, opts, load)
+}
+
+// Transactions is chain_subscribe("transactions", {"sender": addr?,
+// "fromHeight": N?}).
+func (api *chainAPI) Transactions(ctx context.Context, options *json.RawMessage) (*gethrpc.Subscription, error) {
+	opts, err := parseSubOptions(options, true)
+	if err != nil {
+		return nil, err
+	}
+	load := func(h uint64) (subItem, error) { return api.s.loadTxEvents(h, opts.Sender) }
+	return api.s.subscribe(ctx, opts, load)
+}
+
+func parseSubOptions(raw *json.RawMessage, allowSender bool) (subOptions, error) {
+	var opts subOptions
+	if !present(raw) {
+		return opts, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(*raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&opts); err != nil {
+		return opts, invalidParams("options", "%v", err)
+	}
+	if opts.Sender != nil && !allowSender {
+		return opts, invalidParams("options", `"sender" applies only to "transactions"`)
+	}
+	return opts, nil
+}
+
+// loadTxEvents returns the receipts of block h, only sender's when set.
+func (s *Server) loadTxEvents(h uint64, sender *chain.Address) (subItem, error) {
+	sb, err := s.backend.BlockByHeight(h)
+	if err != nil {
+		return subItem{}, err
+	}
+	if sb == nil {
+		return subItem{}, fmt.Errorf("block %d missing", h)
+	}
+	receipts, err := s.backend.Receipts(h)
+	if err != nil {
+		return subItem{}, err
+	}
+	b := sb.Block
+	if len(receipts) != len(b.Txs) {
+		return subItem{}, fmt.Errorf("block %d has %d transactions but %d receipts", h, len(b.Txs), len(receipts))
+	}
+	item := subItem{height: h}
+	for i, raw := range b.Txs {
+		from := senderAt(b, i)
+		if sender != nil && from != *sender {
+			continue
+		}
+		tx, err := chain.DecodeTx(raw, 0)
+		if err != nil {
+			return subItem{}, fmt.Errorf("block %d transaction %d: %w", h, i, err)
+		}
+		item.payloads = append(item.payloads, &TxEvent{
+			Hash: tx.Hash(), Height: h, Index: i, Sender: from, Nonce: tx.Nonce, Receipt: receiptJSON(receipts[i]),
+		})
+	}
+	return item, nil
+}
+
+// subscribe creates a subscription and starts its goroutines.
+func (s *Server) subscribe(ctx context.Context, opts subOptions, load func(uint64) (subItem, error)) (*gethrpc.Subscription, error) {
+	notifier, ok := gethrpc.NotifierFromContext(ctx)
+	if !ok {
+		return nil, gethrpc.ErrNotificationsUnsupported
+	}
+	next := s.backend.Height() + 1
+	if opts.FromHeight != nil {
+		next = max(*opts.FromHeight, 1)
+	}
+	sub := &subscription{
+		s: s, notifier: notifier, load: load, next: next,
+		out:  make(chan subItem, s.cfg.SubscriberBuffer),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), walkerDone: make(chan struct{}),
+	}
+	if err := s.register(sub, gethrpc.PeerInfoFromContext(ctx).RemoteAddr); err != nil {
+		return nil, err
+	}
+	sub.rpcSub = notifier.CreateSubscription()
+	go sub.walk()
+	go sub.send()
+	return sub.rpcSub, nil
+}
+
+// register adds sub to the server, counting it against its connection's
+// limit, and reserves its two goroutines in the wait group.
+func (s *Server) register(sub *subscription, connKey string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return &Error{Code: CodeInternal, Message: "server is shutting down"}
+	}
+	if c := s.wsConns[connKey]; c != nil {
+		if c.subs >= s.cfg.MaxSubsPerConn {
+			return &Error{Code: CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions on this connection: limit %d", s.cfg.MaxSubsPerConn)}
+		}
+		c.subs++
+		sub.conn = c
+	}
+	s.subs[sub] = struct{}{}
+	s.wg.Add(2)
+	return nil
+}
+
+func (s *Server) unregister(sub *subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs, sub)
+	if sub.conn != nil {
+		sub.conn.subs--
+	}
+}
+
+// fanOut wakes every subscription after each commit.
+func (s *Server) fanOut() {
+	notify := s.backend.BlockNotify()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-notify:
+			s.mu.Lock()
+			for sub := range s.subs {
+				select {
+				case sub.wake <- struct{}{}:
+				default:
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (sub *subscription) stop() { sub.stopOnce.Do(func() { close(sub.done) }) }
+
+// walk loads heights in order into out until stopped, overflowed or failed.
+func (sub *subscription) walk() {
+	defer sub.s.wg.Done()
+	defer close(sub.walkerDone)
+	defer close(sub.out)
+	live := false
+	for {
+		for sub.next <= sub.s.backend.Height() {
+			item, err := sub.load(sub.next)
+			if err != nil {
+				sub.failure = err
+				return
+			}
+			if !sub.push(item, live) {
+				return
+			}
+			sub.next++
+		}
+		live = true
+		if !sub.waitLive() {
+			return
+		}
+	}
+}
+
+// waitLive sleeps until the next commit. It returns false when the walker
+// must stop: the subscription ended, or the sender's write has stalled
+// (then overflowAt is set).
+func (sub *subscription) waitLive() bool {
+	check := time.NewTicker(sub.s.cfg.SubscriberStallTimeout / 4)
+	defer check.Stop()
+	for {
+		select {
+		case <-sub.wake:
+			return true
+		case <-sub.done:
+			return false
+		case <-check.C:
+			if sub.writeStalled() {
+				sub.overflowAt = sub.next
+				return false
+			}
+		}
+	}
+}
+
+// push hands an item to the sender. It returns false when the walker must
+// stop: the subscription ended, or (once live) the buffer stayed full for
+// SubscriberStallTimeout.
+func (sub *subscription) push(item subItem, live bool) bool {
+	if len(item.payloads) == 0 {
+		return true
+	}
+	var stalled <-chan time.Time
+	if live {
+		if sub.writeStalled() {
+			sub.overflowAt = item.height
+			return false
+		}
+		select {
+		case sub.out <- item:
+			return true
+		case <-sub.done:
+			return false
+		default:
+		}
+		timer := time.NewTimer(sub.s.cfg.SubscriberStallTimeout)
+		defer timer.Stop()
+		stalled = timer.C
+	}
+	select {
+	case sub.out <- item:
+		return true
+	case <-sub.done:
+		return false
+	case <-stalled: // nil while replaying: never fires
+		sub.overflowAt = item.height
+		return false
+	}
+}
+
+// send writes items to the client until the walker stops or the
+// subscription ends, then ends it with an error notification if the
+// walker stopped on an overflow or a failure.
+func (sub *subscription) send() {
+	defer sub.s.wg.Done()
+	defer func() {
+		sub.stop()
+		<-sub.walkerDone
+		sub.s.unregister(sub)
+	}()
+	for {
+		select {
+		case item, ok := <-sub.out:
+			if !ok {
+				sub.sendEnd()
+				return
+			}
+			if !sub.deliver(item) {
+				return
+			}
+		case <-sub.rpcSub.Err():
+			return
+		case <-sub.s.quit:
+			return
+		}
+	}
+}
+
+func (sub *subscription) deliver(item subItem) bool {
+	for _, p := range item.payloads {
+		select {
+		case <-sub.done:
+			return false
+		default:
+		}
+		sub.writingNs.Store(time.Now().UnixNano())
+		err := sub.notifier.Notify(sub.rpcSub.ID, p)
+		sub.writingNs.Store(0)
+		if err != nil {
+			sub.s.log.Debug("subscription write failed", "id", sub.rpcSub.ID, "err", err)
+			return false
+		}
+	}
+	return true
+}
+
+// sendEnd sends the final error notification after the walker stopped on
+// its own (closing out after an overflow or a failure).
+func (sub *subscription) sendEnd() {
+	var end *SubscriptionError
+	switch {
+	case sub.overflowAt != 0:
+		end = &SubscriptionError{
+			Code: CodeSubscriberTooSlow,
+			Message: fmt.Sprintf("subscriber too slow: not reading for over %s (buffer %d notifications)",
+				sub.s.cfg.SubscriberStallTimeout, sub.s.cfg.SubscriberBuffer),
+			FromHeight: sub.overflowAt,
+		}
+	case sub.failure != nil:
+		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + sub.failure.Error(), FromHeight: sub.next}
+		sub.s.log.Error("subscription failed", "id", sub.rpcSub.ID, "height", sub.next, "err", sub.failure)
+	default:
+		return // stopped by the client or the server
+	}
+	sub.s.log.Info("subscription ended", "id", sub.rpcSub.ID, "code", end.Code, "fromHeight", end.FromHeight)
+	if err := sub.notifier.Notify(sub.rpcSub.ID, subscriptionEnd{Error: end}); err != nil {
+		sub.s.log.Debug("subscription end write failed", "id", sub.rpcSub.ID, "err", err)
+	}
+}

@@ -1,0 +1,169 @@
+package rpc
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/gorilla/websocket"
+)
+
+// The websocket transport. geth's own websocket handler pings on fixed
+// 30-second timers and gives a handler no way to tell connections apart, so
+// the server upgrades connections itself and hands geth a stream codec
+// (gethrpc.NewCodec) over each one: every client message is one frame, and
+// every response or notification is written as one text frame, exactly as
+// geth's handler does. Connections are pinged every PingInterval and closed
+// when nothing (not even a pong) arrives for PingInterval+PongTimeout.
+
+// wsControlTimeout bounds writing a ping or close frame.
+const wsControlTimeout = 5 * time.Second
+
+// wsConn adapts a websocket connection to the io.ReadWriteCloser that
+// gethrpc.NewCodec reads a JSON stream from.
+type wsConn struct {
+	conn      *websocket.Conn
+	key       string // remote address; unique among live connections
+	idle      time.Duration
+	pending   []byte // rest of the current message, not yet read
+	closeOnce sync.Once
+	closed    chan struct{}
+	subs      int // live subscriptions, guarded by Server.mu
+}
+
+func newWSConn(conn *websocket.Conn, key string, cfg Config) *wsConn {
+	c := &wsConn{conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{})}
+	conn.SetReadLimit(cfg.MaxWSMessageBytes)
+	c.extendDeadline()
+	conn.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
+	return c
+}
+
+func (c *wsConn) extendDeadline() {
+	// An error here means the connection is closed; the next read reports it.
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.idle))
+}
+
+// Read returns client messages as one JSON stream. Each message is
+// followed by a newline, so the decoder never waits for the next frame to
+// finish a value; a message that is not valid JSON is followed by a NUL
+// byte instead, which makes the decoder fail on it (geth then answers
+// -32700 and closes the connection, as its own websocket handler does).
+func (c *wsConn) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		_, frame, err := c.conn.ReadMessage()
+		if err != nil {
+			return 0, err
+		}
+		c.extendDeadline()
+		if json.Valid(frame) {
+			c.pending = append(frame, '\n')
+		} else {
+			c.pending = append(frame, 0)
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// Write sends one encoded message (geth writes each in one call, ending in
+// a newline, which is dropped) as one text frame.
+func (c *wsConn) Write(p []byte) (int, error) {
+	msg := p
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// SetWriteDeadline bounds the next writes.
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// RemoteAddr identifies the connection in geth's PeerInfo.
+func (c *wsConn) RemoteAddr() string { return c.key }
+
+// Close sends a normal-closure frame and closes the connection.
+func (c *wsConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsControlTimeout))
+		err = c.conn.Close()
+	})
+	return err
+}
+
+// pingLoop pings the client every interval until the connection closes. A
+// ping that cannot be written closes the connection.
+func (c *wsConn) pingLoop(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsControlTimeout)); err != nil {
+				_ = c.conn.Close()
+				return
+			}
+		}
+	}
+}
+
+// serveWS upgrades a request and serves JSON-RPC on it until it closes.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.acquireWS() {
+		writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
+			"too many websocket connections: limit %d", s.cfg.MaxWSConnections)
+		return
+	}
+	defer s.releaseWS()
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return // the upgrader has answered with an HTTP error
+	}
+	wc := newWSConn(conn, r.RemoteAddr, s.cfg)
+	s.mu.Lock()
+	s.wsConns[wc.key] = wc
+	s.mu.Unlock()
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		wc.pingLoop(s.cfg.PingInterval)
+	}()
+	s.rpc.ServeCodec(gethrpc.NewCodec(wc), 0)
+	_ = wc.Close()
+	<-pingDone
+	s.mu.Lock()
+	delete(s.wsConns, wc.key)
+	s.mu.Unlock()
+}
+
+// acquireWS reserves a websocket connection slot, and a place in the
+// server's wait group, unless the limit is reached or the server closed.
+func (s *Server) acquireWS() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.wsCount >= s.cfg.MaxWSConnections {
+		return false
+	}
+	s.wsCount++
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) releaseWS() {
+	s.mu.Lock()
+	s.wsCount--
+	s.mu.Unlock()
+	s.wg.Done()
+}
