@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -149,43 +150,90 @@ func commitErr(height uint64, err error) error {
 // It trusts b.Senders (the certificate's quorum checked them) and recovers
 // no signature. On any error nothing is written.
 func (e *Executor) ApplyBlock(b *Block, c *Certificate) (*BlockResult, error) {
-	if b == nil || c == nil {
-		return nil, ErrNilBlockOrCert
+	res, err := e.ApplyBlocks([]*Block{b}, []*Certificate{c})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// ApplyBlocks applies consecutive blocks, each certified by the
+// certificate at the same index, as ApplyBlock would one after another,
+// but commits them all in one synced Badger transaction: a node that has
+// several committed blocks waiting (block sync, or execution behind
+// consensus) pays for one disk sync instead of one per block. Either every
+// block is committed or, on any error, none is. A batch too large for one
+// Badger transaction fails with ErrBlockTooBig; ApplyBatchLimit gives a
+// size that always fits.
+func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockResult, error) {
+	if len(blocks) == 0 || len(blocks) != len(certs) {
+		return nil, fmt.Errorf("%w: %d blocks, %d certificates", ErrNilBlockOrCert, len(blocks), len(certs))
 	}
 	e.store.writeMu.Lock()
 	defer e.store.writeMu.Unlock()
 	txn := e.store.db.NewTransaction(true)
 	defer txn.Discard()
+	results := make([]*BlockResult, len(blocks))
+	nonces := make(map[Address]uint64)
+	for i, b := range blocks {
+		res, bs, err := e.applyInTxn(txn, b, certs[i])
+		if err != nil {
+			return nil, err
+		}
+		results[i] = res
+		maps.Copy(nonces, bs.nonces)
+	}
+	last := blocks[len(blocks)-1].Header.Height
+	if err := e.stage("commit"); err != nil {
+		return nil, err
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, commitErr(last, err)
+	}
+	e.store.committed.commit(last, nonces)
+	for i, res := range results {
+		e.log.Debug("block applied", "height", res.Height, "txs", len(blocks[i].Txs), "hash", res.Hash, "app_hash", res.AppHash)
+	}
+	return results, nil
+}
+
+// ApplyBatchLimit is the total encoded size of the blocks one ApplyBlocks
+// call may take: a quarter of what one Badger transaction can hold, which
+// leaves room for each block's certificate, receipts, tx index and state
+// writes (the block itself counts once more in those).
+func (e *Executor) ApplyBatchLimit() int {
+	return int(e.store.db.MaxBatchSize() / 4)
+}
+
+// applyInTxn executes b in txn (which may hold earlier blocks of the same
+// batch: Badger reads see the transaction's own pending writes) and writes
+// everything ApplyBlock commits for it.
+func (e *Executor) applyInTxn(txn *badger.Txn, b *Block, c *Certificate) (*BlockResult, *blockState, error) {
+	if b == nil || c == nil {
+		return nil, nil, ErrNilBlockOrCert
+	}
 	hash, err := e.checkBlock(txn, b, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bs := newBlockState(txn)
 	res := &BlockResult{Height: b.Header.Height, Hash: hash, TxHashes: make([]Hash, len(b.Txs)), Receipts: make([]Receipt, len(b.Txs))}
 	for i, raw := range b.Txs {
 		res.TxHashes[i] = crypto.Keccak256Hash(raw)
 		if res.Receipts[i], err = e.executeTx(bs, b, i, res.TxHashes[i]); err != nil {
-			return nil, fmt.Errorf("execute block %d tx %d: %w", b.Header.Height, i, err)
+			return nil, nil, fmt.Errorf("execute block %d tx %d: %w", b.Header.Height, i, err)
 		}
 	}
 	if err := e.stage("executed"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if res.AppHash, err = e.writeState(txn, bs, b.Header.Height); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := e.writeBlock(txn, b, c, res); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := e.stage("commit"); err != nil {
-		return nil, err
-	}
-	if err := txn.Commit(); err != nil {
-		return nil, commitErr(b.Header.Height, err)
-	}
-	e.store.committed.commit(b.Header.Height, bs.nonces)
-	e.log.Debug("block applied", "height", res.Height, "txs", len(b.Txs), "hash", hash, "app_hash", res.AppHash)
-	return res, nil
+	return res, bs, nil
 }
 
 // checkBlock checks that b follows the latest block and that c certifies

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -213,7 +214,14 @@ func (x *execLoop) take() []execResult {
 // wait blocks until run has returned (the block in progress finished).
 func (x *execLoop) wait() { <-x.stopped }
 
-// run executes queued blocks until ctx ends or a block fails.
+// maxApplyBatch bounds the blocks committed in one Badger transaction
+// (see chain.Executor.ApplyBlocks), so a long sync backlog still reports
+// progress to the core every few dozen blocks.
+const maxApplyBatch = 32
+
+// run executes queued blocks until ctx ends or a block fails. Whatever is
+// queued when it looks is applied as one batch, up to maxApplyBatch blocks
+// and the executor's size limit: one synced commit for all of them.
 func (x *execLoop) run(ctx context.Context) {
 	defer close(x.stopped)
 	for {
@@ -223,51 +231,79 @@ func (x *execLoop) run(ctx context.Context) {
 		case <-x.wake:
 		}
 		for ctx.Err() == nil {
-			x.mu.Lock()
-			if len(x.queue) == 0 {
-				x.mu.Unlock()
+			batch := x.takeBatch()
+			if len(batch) == 0 {
 				break
 			}
-			c := x.queue[0]
-			x.queue[0] = ordering.Committed{}
-			x.queue = x.queue[1:]
-			x.mu.Unlock()
-			r := x.n.execute(c)
+			rs := x.n.execute(batch)
 			x.mu.Lock()
-			x.results = append(x.results, r)
+			x.results = append(x.results, rs...)
 			x.mu.Unlock()
 			signal(x.done)
-			if r.err != nil {
+			if rs[len(rs)-1].err != nil {
 				return
 			}
 		}
 	}
 }
 
-// execute applies one committed block, updates the mempool and the
-// executed height, and wakes subscribers.
-func (n *Node) execute(c ordering.Committed) execResult {
-	start := time.Now()
-	res, err := n.exec.ApplyBlock(c.Block, c.Certificate)
-	if err != nil {
-		return execResult{err: fmt.Errorf("apply committed block %d: %w", c.Block.Header.Height, err)}
+// takeBatch removes and returns the blocks to apply next: at least one if
+// any is queued, then more while they fit the batch limits.
+func (x *execLoop) takeBatch() []ordering.Committed {
+	limit := x.n.exec.ApplyBatchLimit()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k, size := 0, 0
+	for k < len(x.queue) && k < maxApplyBatch {
+		size += x.queue[k].Block.Size()
+		if k > 0 && size > limit {
+			break
+		}
+		k++
 	}
-	n.pool.Update(res.Height, c.Block)
-	n.height.Store(res.Height)
-	n.host.SetHeight(res.Height)
+	batch := slices.Clone(x.queue[:k])
+	clear(x.queue[:k])
+	x.queue = x.queue[k:]
+	return batch
+}
+
+// execute applies committed blocks in one batch, updates the mempool and
+// the executed height, and wakes subscribers. It returns one result per
+// block, or a single failed result.
+func (n *Node) execute(cs []ordering.Committed) []execResult {
+	start := time.Now()
+	blocks := make([]*chain.Block, len(cs))
+	certs := make([]*chain.Certificate, len(cs))
+	for i, c := range cs {
+		blocks[i], certs[i] = c.Block, c.Certificate
+	}
+	res, err := n.exec.ApplyBlocks(blocks, certs)
+	if err != nil {
+		return []execResult{{err: fmt.Errorf("apply committed blocks %d-%d: %w",
+			blocks[0].Header.Height, blocks[len(blocks)-1].Header.Height, err)}}
+	}
+	perBlock := time.Since(start) / time.Duration(len(cs))
+	out := make([]execResult, len(cs))
+	for i, c := range cs {
+		r := res[i]
+		n.pool.Update(r.Height, c.Block)
+		sinceProposal := time.Since(time.UnixMilli(int64(c.Block.Header.Timestamp)))
+		n.metrics.applySeconds.Observe(perBlock.Seconds())
+		n.metrics.commitLatency.Observe(sinceProposal.Seconds())
+		n.metrics.blockTxs.Observe(float64(len(c.Block.Txs)))
+		n.log.Info("committed block", "height", r.Height, "hash", r.Hash, "txs", len(c.Block.Txs),
+			"view", c.Certificate.View, "since_proposal", sinceProposal.Round(time.Millisecond),
+			"apply", perBlock.Round(time.Microsecond), "batch", len(cs))
+		out[i] = execResult{height: r.Height, appHash: r.AppHash}
+	}
+	last := res[len(res)-1].Height
+	n.height.Store(last)
+	n.host.SetHeight(last)
 	select {
 	case n.blockNotify <- struct{}{}:
 	default:
 	}
-	apply := time.Since(start)
-	sinceProposal := time.Since(time.UnixMilli(int64(c.Block.Header.Timestamp)))
-	n.metrics.applySeconds.Observe(apply.Seconds())
-	n.metrics.commitLatency.Observe(sinceProposal.Seconds())
-	n.metrics.blockTxs.Observe(float64(len(c.Block.Txs)))
-	n.log.Info("committed block", "height", res.Height, "hash", res.Hash, "txs", len(c.Block.Txs),
-		"view", c.Certificate.View, "since_proposal", sinceProposal.Round(time.Millisecond),
-		"apply", apply.Round(time.Microsecond))
-	return execResult{height: res.Height, appHash: res.AppHash}
+	return out
 }
 
 // saveStable stores a stable checkpoint proof and prunes the records it
