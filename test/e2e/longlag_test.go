@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,13 @@ func TestLongLagCatchUp(t *testing.T) {
 		t.Skip("set BAFOMET_LONG_SYNC=1 to run the long-lag catch-up test")
 	}
 	lag := uint64(5000)
+	if v := os.Getenv("BAFOMET_LONG_SYNC_BLOCKS"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			t.Fatalf("BAFOMET_LONG_SYNC_BLOCKS=%q: want a positive block count", v)
+		}
+		lag = n
+	}
 	c := newCluster(t, 4, 8, "kv")
 	for i := range c.m.Nodes { // empty blocks too, so the chain grows fast
 		path := c.m.Nodes[i].Home + "/config/config.toml"
