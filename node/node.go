@@ -111,6 +111,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
+	n.metrics.reg.MustRegister(n.syncer)
 	n.syncProofs = make(map[uint64]*ordering.CheckpointProof)
 	return n, nil
 }

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/node/blocksync"
@@ -41,6 +44,12 @@ type syncer struct {
 	items    chan blocksync.Item // read by the driver
 	hints    chan uint64         // heights the core says we are behind (non-blocking sends)
 	status   atomic.Pointer[blocksync.Status]
+
+	// For the metrics: sync runs started, blocks taken from sync by the
+	// core, and peer faults of the runs that ended.
+	runs, blocks atomic.Uint64
+	faultsMu     sync.Mutex
+	pastFaults   uint64
 }
 
 func newSyncer(n *Node) *syncer {
@@ -151,6 +160,7 @@ func (s *syncer) syncTo(ctx context.Context, target uint64) {
 		return
 	}
 	n.log.Info("block sync started", "from", start, "target", target)
+	s.runs.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -160,7 +170,10 @@ func (s *syncer) syncTo(ctx context.Context, target uint64) {
 	err = <-done
 	st := f.Status()
 	st.Syncing = false
+	s.faultsMu.Lock() // so a scrape never sees this run's faults twice or not at all
 	s.status.Store(&st)
+	s.pastFaults += st.Faults
+	s.faultsMu.Unlock()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Warn("block sync stopped", "height", n.height.Load(), "err", err)
 		return
@@ -204,6 +217,7 @@ func (n *Node) stepSynced(it blocksync.Item) {
 		n.log.Debug("synced block not taken", "height", it.Block.Header.Height, "err", err)
 		return
 	}
+	n.syncer.blocks.Add(1)
 	if it.Checkpoint != nil {
 		n.syncProofs[it.Block.Header.Height] = it.Checkpoint
 	}
@@ -331,4 +345,43 @@ func (n *Node) markRunning() error {
 		dir.Close()
 	}
 	return nil
+}
+
+// Sync series, read from the syncer when Prometheus scrapes.
+var (
+	descSyncing    = prometheus.NewDesc("bafomet_sync_syncing", "1 while block sync runs, else 0.", nil, nil)
+	descSyncTarget = prometheus.NewDesc("bafomet_sync_target_height", "Height the running (or last) block sync runs to.", nil, nil)
+	descSyncRate   = prometheus.NewDesc("bafomet_sync_blocks_per_second", "Block sync delivery rate over its last progress interval (0 when not syncing).", nil, nil)
+	descSyncBlocks = prometheus.NewDesc("bafomet_sync_blocks_total", "Certified blocks taken from block sync.", nil, nil)
+	descSyncRuns   = prometheus.NewDesc("bafomet_sync_runs_total", "Block sync runs started.", nil, nil)
+	descSyncFaults = prometheus.NewDesc("bafomet_sync_peer_faults_total", "Peer faults block sync saw (bad data or no answer).", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *syncer) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSyncing, descSyncTarget, descSyncRate, descSyncBlocks, descSyncRuns, descSyncFaults} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *syncer) Collect(ch chan<- prometheus.Metric) {
+	var st blocksync.Status
+	s.faultsMu.Lock()
+	if p := s.status.Load(); p != nil {
+		st = *p
+	}
+	faults := s.pastFaults
+	s.faultsMu.Unlock()
+	syncing, rate := 0.0, 0.0
+	if st.Syncing {
+		syncing, rate = 1, st.BlocksPerSec
+		faults += st.Faults
+	}
+	ch <- prometheus.MustNewConstMetric(descSyncing, prometheus.GaugeValue, syncing)
+	ch <- prometheus.MustNewConstMetric(descSyncTarget, prometheus.GaugeValue, float64(st.Target))
+	ch <- prometheus.MustNewConstMetric(descSyncRate, prometheus.GaugeValue, rate)
+	ch <- prometheus.MustNewConstMetric(descSyncBlocks, prometheus.CounterValue, float64(s.blocks.Load()))
+	ch <- prometheus.MustNewConstMetric(descSyncRuns, prometheus.CounterValue, float64(s.runs.Load()))
+	ch <- prometheus.MustNewConstMetric(descSyncFaults, prometheus.CounterValue, float64(faults))
 }

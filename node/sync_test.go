@@ -98,6 +98,42 @@ func TestSyncBypassesForgingPeer(t *testing.T) {
 			t.Fatalf("appHash at %d differs: %s vs %s", h, a, b)
 		}
 	}
+	// The sync series saw it: at least one run, blocks taken from sync,
+	// the forger's bad answers as faults, and a target at the honest tip.
+	for _, m := range []struct {
+		name string
+		min  float64
+	}{
+		{"bafomet_sync_runs_total", 1},
+		{"bafomet_sync_blocks_total", 1},
+		{"bafomet_sync_peer_faults_total", 1},
+		{"bafomet_sync_target_height", float64(before + 1)},
+	} {
+		if got := gatherValue(t, n3, m.name); got < m.min {
+			t.Errorf("%s = %v, want at least %v", m.name, got, m.min)
+		}
+	}
+}
+
+// gatherValue reads one unlabelled series from n's metrics registry.
+func gatherValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.metrics.reg.Gather()
+	must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("series %s not found", name)
+	return 0
 }
 
 // TestLateFirstStartVotes: a validator whose key never ran joins after the
