@@ -60,14 +60,20 @@ var (
 
 // Store defaults.
 const (
-	DefaultMemTableBytes   = 64 << 20
-	DefaultBlockCacheBytes = 64 << 20
+	DefaultMemTableBytes   = 32 << 20
+	DefaultBlockCacheBytes = 32 << 20
 	DefaultIndexCacheBytes = 16 << 20
 	DefaultValueLogBytes   = 256 << 20
 
-	// defaultValueThreshold is Badger's: values at least this large live
-	// in the value log and count only ~26 bytes towards a transaction.
-	defaultValueThreshold = 1 << 20
+	// defaultValueThreshold: values at least this large (blocks under
+	// load, consensus records holding them) live in the value log, written
+	// once, and count only ~26 bytes towards a transaction; smaller ones
+	// stay in the LSM tree.
+	defaultValueThreshold = 64 << 10
+	// memTables is how many memtables Badger keeps (the one being written
+	// and those waiting to be flushed); Badger's default of 5 lets a
+	// flush that falls behind hold five memtables' arenas in memory.
+	memTables = 2
 )
 
 // StoreOptions configures the Badger database. Zero fields take defaults.
@@ -134,6 +140,7 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		WithBlockCacheSize(opt.BlockCacheBytes).
 		WithIndexCacheSize(opt.IndexCacheBytes).
 		WithValueLogFileSize(opt.ValueLogBytes).
+		WithNumMemtables(memTables).
 		WithValueThreshold(min(defaultValueThreshold, 15*opt.MemTableBytes/100/2)).
 		WithNumVersionsToKeep(1).
 		WithLogger(badgerLogger{opt.Logger})

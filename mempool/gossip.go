@@ -1,5 +1,7 @@
 package mempool
 
+import "time"
+
 // TakeGossip hands out up to max transactions (wire form) admitted since
 // they were last handed out, oldest first. Each admitted transaction is
 // handed out at most once, and never after it left the mempool; a
@@ -27,4 +29,39 @@ func (m *Mempool) GossipBacklog() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.gossip.Len()
+}
+
+// staleScanFactor bounds how many entries one TakeStale call looks at, as
+// a multiple of max, so a pool full of recently re-sent transactions costs
+// a bounded scan.
+const staleScanFactor = 8
+
+// TakeStale hands out again up to max transactions that have waited at
+// least age since they were admitted or last handed out by TakeStale,
+// oldest first, skipping those in a proposal of this node and those
+// TakeGossip has not handed out yet. Gossip is best effort: a peer may
+// have dropped a frame under load, or refused a transaction it could not
+// take then (its pool was full, the nonce ran ahead of what it had); a
+// transaction only this node holds would otherwise wait until this node
+// proposes. Sending waiting transactions again is what gets them to the
+// proposer.
+func (m *Mempool) TakeStale(age time.Duration, max int) [][]byte {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]byte
+	scanned := 0
+	for el := m.age.Front(); el != nil && len(out) < max && scanned < staleScanFactor*max; el = el.Next() {
+		e := el.Value.(*entry)
+		if now.Sub(e.added) < age {
+			break // the age list is in admission order: the rest are younger
+		}
+		scanned++
+		if e.reserved || e.gossipElem != nil || now.Sub(e.resent) < age {
+			continue
+		}
+		e.resent = now
+		out = append(out, e.tx.Bytes())
+	}
+	return out
 }

@@ -38,6 +38,7 @@ type entry struct {
 	reservedAt uint64 // committed height when reserved
 	ageElem    *list.Element
 	gossipElem *list.Element // nil once handed to gossip
+	resent     time.Time     // last handed out again by TakeStale
 }
 
 func (e *entry) nonce() uint64 { return e.tx.Nonce }

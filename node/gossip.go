@@ -17,8 +17,12 @@ import (
 const (
 	gossipInterval = 5 * time.Millisecond
 	gossipMaxBatch = 512
-	// expireInterval is how often the mempool's time-to-live is enforced.
+	// expireInterval is how often the mempool's time-to-live is enforced,
+	// and how often transactions still waiting are sent again.
 	expireInterval = time.Second
+	// resendAge is how long a transaction waits in the mempool before it
+	// is sent to the validators again (mempool.TakeStale).
+	resendAge = 2 * time.Second
 )
 
 // gossipTxs drains the mempool's gossip queue and broadcasts it in frames
@@ -35,6 +39,9 @@ func (n *Node) gossipTxs(ctx context.Context) {
 			return
 		case <-expire.C:
 			n.pool.Expire() // TTLs run out even while no block commits
+			// A peer may have dropped a frame or refused a transaction it
+			// could not take then; send what still waits once more.
+			n.broadcastTxs(n.pool.TakeStale(resendAge, gossipMaxBatch), limit)
 			continue
 		case <-t.C:
 		}
@@ -43,10 +50,16 @@ func (n *Node) gossipTxs(ctx context.Context) {
 			if len(txs) == 0 {
 				break
 			}
-			for _, frame := range packTxFrames(txs, limit) {
-				n.host.Broadcast(p2p.ProtoTx, frame)
-			}
+			n.broadcastTxs(txs, limit)
 		}
+	}
+}
+
+// broadcastTxs sends txs to every validator in frames of at most limit
+// bytes.
+func (n *Node) broadcastTxs(txs [][]byte, limit int) {
+	for _, frame := range packTxFrames(txs, limit) {
+		n.host.Broadcast(p2p.ProtoTx, frame)
 	}
 }
 

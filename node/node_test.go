@@ -51,10 +51,16 @@ func freePort(t *testing.T) int {
 
 func newTestNet(t *testing.T, n int) *testNet {
 	t.Helper()
+	return newTestNetWith(t, n, genesis.DefaultConsensus())
+}
+
+// newTestNetWith is newTestNet with the given consensus parameters.
+func newTestNetWith(t *testing.T, n int, cons genesis.Consensus) *testNet {
+	t.Helper()
 	dir := t.TempDir()
 	tn := &testNet{t: t, nodes: make([]*Node, n)}
 	g := &genesis.Genesis{ChainID: "node-test", GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(),
-		Consensus: genesis.DefaultConsensus(), App: "kv"}
+		Consensus: cons, App: "kv"}
 	keys := make([]*ecdsa.PrivateKey, n)
 	for i := range keys {
 		keys[i], _ = crypto.GenerateKey()

@@ -1,0 +1,48 @@
+package mempool
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// TestTakeStale: transactions that have waited `age` since admission (or
+// since they were last re-sent) are handed out again, oldest first, at
+// most max at a time; ones in this node's proposal, ones not yet handed to
+// gossip at all, and ones that left the pool are not.
+func TestTakeStale(t *testing.T) {
+	h := newHarness(t, Config{TTL: time.Hour})
+	a, b := newKey(t), newKey(t)
+	a0, a1, b0 := h.sign(a, 0, "x"), h.sign(a, 1, "x"), h.sign(b, 0, "x")
+	for _, raw := range [][]byte{a0, a1, b0} {
+		h.mustAdd(raw)
+		h.clock.advance(time.Millisecond)
+	}
+	if got := h.m.TakeStale(2*time.Second, 10); len(got) != 0 {
+		t.Fatalf("before first gossip: %d handed out", len(got))
+	}
+	if got := h.m.TakeGossip(10); len(got) != 3 {
+		t.Fatalf("TakeGossip = %d, want 3", len(got))
+	}
+	if got := h.m.TakeStale(2*time.Second, 10); len(got) != 0 {
+		t.Fatalf("young transactions handed out again: %d", len(got))
+	}
+	h.clock.advance(2 * time.Second)
+	got := h.m.TakeStale(2*time.Second, 2)
+	if len(got) != 2 || !bytes.Equal(got[0], a0) || !bytes.Equal(got[1], a1) {
+		t.Fatalf("first stale round = %d txs, want a0, a1", len(got))
+	}
+	if got := h.m.TakeStale(2*time.Second, 10); len(got) != 1 || !bytes.Equal(got[0], b0) {
+		t.Fatalf("second stale round = %d txs, want b0", len(got))
+	}
+	if got := h.m.TakeStale(2*time.Second, 10); len(got) != 0 {
+		t.Fatalf("re-sent again at once: %d", len(got))
+	}
+	h.m.Reap(1, 1<<20) // reserves a0 (the oldest sender's first)
+	h.commit(1, b0)
+	h.clock.advance(2 * time.Second)
+	if got := h.m.TakeStale(2*time.Second, 10); len(got) != 1 || !bytes.Equal(got[0], a1) {
+		t.Fatalf("after reap and commit = %d txs, want only a1", len(got))
+	}
+	checkInvariants(t, h.m)
+}
