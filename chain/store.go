@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -76,6 +78,24 @@ const (
 	memTables = 2
 )
 
+// MemTableBytesFor returns a memtable size with which Badger commits any
+// block within the given limits (genesis max_block_txs and
+// max_block_bytes) in one transaction: DefaultMemTableBytes, or more when
+// the genesis allows larger blocks. Badger caps a transaction at 15% of the
+// memtable, in bytes and in entries (one per ~96-byte skiplist node). The
+// estimate takes what bafomet's applications write: about a transaction's
+// own size in state, an index entry and a nonce per transaction (~256
+// bytes, 3 entries), and the block itself unless it is large enough for
+// the value log.
+func MemTableBytesFor(maxBlockTxs, maxBlockBytes uint64) int64 {
+	const perTxBytes, perTxEntries, nodeBytes, fixedEntries = 256, 3, 96, 16
+	size := maxBlockBytes + min(maxBlockBytes, defaultValueThreshold) + perTxBytes*maxBlockTxs
+	entries := (perTxEntries*maxBlockTxs + fixedEntries) * nodeBytes
+	need := max(size, entries) * 100 / 15
+	need = (need + 1<<20 - 1) &^ (1<<20 - 1) // whole MiB
+	return max(DefaultMemTableBytes, int64(need))
+}
+
 // StoreOptions configures the Badger database. Zero fields take defaults.
 type StoreOptions struct {
 	// MemTableBytes is Badger's memtable size. Badger caps one
@@ -119,6 +139,7 @@ func (o StoreOptions) withDefaults() StoreOptions {
 // serialised by the Store.
 type Store struct {
 	db  *badger.DB
+	dir string
 	opt StoreOptions
 	log *slog.Logger
 
@@ -148,7 +169,7 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
+	s := &Store{db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
 	if err := s.loadRecordSeq(); err != nil {
 		db.Close()
 		return nil, err
@@ -357,6 +378,31 @@ func (s *Store) Nonce(addr Address) (uint64, error) {
 // DiskSize returns the sizes in bytes of Badger's LSM tree and value log,
 // as Badger last measured them (it refreshes them periodically).
 func (s *Store) DiskSize() (lsm, vlog int64) { return s.db.Size() }
+
+// DiskUsage returns the bytes the store's files occupy on disk: allocated
+// blocks where the system reports them (a preallocated, sparse value-log
+// file counts only what is written), apparent sizes elsewhere. Unlike
+// DiskSize it is measured now, by reading the directory.
+func (s *Store) DiskUsage() (int64, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("disk usage of %s: %w", s.dir, err)
+	}
+	var total int64
+	for _, e := range entries {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed by a compaction since ReadDir
+		}
+		if err != nil {
+			return 0, fmt.Errorf("disk usage of %s: %w", s.dir, err)
+		}
+		if fi.Mode().IsRegular() {
+			total += allocatedBytes(fi)
+		}
+	}
+	return total, nil
+}
 
 // CollectGarbage runs Badger's value-log garbage collection until it finds
 // nothing more to rewrite (at most maxRuns rewrites), and returns how many

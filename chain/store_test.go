@@ -188,3 +188,43 @@ func TestBlockTooBigForBadger(t *testing.T) {
 		t.Fatalf("height = %d, %v", h, err)
 	}
 }
+
+// TestMemTableSizedForGenesisLimits: the default memtable cannot commit a
+// 30,000-transaction block, the one MemTableBytesFor sizes for that limit
+// can, and the default limits keep the default size.
+func TestMemTableSizedForGenesisLimits(t *testing.T) {
+	if got := chain.MemTableBytesFor(1000, 2<<20); got != chain.DefaultMemTableBytes {
+		t.Fatalf("default genesis limits: memtable %d, want the default %d", got, chain.DefaultMemTableBytes)
+	}
+	if testing.Short() {
+		t.Skip("signs 30,000 transactions")
+	}
+	const ntx, payload = 30_000, 100
+	txs := kvBlock(t, ntx, payload)
+	var blockBytes uint64
+	for _, tx := range txs {
+		blockBytes += uint64(len(tx.raw))
+	}
+	for _, c := range []struct {
+		name     string
+		memtable int64
+		wantErr  error
+	}{
+		{"default", chain.DefaultMemTableBytes, chain.ErrBlockTooBig},
+		{"sized", chain.MemTableBytesFor(ntx, blockBytes), nil},
+	} {
+		s, err := chain.OpenStore(t.TempDir(), chain.StoreOptions{MemTableBytes: c.memtable, Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := chain.NewExecutor(s, kv.New(), testChainID, quietLog)
+		if _, err := e.InitGenesis(nil); err != nil {
+			t.Fatal(err)
+		}
+		b, cert := makeBlock(t, 1, chain.Hash{}, txs)
+		if _, err := e.ApplyBlock(b, cert); !errors.Is(err, c.wantErr) {
+			t.Errorf("%s memtable (%d bytes): apply = %v, want %v", c.name, c.memtable, err, c.wantErr)
+		}
+		s.Close()
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bafomet/bafomet/mempool"
 	"github.com/bafomet/bafomet/p2p"
+	"github.com/bafomet/bafomet/rpc"
 )
 
 // metrics holds the series the driver updates as events happen; everything
@@ -27,6 +28,7 @@ type metrics struct {
 	commitLatency prometheus.Histogram
 	applySeconds  prometheus.Histogram
 	blockTxs      prometheus.Histogram
+	rpc           *rpc.Metrics
 }
 
 func newMetrics(n *Node) *metrics {
@@ -50,8 +52,9 @@ func newMetrics(n *Node) *metrics {
 			Help:    "Transactions per committed block.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
+		rpc: rpc.NewMetrics(),
 	}
-	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs,
+	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs, m.rpc,
 		&collector{n: n},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -82,6 +85,7 @@ var (
 	descP2PDropped  = prometheus.NewDesc("bafomet_p2p_dropped_frames_total", "Frames dropped, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
 	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "Badger's on-disk size, by part.", []string{"part"}, nil)
+	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -112,6 +116,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	lsm, vlog := n.store.DiskSize()
 	gauge(descStorageSize, float64(lsm), "lsm")
 	gauge(descStorageSize, float64(vlog), "vlog")
+	if used, err := n.store.DiskUsage(); err == nil {
+		gauge(descStorageDisk, float64(used))
+	} else {
+		n.log.Warn("metrics: measure disk usage", "err", err)
+	}
 }
 
 func (c *collector) collectMempool(gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {

@@ -155,7 +155,13 @@ func (n *Node) loadIdentity(registry chain.Apps) error {
 // openStore opens Badger, checks that the data directory belongs to this
 // chain, and writes the genesis state on first start.
 func (n *Node) openStore(registry chain.Apps) error {
-	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{Logger: n.log.With("component", "badger")})
+	c := n.gen.Consensus
+	memtable := chain.MemTableBytesFor(c.MaxBlockTxs, c.MaxBlockBytes)
+	if memtable > chain.DefaultMemTableBytes {
+		n.log.Info("badger memtable sized for the genesis block limits", "memtable_bytes", memtable,
+			"max_block_txs", c.MaxBlockTxs, "max_block_bytes", c.MaxBlockBytes)
+	}
+	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{MemTableBytes: memtable, Logger: n.log.With("component", "badger")})
 	if err != nil {
 		return err
 	}
@@ -371,6 +377,7 @@ func (n *Node) rpcConfig() rpc.Config {
 		PongTimeout:            c.WSPongTimeout,
 		SubscriberStallTimeout: c.SubscriberStall,
 		MaxBatchResponseBytes:  c.MaxBatchRespBytes,
+		Metrics:                n.metrics.rpc,
 	}.WithDefaults()
 }
 

@@ -252,6 +252,10 @@ func TestMetricsMove(t *testing.T) {
 	before := scrape(t, n)
 	tn.send(0, 0, "m=1")
 	tn.waitHeight(1, 10*time.Second)
+	resp, err := http.Post("http://"+n.RPCAddr().String(), "application/json",
+		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"chain_blockNumber","params":[]}`))
+	must(t, err)
+	resp.Body.Close()
 	after := scrape(t, n)
 	for _, want := range []string{
 		"bafomet_consensus_height 0", "bafomet_mempool_admitted_total 0",
@@ -263,7 +267,9 @@ func TestMetricsMove(t *testing.T) {
 	for _, want := range []string{
 		"bafomet_consensus_height 1", "bafomet_mempool_admitted_total 1",
 		"bafomet_consensus_block_txs_count 1", "bafomet_chain_apply_seconds_count 1",
-		`bafomet_storage_bytes{part="lsm"}`, "go_goroutines", "process_resident_memory_bytes",
+		`bafomet_storage_bytes{part="lsm"}`, "bafomet_storage_disk_bytes ", "go_goroutines", "process_resident_memory_bytes",
+		`bafomet_rpc_requests_total{code="0",method="chain_blockNumber"} 1`, "bafomet_rpc_ws_subscribers 0",
+		"bafomet_sync_runs_total ",
 	} {
 		if !strings.Contains(after, want) {
 			t.Errorf("after: missing %q", want)

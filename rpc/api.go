@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/apps/bank"
@@ -18,7 +19,8 @@ type chainAPI struct{ s *Server }
 
 // SendTransaction submits a signed transaction in wire form and returns its
 // hash.
-func (api *chainAPI) SendTransaction(txHex *json.RawMessage) (chain.Hash, error) {
+func (api *chainAPI) SendTransaction(txHex *json.RawMessage) (_ chain.Hash, err error) {
+	defer api.s.observe("chain_sendTransaction", time.Now(), &err)
 	raw, err := hexParam("txHex", txHex)
 	if err != nil {
 		return chain.Hash{}, err
@@ -47,7 +49,8 @@ func decodeTxError(err error) error {
 }
 
 // GetTransaction returns a transaction's status, or null when unknown.
-func (api *chainAPI) GetTransaction(hash *json.RawMessage) (*TxResult, error) {
+func (api *chainAPI) GetTransaction(hash *json.RawMessage) (_ *TxResult, err error) {
+	defer api.s.observe("chain_getTransaction", time.Now(), &err)
 	h, err := hashParam("hash", hash)
 	if err != nil {
 		return nil, err
@@ -63,10 +66,14 @@ func (api *chainAPI) GetTransaction(hash *json.RawMessage) (*TxResult, error) {
 }
 
 // BlockNumber returns the latest committed height.
-func (api *chainAPI) BlockNumber() uint64 { return api.s.backend.Height() }
+func (api *chainAPI) BlockNumber() uint64 {
+	defer api.s.observe("chain_blockNumber", time.Now(), nil)
+	return api.s.backend.Height()
+}
 
 // GetBlockByNumber returns the block at a height (or "latest"), or null.
-func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage) (*Block, error) {
+func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage) (_ *Block, err error) {
+	defer api.s.observe("chain_getBlockByNumber", time.Now(), &err)
 	h, err := api.s.heightParam("number", number)
 	if err != nil {
 		return nil, err
@@ -80,7 +87,8 @@ func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage)
 }
 
 // GetBlockByHash returns the block with a hash, or null.
-func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (*Block, error) {
+func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (_ *Block, err error) {
+	defer api.s.observe("chain_getBlockByHash", time.Now(), &err)
 	h, err := hashParam("hash", hash)
 	if err != nil {
 		return nil, err
@@ -94,7 +102,8 @@ func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (*B
 }
 
 // GetCertificate returns the commit certificate of a height, or null.
-func (api *chainAPI) GetCertificate(number *json.RawMessage) (*Certificate, error) {
+func (api *chainAPI) GetCertificate(number *json.RawMessage) (_ *Certificate, err error) {
+	defer api.s.observe("chain_getCertificate", time.Now(), &err)
 	h, err := api.s.heightParam("number", number)
 	if err != nil {
 		return nil, err
@@ -111,7 +120,8 @@ func (api *chainAPI) GetCertificate(number *json.RawMessage) (*Certificate, erro
 
 // GetNonce returns an address's next nonce: committed, or counting the
 // mempool when the second parameter is "pending".
-func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (uint64, error) {
+func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (_ uint64, err error) {
+	defer api.s.observe("chain_getNonce", time.Now(), &err)
 	addr, err := addressParam("address", address)
 	if err != nil {
 		return 0, err
@@ -138,7 +148,8 @@ func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (uint64, error) {
 }
 
 // Status returns the node's view of the chain.
-func (api *chainAPI) Status() (*Status, error) {
+func (api *chainAPI) Status() (_ *Status, err error) {
+	defer api.s.observe("chain_status", time.Now(), &err)
 	b := api.s.backend
 	ns := b.NodeStatus()
 	st := &Status{
@@ -161,6 +172,7 @@ func (api *chainAPI) Status() (*Status, error) {
 
 // Validators returns the validator set with each validator's liveness.
 func (api *chainAPI) Validators() []Validator {
+	defer api.s.observe("chain_validators", time.Now(), nil)
 	vals := api.s.backend.Validators()
 	out := make([]Validator, len(vals))
 	for i, v := range vals {
@@ -173,7 +185,10 @@ func (api *chainAPI) Validators() []Validator {
 }
 
 // Evidence returns the equivocation evidence the node has seen.
-func (api *chainAPI) Evidence() []Evidence { return evidenceJSON(api.s.backend.Evidence()) }
+func (api *chainAPI) Evidence() []Evidence {
+	defer api.s.observe("chain_evidence", time.Now(), nil)
+	return evidenceJSON(api.s.backend.Evidence())
+}
 
 // heightParam decodes a height or "latest" (the current height).
 func (s *Server) heightParam(name string, raw *json.RawMessage) (uint64, error) {
@@ -205,7 +220,8 @@ func (s *Server) blockResult(sb *StoredBlock, err error, full bool) (*Block, err
 type kvAPI struct{ s *Server }
 
 // Get returns the value of a kv key at the latest committed height.
-func (api *kvAPI) Get(key *json.RawMessage) (*KVValue, error) {
+func (api *kvAPI) Get(key *json.RawMessage) (_ *KVValue, err error) {
+	defer api.s.observe("kv_get", time.Now(), &err)
 	k, err := stringParam("key", key)
 	if err != nil {
 		return nil, err
@@ -235,7 +251,8 @@ func (api *kvAPI) Get(key *json.RawMessage) (*KVValue, error) {
 type bankAPI struct{ s *Server }
 
 // GetBalance returns an address's balance at the latest committed height.
-func (api *bankAPI) GetBalance(address *json.RawMessage) (*Balance, error) {
+func (api *bankAPI) GetBalance(address *json.RawMessage) (_ *Balance, err error) {
+	defer api.s.observe("bank_getBalance", time.Now(), &err)
 	addr, err := addressParam("address", address)
 	if err != nil {
 		return nil, err
@@ -269,6 +286,7 @@ type mempoolAPI struct{ s *Server }
 
 // Status returns the mempool's occupancy and limits.
 func (api *mempoolAPI) Status() Mempool {
+	defer api.s.observe("mempool_status", time.Now(), nil)
 	m := api.s.backend.MempoolStatus()
 	return Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit}
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// geth's 10-second write timeout, so the final error notification is
 	// queued while the connection can still deliver it.
 	SubscriberStallTimeout time.Duration
+	// Metrics receives the server's Prometheus series; nil keeps them
+	// unregistered (NewMetrics makes one to register).
+	Metrics *Metrics
 	// PingInterval is how often the server pings a websocket client.
 	PingInterval time.Duration
 	// PongTimeout is how long after a ping the server waits for the pong

@@ -27,6 +27,7 @@ type Server struct {
 	rpc      *gethrpc.Server
 	upgrader websocket.Upgrader
 	origins  originSet
+	metrics  *Metrics
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -62,9 +63,13 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		log:     logger.With("module", "rpc"),
 		rpc:     gethrpc.NewServer(),
 		origins: newOriginSet(cfg.CORSOrigins),
+		metrics: cfg.Metrics,
 		wsConns: make(map[string]*wsConn),
 		subs:    make(map[*subscription]struct{}),
 		quit:    make(chan struct{}),
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
 	}
 	s.rpc.SetBatchLimits(cfg.MaxBatchLength, cfg.MaxBatchResponseBytes)
 	s.rpc.SetHTTPBodyLimit(cfg.MaxRequestBytes)
@@ -170,6 +175,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err := s.readBody(r)
 		if err != nil {
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeInvalidRequest, "%v", err)
+			return
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			writeHTTPError(w, http.StatusBadRequest, CodeParseError, "empty request body: want a JSON-RPC request or batch")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

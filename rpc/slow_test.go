@@ -111,6 +111,12 @@ func TestStalledSubscriberIsCutOffOthersContinue(t *testing.T) {
 		next++
 	}
 	waitFor(t, "the stalled subscription to be freed", func() bool { return len(s.subsSnapshot()) == 1 })
+	if got := metricValue(t, s.metrics.dropped); got != 1 {
+		t.Fatalf("bafomet_rpc_ws_dropped_subscribers_total = %v, want 1", got)
+	}
+	if got := metricValue(t, s.metrics.subscribers); got != 1 {
+		t.Fatalf("bafomet_rpc_ws_subscribers = %v after the cut-off, want 1", got)
+	}
 	// Resuming from the named height loses nothing.
 	resumed := stalled.subscribe(fmt.Sprintf(`["newBlocks", {"fromHeight": %d}]`, next))
 	if h := stalled.nextHeight(resumed); h != next {

@@ -70,7 +70,8 @@ func (sub *subscription) writeStalled() bool {
 }
 
 // NewBlocks is chain_subscribe("newBlocks", {"fromHeight": N}?).
-func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (*gethrpc.Subscription, error) {
+func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (_ *gethrpc.Subscription, err error) {
+	defer api.s.observe("chain_subscribe/newBlocks", time.Now(), &err)
 	opts, err := parseSubOptions(options, false)
 	if err != nil {
 		return nil, err
@@ -95,7 +96,8 @@ func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (*
 
 // Transactions is chain_subscribe("transactions", {"sender": addr?,
 // "fromHeight": N?}).
-func (api *chainAPI) Transactions(ctx context.Context, options *json.RawMessage) (*gethrpc.Subscription, error) {
+func (api *chainAPI) Transactions(ctx context.Context, options *json.RawMessage) (_ *gethrpc.Subscription, err error) {
+	defer api.s.observe("chain_subscribe/transactions", time.Now(), &err)
 	opts, err := parseSubOptions(options, true)
 	if err != nil {
 		return nil, err
@@ -194,6 +196,7 @@ func (s *Server) register(sub *subscription, connKey string) error {
 		sub.conn = c
 	}
 	s.subs[sub] = struct{}{}
+	s.metrics.subscribers.Inc()
 	s.wg.Add(2)
 	return nil
 }
@@ -202,6 +205,7 @@ func (s *Server) unregister(sub *subscription) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.subs, sub)
+	s.metrics.subscribers.Dec()
 	if sub.conn != nil {
 		sub.conn.subs--
 	}
@@ -368,6 +372,7 @@ func (sub *subscription) sendEnd() {
 				sub.s.cfg.SubscriberStallTimeout, sub.s.cfg.SubscriberBuffer),
 			FromHeight: sub.overflowAt,
 		}
+		sub.s.metrics.dropped.Inc()
 	case sub.failure != nil:
 		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + sub.failure.Error(), FromHeight: sub.next}
 		sub.s.log.Error("subscription failed", "id", sub.rpcSub.ID, "height", sub.next, "err", sub.failure)

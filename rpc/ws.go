@@ -135,6 +135,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.wsConns[wc.key] = wc
 	s.mu.Unlock()
+	s.metrics.wsConns.Inc()
+	defer s.metrics.wsConns.Dec()
 	pingDone := make(chan struct{})
 	go func() {
 		defer close(pingDone)

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package chain
+
+import "io/fs"
+
+// allocatedBytes is the space a file occupies on disk; without st_blocks
+// it is the file's apparent size.
+func allocatedBytes(fi fs.FileInfo) int64 { return fi.Size() }

@@ -1,0 +1,77 @@
+package rpc
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the server's Prometheus series. Every label is bounded: the
+// method label takes only the names of served methods, and the code label
+// only "0" (success) or one of the error codes in errors.go. Calls that geth
+// refuses before they reach a method (a parse error, an unknown method, too
+// many parameters) are not counted.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	wsConns     prometheus.Gauge
+	subscribers prometheus.Gauge
+	dropped     prometheus.Counter
+}
+
+// NewMetrics creates the series; register the result (it is a
+// prometheus.Collector) and pass it in Config.Metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_requests_total",
+			Help: "JSON-RPC calls answered, by method and result code (0 = success).",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bafomet_rpc_request_duration_seconds",
+			Help:    "Time a JSON-RPC method took to answer, encoding excluded.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
+		}, []string{"method"}),
+		wsConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bafomet_rpc_ws_connections", Help: "Open websocket connections.",
+		}),
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bafomet_rpc_ws_subscribers", Help: "Live chain_subscribe subscriptions.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bafomet_rpc_ws_dropped_subscribers_total",
+			Help: "Subscriptions ended because the client did not read fast enough (error -32020).",
+		}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.requests.Describe(ch)
+	m.duration.Describe(ch)
+	m.wsConns.Describe(ch)
+	m.subscribers.Describe(ch)
+	m.dropped.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.requests.Collect(ch)
+	m.duration.Collect(ch)
+	m.wsConns.Collect(ch)
+	m.subscribers.Collect(ch)
+	m.dropped.Collect(ch)
+}
+
+// observe records one call of method that started at start and ended with
+// *errp (nil errp or nil error = success). Use it deferred, with a named
+// error result: defer s.observe("chain_x", time.Now(), &err).
+func (s *Server) observe(method string, start time.Time, errp *error) {
+	code := 0
+	if errp != nil && *errp != nil {
+		code = ErrorCode(*errp)
+	}
+	s.metrics.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	s.metrics.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+}
