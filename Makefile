@@ -5,6 +5,7 @@
 #   make image                 the bafomet:dev image, FROM scratch, offline
 #   make e2e                   image, then the short fixed docker fault sequence
 #   make e2e SEED=7 DURATION=30m   a seeded random sequence for DURATION
+#   make fuzz FUZZTIME=10m     every fuzz target for FUZZTIME (scripts/fuzz.sh)
 #
 # See docs/operations.md ("Container image", "Fault injection").
 
@@ -22,13 +23,17 @@ E2E_TIMEOUT ?= $(if $(DURATION),0,15m)
 STATIC_TAGS    := netgo,osusergo
 STATIC_LDFLAGS := -linkmode external -extldflags "-static"
 
-.PHONY: build test image e2e
+.PHONY: build test fuzz image e2e
 
 build:
 	$(GO) build -o $(BINARY) ./cmd/bafomet
 
 test:
 	$(GO) test ./...
+
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # The build context is a fresh temporary directory holding only the binary,
 # docker/Dockerfile, /etc/passwd and /etc/group for user 10001, and an empty

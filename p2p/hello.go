@@ -54,11 +54,20 @@ func (h *Host) readHello(s network.Stream) (hello, error) {
 	if err != nil {
 		return hello{}, fmt.Errorf("reading hello: %w", err)
 	}
+	theirs, err := decodeHello(frame)
+	if err != nil {
+		return hello{}, err
+	}
+	return theirs, h.myHello().check(theirs)
+}
+
+// decodeHello decodes a hello frame; anything else is a mismatch.
+func decodeHello(frame []byte) (hello, error) {
 	var theirs hello
 	if err := rlp.DecodeBytes(frame, &theirs); err != nil {
 		return hello{}, fmt.Errorf("%w: undecodable hello: %v", errHelloMismatch, err)
 	}
-	return theirs, h.myHello().check(theirs)
+	return theirs, nil
 }
 
 // sayHello runs the initiator's side of the hello with p: send ours, read
