@@ -8,6 +8,7 @@
 #   scripts/fuzz.sh                  every target for 10 minutes
 #   FUZZTIME=3s scripts/fuzz.sh      a smoke run (CI)
 #   scripts/fuzz.sh ./rpc            only the targets under ./rpc
+#   SHARD=0/2 scripts/fuzz.sh        every other target (run 1/2 beside it)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fuzztime=${FUZZTIME:-10m}
@@ -16,6 +17,9 @@ roots=("${@:-.}")
 
 targets=$(grep -rE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' "${roots[@]}" |
 	sed -E 's|^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*|\1 \2|' | sort -u)
+if [ -n "${SHARD:-}" ]; then
+	targets=$(awk -v i="${SHARD%/*}" -v n="${SHARD#*/}" '(NR - 1) % n == i' <<<"$targets")
+fi
 if [ -z "$targets" ]; then
 	echo "no fuzz targets under ${roots[*]}" >&2
 	exit 1
