@@ -60,6 +60,7 @@ const (
 	DefaultBatchDelay          = 20 * time.Millisecond
 	DefaultTickInterval        = 50 * time.Millisecond
 	DefaultEmptyBlockInterval  = time.Second
+	DefaultMemoryLimit         = 160 << 20
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
 )
@@ -72,6 +73,8 @@ const (
 	// RequestOverheadBytes is the room a JSON-RPC request or gossip frame
 	// needs beside one transaction.
 	RequestOverheadBytes = 1 << 10
+	MinMemoryLimit       = 64 << 20
+	MaxMemoryLimit       = 1 << 40
 	MinTickInterval      = time.Millisecond
 	MaxTickInterval      = 10 * time.Second
 
@@ -104,6 +107,11 @@ type NodeConfig struct {
 	GenesisFile string `toml:"genesis_file"` // default config/genesis.json
 	KeyFile     string `toml:"key_file"`     // default config/validator.key
 	DataDir     string `toml:"data_dir"`     // default data; Badger and nothing else
+	// MemoryLimit is the Go runtime's soft memory limit in bytes for
+	// `bafomet start` (0 turns it off; the GOMEMLIMIT environment variable
+	// overrides it). The node raises it to what the Badger memtables sized
+	// from genesis need (see Node.MemoryLimit).
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -169,7 +177,7 @@ type LogConfig struct {
 // DefaultConfig returns the configuration used for every key a file omits.
 func DefaultConfig() Config {
 	return Config{
-		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir},
+		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, MemoryLimit: DefaultMemoryLimit},
 		P2P: P2PConfig{
 			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
@@ -390,6 +398,9 @@ func (c *Config) validateNode(add func(error)) {
 	add(cfgNonEmpty("node.genesis_file", c.Node.GenesisFile))
 	add(cfgNonEmpty("node.key_file", c.Node.KeyFile))
 	add(cfgNonEmpty("node.data_dir", c.Node.DataDir))
+	if l := c.Node.MemoryLimit; l != 0 && (l < MinMemoryLimit || l > MaxMemoryLimit) {
+		add(cfgKeyErr("node.memory_limit", "%d bytes: want 0 (off) or %d to %d", l, int64(MinMemoryLimit), int64(MaxMemoryLimit)))
+	}
 }
 
 func (c *Config) validateP2P(add func(error)) {

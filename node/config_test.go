@@ -2,13 +2,16 @@ package node
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"runtime/debug"
 	"testing"
 	"time"
 
+	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/genesis"
 )
 
@@ -126,6 +129,8 @@ func TestValidate(t *testing.T) {
 		{"empty genesis file", func(c *Config) { c.Node.GenesisFile = "" }, "config: node.genesis_file: must not be empty"},
 		{"empty key file", func(c *Config) { c.Node.KeyFile = " " }, "config: node.key_file: must not be empty"},
 		{"empty data dir", func(c *Config) { c.Node.DataDir = "" }, "config: node.data_dir: must not be empty"},
+		{"memory limit off", func(c *Config) { c.Node.MemoryLimit = 0 }, ""},
+		{"memory limit too small", func(c *Config) { c.Node.MemoryLimit = 1 << 20 }, "config: node.memory_limit: 1048576 bytes: want 0 (off) or 67108864 to 1099511627776"},
 		{"bad p2p listen", func(c *Config) { c.P2P.Listen = "0.0.0.0:26600" }, "config: p2p.listen: bad multiaddr \"0.0.0.0:26600\": …"},
 		{"udp p2p listen", func(c *Config) { c.P2P.Listen = "/ip4/0.0.0.0/udp/1" }, `config: p2p.listen: "/ip4/0.0.0.0/udp/1": want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT`},
 		{"p2p port 0", func(c *Config) { c.P2P.Listen = "/ip4/127.0.0.1/tcp/0" }, ""},
@@ -286,5 +291,44 @@ func TestWriteConfigRoundTrip(t *testing.T) {
 	}
 	if err := c.WriteConfig(filepath.Join(home, "missing", "config.toml")); err == nil {
 		t.Fatal("WriteConfig into a missing directory succeeded")
+	}
+}
+
+// TestMemoryLimit: the default limit applies to a default genesis, a
+// genesis that allows big blocks raises it to fit the larger memtables,
+// 0 turns it off, and SetMemoryLimit sets the runtime's limit.
+func TestMemoryLimit(t *testing.T) {
+	big := genesis.DefaultConsensus()
+	big.MaxBlockTxs = 100_000
+	bigWant := 2*chain.MemTableBytesFor(big.MaxBlockTxs, big.MaxBlockBytes) + memoryHeadroom
+	for _, c := range []struct {
+		name  string
+		cons  genesis.Consensus
+		limit int64
+		want  int64
+	}{
+		{"default", genesis.DefaultConsensus(), DefaultMemoryLimit, DefaultMemoryLimit},
+		{"big blocks", big, DefaultMemoryLimit, bigWant},
+		{"off", genesis.DefaultConsensus(), 0, 0},
+	} {
+		tn := newTestNetWith(t, 1, c.cons)
+		cfg, err := LoadConfig(tn.homes[0])
+		must(t, err)
+		cfg.Node.MemoryLimit = c.limit
+		t.Setenv("GOMEMLIMIT", "")
+		before := debug.SetMemoryLimit(-1)
+		n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), SetMemoryLimit: true})
+		must(t, err)
+		got, applied := n.MemoryLimit(), debug.SetMemoryLimit(before)
+		n.Close()
+		if got != c.want {
+			t.Errorf("%s: MemoryLimit = %d, want %d", c.name, got, c.want)
+		}
+		if wantApplied := map[bool]int64{true: before, false: c.want}[c.want == 0]; applied != wantApplied {
+			t.Errorf("%s: runtime limit set to %d, want %d", c.name, applied, wantApplied)
+		}
+	}
+	if bigWant <= DefaultMemoryLimit {
+		t.Fatalf("big-block limit %d not above the default", bigWant)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +32,10 @@ type Options struct {
 	Apps chain.Apps
 	// Logger receives the node's logs; nil builds one from the config.
 	Logger *slog.Logger
+	// SetMemoryLimit makes New set the process's Go memory limit to
+	// MemoryLimit() unless GOMEMLIMIT is set. Only a process that runs one
+	// node (bafomet start) should set it: the limit is process-wide.
+	SetMemoryLimit bool
 }
 
 // Node is one validator: store, executor, mempool, ordering core, p2p host
@@ -113,7 +119,39 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n.syncer = newSyncer(n)
 	n.metrics.reg.MustRegister(n.syncer)
 	n.syncProofs = make(map[uint64]*ordering.CheckpointProof)
+	if opts.SetMemoryLimit {
+		n.applyMemoryLimit()
+	}
 	return n, nil
+}
+
+// memoryHeadroom is what the node needs beside Badger's memtables: block
+// and index caches, mempool, consensus log, buffers and the runtime.
+const memoryHeadroom = 96 << 20
+
+// MemoryLimit is the Go soft memory limit the node asks for: node.memory_limit,
+// raised to twice the Badger memtable (one written, one flushed) plus
+// headroom when genesis block limits made the memtable larger; 0 means none.
+func (n *Node) MemoryLimit() int64 {
+	limit := n.cfg.Node.MemoryLimit
+	if limit == 0 {
+		return 0
+	}
+	c := n.gen.Consensus
+	return max(limit, 2*chain.MemTableBytesFor(c.MaxBlockTxs, c.MaxBlockBytes)+memoryHeadroom)
+}
+
+// applyMemoryLimit sets the process's Go memory limit, unless the operator
+// set GOMEMLIMIT, which the runtime has already applied.
+func (n *Node) applyMemoryLimit() {
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		n.log.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", env)
+		return
+	}
+	if limit := n.MemoryLimit(); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		n.log.Info("memory limit set", "bytes", limit)
+	}
 }
 
 // loadIdentity reads and validates genesis and the validator key, and finds

@@ -34,7 +34,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	n, err := node.New(cfg, node.Options{Logger: log})
+	n, err := node.New(cfg, node.Options{Logger: log, SetMemoryLimit: true})
 	if err != nil {
 		return fail(stderr, "start", err)
 	}
