@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 

@@ -143,6 +143,11 @@ func (n *Node) send(msgs []ordering.Outbound) {
 			n.log.Error("encode consensus message", "type", o.Msg.Type, "err", err)
 			continue
 		}
+		if len(enc) > n.cfg.P2P.MaxFrameBytes {
+			n.log.Error("consensus message larger than p2p.max_frame_bytes: not sent", "type", o.Msg.Type,
+				"height", o.Msg.Height, "view", o.Msg.View, "bytes", len(enc), "limit", n.cfg.P2P.MaxFrameBytes)
+			continue
+		}
 		if o.To == ordering.Broadcast {
 			n.host.Broadcast(p2p.ProtoConsensus, enc)
 		} else if !n.host.Send(o.To, p2p.ProtoConsensus, enc) {

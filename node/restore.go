@@ -69,6 +69,9 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 			return r, err
 		}
 		r.BlockHash, r.BlockTimestamp = hash, b.Header.Timestamp
+		if r.Certificate, err = n.store.Certificate(h); err != nil {
+			return r, fmt.Errorf("certificate of %d: %w", h, err)
+		}
 	}
 	w := n.gen.Consensus.PipelineWindow
 	for i := h - min(h, w-1); i <= h; i++ {

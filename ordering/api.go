@@ -77,10 +77,17 @@ type CheckpointProof struct {
 }
 
 // ViewChange is the body of a view-change message: the sender's latest stable
-// checkpoint and every block it prepared above it.
+// checkpoint, the commit certificates of the heights it committed above that
+// checkpoint (increasing heights), and every block it prepared above the
+// highest of them. Heights up to a commit certificate are decided: the new
+// view does not carry their blocks again — a node that prepared such a block
+// commits it with the certificate, one that lacks it fetches it by block
+// sync — so a view change holds a few hundred bytes per committed height and
+// at most about PipelineWindow blocks, however far the checkpoint trails.
 type ViewChange struct {
 	Checkpoint *CheckpointProof `rlp:"nil"`
 	Prepared   []*PreparedProof
+	Committed  []*chain.Certificate `rlp:"optional"`
 }
 
 // NewView is the body of a new-view message: the quorum of view changes that
@@ -199,12 +206,16 @@ type Config struct {
 
 // Restore is the persistent state a core starts from.
 type Restore struct {
-	Height         uint64           // last executed height (0 = genesis only)
-	BlockHash      chain.Hash       // hash of that block (genesis hash at 0)
-	BlockTimestamp uint64           // its timestamp, unix ms
-	AppHashes      []AppHashAt      // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
-	Stable         *CheckpointProof `rlp:"nil"`
-	Records        []*Message       // every message Ready.Persist handed out (minus those pruned below Stable), oldest first
+	Height         uint64     // last executed height (0 = genesis only)
+	BlockHash      chain.Hash // hash of that block (genesis hash at 0)
+	BlockTimestamp uint64     // its timestamp, unix ms
+	// Certificate is the commit certificate of Height, when the driver has
+	// it (nil at genesis); view changes carry it in place of the blocks up
+	// to Height.
+	Certificate *chain.Certificate `rlp:"nil"`
+	AppHashes   []AppHashAt        // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
+	Stable      *CheckpointProof   `rlp:"nil"`
+	Records     []*Message         // every message Ready.Persist handed out (minus those pruned below Stable), oldest first
 
 	// NoVoteThroughHeight and MinView protect a node that lost its records
 	// (wiped data directory): it signs no pre-prepare, prepare or commit at

@@ -112,6 +112,11 @@ func (c *Core) becomeStable(p *CheckpointProof) {
 			delete(c.hashes, h)
 		}
 	}
+	for _, h := range sortedKeys(c.certs) {
+		if h <= p.Height {
+			delete(c.certs, h)
+		}
+	}
 	for _, from := range sortedKeys(c.far) {
 		if c.far[from].Height <= p.Height {
 			delete(c.far, from)

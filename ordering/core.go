@@ -57,7 +57,9 @@ type Core struct {
 	committed     uint64
 	committedHash chain.Hash
 	committedTs   uint64
-	hashes        map[uint64]chain.Hash // committed block hashes in (stable, committed]
+	certs         map[uint64]*chain.Certificate // commit certificates of heights in (stable, committed], when known
+	decided       uint64                        // heights ≤ decided are fixed by a commit certificate a new view carried
+	hashes        map[uint64]chain.Hash         // committed block hashes in (stable, committed]
 	executed      uint64
 	appHashes     map[uint64]chain.Hash // appHash after executed heights ≥ executed+1−W
 	stable        uint64
@@ -115,6 +117,7 @@ func New(cfg Config, r Restore) (*Core, error) {
 		cfg: cfg, vs: cfg.Validators, n: n, f: chain.MaxFaulty(n), self: uint32(cfg.Self),
 		q:         quorum(n, cfg.WeakenQuorum),
 		hashes:    map[uint64]chain.Hash{},
+		certs:     map[uint64]*chain.Certificate{},
 		appHashes: map[uint64]chain.Hash{},
 		slots:     map[uint64]*slot{},
 		own:       map[voteKey]*Message{},

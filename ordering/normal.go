@@ -64,7 +64,7 @@ func (c *Core) stepPrePrepare(m *Message) error {
 	if m.From != c.primaryOf(m.View) {
 		return fmt.Errorf("%w: pre-prepare from %d in view %d", ErrNotPrimary, m.From, m.View)
 	}
-	if m.Height <= c.committed {
+	if m.Height <= c.committed || m.Height <= c.decided {
 		return fmt.Errorf("%w: pre-prepare at %d", ErrCommitted, m.Height)
 	}
 	if s := c.slots[m.Height]; s != nil && s.view == c.view && s.pp != nil {
@@ -386,6 +386,7 @@ func (c *Core) commitBlock(b *chain.Block, cert *chain.Certificate) {
 	c.committed = b.Header.Height
 	c.committedHash = b.Hash()
 	c.committedTs = b.Header.Timestamp
+	c.certs[c.committed] = cert
 	c.hashes[c.committed] = c.committedHash
 	c.out.committed = append(c.out.committed, Committed{Block: b, Certificate: cert})
 	c.progress()
@@ -393,7 +394,7 @@ func (c *Core) commitBlock(b *chain.Block, cert *chain.Certificate) {
 
 // proposalSlot returns the slot this node may propose now, or nil.
 func (c *Core) proposalSlot() *ProposalSlot {
-	if !c.isPrimary() || c.inViewChange || c.committed < c.stable {
+	if !c.isPrimary() || c.inViewChange || c.committed < c.stable || c.committed < c.decided {
 		return nil
 	}
 	h, parent, ts := c.committed, c.committedHash, c.committedTs

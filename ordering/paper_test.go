@@ -276,3 +276,80 @@ func TestRestoredNodeResumesItsView(t *testing.T) {
 		t.Fatalf("node 0 did not rejoin view 1: %+v", ss)
 	}
 }
+
+// A view change carries the commit certificates of the sender's committed
+// heights above the stable checkpoint instead of a prepared certificate with
+// its block for each, so it costs a few hundred bytes per height however big
+// the blocks: with about 60 heights committed and none stable, each view
+// change holds those certificates and no block, and the new view continues
+// above them.
+func TestViewChangeCarriesCommitCertificateNotCommittedBlocks(t *testing.T) {
+	cl := newCluster(t, 4, func(c *Config) { c.CheckpointInterval, c.PipelineWindow = 100, 4 })
+	cl.run(57, 200)
+	var vcs []*Message
+	cl.filter = func(e envelope) bool {
+		if e.msg.Type == MsgViewChange {
+			vcs = append(vcs, e.msg)
+		}
+		return false
+	}
+	cl.isolate(0)
+	for i := 1; i < 4; i++ {
+		cl.nodes[i].core.NotePending(true)
+	}
+	cl.tickAll(11)
+	if len(vcs) == 0 {
+		t.Fatal("no view change sent")
+	}
+	for _, m := range vcs {
+		vc := m.ViewChange
+		if m.From == 0 {
+			continue
+		}
+		want := cl.nodes[m.From].core.committed
+		if n := len(vc.Committed); want < 57 || n != int(want) || vc.Committed[n-1].Height != want || len(vc.Prepared) != 0 || vc.Checkpoint != nil {
+			t.Fatalf("view change from %d: %d certificates, %d prepared, checkpoint %v; want the certificates of 1…%d and nothing else",
+				m.From, n, len(vc.Prepared), vc.Checkpoint, want)
+		}
+		enc, err := EncodeMessage(m)
+		if err != nil || len(enc) > 300*int(want) {
+			t.Fatalf("view change from %d encodes to %d bytes (%v)", m.From, len(enc), err)
+		}
+	}
+	cl.filter = nil
+	cl.nodes[0].down = true
+	cl.run(65, 200)
+	cl.checkAgreement()
+}
+
+// A validator that missed decided heights learns them from the new view's
+// commit certificate: it neither proposes nor accepts blocks at or below
+// that height and reports itself behind at once, so block sync fetches them.
+func TestNewViewAboveCommittedMakesNodeBehind(t *testing.T) {
+	cl := newCluster(t, 4, func(c *Config) { c.CheckpointInterval, c.PipelineWindow = 100, 4 })
+	cl.run(5, 50)
+	cl.isolate(3)
+	cl.nodes[3].down = true
+	cl.run(30, 200)
+	cl.nodes[3].down = false
+	cl.heal()
+	lag := cl.nodes[3].core
+	if lag.committed >= 30 {
+		t.Fatalf("node 3 committed %d while down", lag.committed)
+	}
+	cl.isolate(0)
+	for i := 1; i < 4; i++ {
+		cl.nodes[i].core.NotePending(true)
+	}
+	cl.tickAll(11)
+	cl.deliverAll()
+	if lag.decided < 30 {
+		t.Fatalf("node 3 decided %d after the new view, want ≥ 30", lag.decided)
+	}
+	if b := lag.behind(); b < 30 {
+		t.Fatalf("node 3 behind() = %d, want ≥ 30", b)
+	}
+	if lag.proposalSlot() != nil {
+		t.Fatal("a node below the decided height offers a proposal slot")
+	}
+}

@@ -16,6 +16,15 @@ import (
 func (c *Core) restore(r Restore) error {
 	c.committed, c.committedHash, c.committedTs = r.Height, r.BlockHash, r.BlockTimestamp
 	c.executed = r.Height
+	if cert := r.Certificate; cert != nil && r.Height > 0 {
+		if cert.Height != r.Height || cert.BlockHash != r.BlockHash {
+			return fmt.Errorf("certificate is for %d/%s, restored block %d/%s", cert.Height, cert.BlockHash, r.Height, r.BlockHash)
+		}
+		if err := c.verifyCertificate(cert); err != nil {
+			return fmt.Errorf("certificate of %d: %w", r.Height, err)
+		}
+		c.certs[r.Height] = cert
+	}
 	c.hashes[r.Height] = r.BlockHash
 	for _, a := range r.AppHashes {
 		if a.Height <= r.Height {

@@ -3,6 +3,8 @@ package ordering
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/bafomet/bafomet/chain"
 )
 
 // startViewChange moves this node to view v (> current, or the current view
@@ -18,8 +20,14 @@ func (c *Core) startViewChange(v uint64) {
 	c.offered = nil
 	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
 	body := &ViewChange{Checkpoint: c.stableProof}
+	above := c.stable
+	for _, h := range sortedKeys(c.certs) {
+		if h > c.stable && h <= c.highWatermark() {
+			body.Committed, above = append(body.Committed, c.certs[h]), h
+		}
+	}
 	for _, h := range sortedKeys(c.slots) {
-		if s := c.slots[h]; s.proof != nil && h > c.stable {
+		if s := c.slots[h]; s.proof != nil && h > above {
 			body.Prepared = append(body.Prepared, s.proof)
 		}
 	}
@@ -83,9 +91,10 @@ func (c *Core) adoptCheckpoint(p *CheckpointProof) {
 	}
 }
 
-// verifyViewChangeBody checks a view change's checkpoint proof and prepared
-// certificates: each from a view below the new one, at increasing heights
-// inside the window above its checkpoint.
+// verifyViewChangeBody checks a view change's checkpoint proof, commit
+// certificate and prepared certificates: the commit certificate above the
+// checkpoint and inside its window, each prepared certificate from a view
+// below the new one, at increasing heights above both, inside the window.
 func (c *Core) verifyViewChangeBody(m *Message) error {
 	vc := m.ViewChange
 	var base uint64
@@ -98,7 +107,19 @@ func (c *Core) verifyViewChangeBody(m *Message) error {
 	if uint64(len(vc.Prepared)) > c.cfg.LogWindow {
 		return fmt.Errorf("%w: %d prepared certificates", ErrInvalidProof, len(vc.Prepared))
 	}
+	if uint64(len(vc.Committed)) > c.cfg.LogWindow {
+		return fmt.Errorf("%w: %d commit certificates", ErrInvalidProof, len(vc.Committed))
+	}
 	last := base
+	for _, cert := range vc.Committed {
+		if cert == nil || cert.Height <= last || cert.Height > base+c.cfg.LogWindow {
+			return fmt.Errorf("%w: commit certificate out of order or outside the window above %d", ErrInvalidProof, base)
+		}
+		if err := c.verifyCertificate(cert); err != nil {
+			return err
+		}
+		last = cert.Height
+	}
 	for _, p := range vc.Prepared {
 		h := p.PrePrepare.Height
 		if h <= last || h > base+c.cfg.LogWindow || p.PrePrepare.View >= m.View {
@@ -138,22 +159,36 @@ func (c *Core) verifyPreparedProof(p *PreparedProof) error {
 	return nil
 }
 
-// carriedChain computes, from a quorum of view changes, the chain a new
-// view must re-propose: above the highest stable checkpoint among them, for
-// each height the prepared certificate with the highest view, stopping at
-// the first gap or the first block whose parent is not the carried block
-// below it. Every node computes the same chain from the same view changes.
-func carriedChain(vcs []*Message) []*PreparedProof {
-	var base *CheckpointProof
+// decidedBase returns the highest height a quorum of view changes shows
+// decided — by a stable checkpoint or a commit certificate — with its block
+// hash; ok is false when none shows any (the chain from genesis).
+func decidedBase(vcs []*Message) (height uint64, hash chain.Hash, ok bool) {
 	for _, m := range vcs {
-		if cp := m.ViewChange.Checkpoint; cp != nil && (base == nil || cp.Height > base.Height) {
-			base = cp
+		if cp := m.ViewChange.Checkpoint; cp != nil && (!ok || cp.Height > height) {
+			height, hash, ok = cp.Height, cp.BlockHash, true
+		}
+		if certs := m.ViewChange.Committed; len(certs) > 0 {
+			if cert := certs[len(certs)-1]; !ok || cert.Height > height {
+				height, hash, ok = cert.Height, cert.BlockHash, true
+			}
 		}
 	}
-	var baseHeight uint64
-	if base != nil {
-		baseHeight = base.Height
-	}
+	return height, hash, ok
+}
+
+// carriedChain computes, from a quorum of view changes, the chain a new
+// view must re-propose: above the highest decided height among them (stable
+// checkpoint or commit certificate), for each height the prepared
+// certificate with the highest view, stopping at the first gap or the first
+// block whose parent is not the carried block below it. Every node computes
+// the same chain from the same view changes.
+//
+// Heights up to the decided base are not re-proposed. That is safe: a block
+// prepared at some height by a quorum's honest members in an earlier view is
+// either carried by one of them (it had not committed that height) or lies
+// at or below the height that member's commit certificate shows decided.
+func carriedChain(vcs []*Message) []*PreparedProof {
+	baseHeight, baseHash, haveBase := decidedBase(vcs)
 	best := map[uint64]*PreparedProof{}
 	for _, m := range vcs {
 		for _, p := range m.ViewChange.Prepared {
@@ -175,7 +210,7 @@ func carriedChain(vcs []*Message) []*PreparedProof {
 		parent := p.PrePrepare.Block.Header.ParentHash
 		if n := len(chainOut); n > 0 && parent != chainOut[n-1].PrePrepare.Digest {
 			return chainOut
-		} else if n == 0 && base != nil && parent != base.BlockHash {
+		} else if n == 0 && haveBase && parent != baseHash {
 			return chainOut
 		}
 		chainOut = append(chainOut, p)
@@ -304,8 +339,39 @@ func (c *Core) enterNewView(nv *Message) {
 		}
 	}
 	c.myVC = nil
+	c.noteDecided(nv.NewView.ViewChanges)
 	c.reaffirmCommitted(nv.NewView.PrePrepares)
 	c.advance()
+}
+
+// noteDecided records the height the new view's view changes show decided.
+// Nothing is proposed or accepted at or below it. The node commits, with the
+// view changes' certificates, every next height whose block it holds (it
+// prepared it); if it still has not reached the decided height it is behind
+// at once and fetches the rest by block sync.
+func (c *Core) noteDecided(vcs []*Message) {
+	h, _, ok := decidedBase(vcs)
+	if !ok || h <= c.decided {
+		return
+	}
+	c.decided = h
+	certs := map[uint64]*chain.Certificate{}
+	for _, m := range vcs {
+		for _, cert := range m.ViewChange.Committed {
+			certs[cert.Height] = cert
+		}
+	}
+	for c.committed < h {
+		cert, b := certs[c.committed+1], c.heldBlock(c.committed+1)
+		if cert == nil || b == nil || b.Hash() != cert.BlockHash || b.Header.ParentHash != c.committedHash || b.CheckTxRoot() != nil {
+			break
+		}
+		c.commitBlock(b, cert)
+	}
+	if h > c.committed && h > c.lagTarget {
+		c.lagTarget = h
+		c.lagSince = c.ticks - min(c.ticks, uint64(c.cfg.RetransmitTicks))
+	}
 }
 
 // reaffirmCommitted votes again, in the new view, for re-proposed blocks
@@ -331,4 +397,19 @@ func (c *Core) reaffirmCommitted(pps []*Message) {
 			c.send(Broadcast, m)
 		}
 	}
+}
+
+// heldBlock returns the block this node holds for height h — pre-prepared in
+// the current view or carried by its prepared certificate — or nil.
+func (c *Core) heldBlock(h uint64) *chain.Block {
+	s := c.slots[h]
+	switch {
+	case s == nil:
+		return nil
+	case s.pp != nil:
+		return s.pp.Block
+	case s.proof != nil:
+		return s.proof.PrePrepare.Block
+	}
+	return nil
 }

@@ -78,6 +78,9 @@ func (s *storage) restore(window uint64) ordering.Restore {
 		Stable:         s.stable,
 		Records:        append([]*ordering.Message(nil), s.records...),
 	}
+	if n := len(s.certs); n > 0 {
+		r.Certificate = s.certs[n-1]
+	}
 	from := uint64(0)
 	if h+1 > window {
 		from = h + 1 - window
