@@ -63,13 +63,23 @@
 // certificate in v for B and for every uncommitted ancestor of B.
 //
 // Hence an honest node that committed B at h holds prepared certificates
-// for the whole chain from its stable checkpoint up to B, and its view
-// change carries them. A view change message carries, for each height above
-// the sender's stable checkpoint, its highest-view prepared certificate.
-// The new primary computes the carried chain from a quorum of view changes:
-// start at the highest stable checkpoint among them; for each next height
-// take the certificate with the highest view; stop at the first gap or the
-// first block whose parent is not the carried block below it. NewView
+// for the whole chain from its stable checkpoint up to B. A view change
+// message carries the sender's stable checkpoint, the commit certificates
+// of the heights it committed above it, and, for each height above the
+// highest of those, its highest-view prepared certificate (with the block).
+// Committed heights travel as certificates, not blocks, so a view change
+// stays small however far the checkpoint trails (carrying every block above
+// the checkpoint made view changes outgrow the frame limit under load and
+// never complete). The new primary computes the carried chain from a quorum
+// of view changes: start at the highest decided height among them — a
+// stable checkpoint or a commit certificate, both pin the block by hash;
+// for each next height take the certificate with the highest view; stop at
+// the first gap or the first block whose parent is not the carried block
+// below it. Heights up to the decided one are not re-proposed: a node that
+// holds such a block commits it with the carried certificate, one that does
+// not is behind and fetches it by block sync (a certificate's q signers
+// include f+1 honest validators that prepared the block, so it can always
+// be had), and nothing is proposed or accepted at or below it. NewView
 // re-proposes exactly that chain in the new view (original timestamps; the
 // clock-drift check applies only to fresh proposals), and every backup
 // recomputes it from the view changes inside the NewView and rejects a
@@ -79,8 +89,9 @@
 // Commit(v, h, B), so by rule C each held certificates in v for B and its
 // uncommitted ancestors. Any quorum of view changes for a later view
 // intersects that set in f+1 validators, one of them honest, who carries
-// those certificates (or a stable checkpoint at or above h, which pins the
-// chain by block hash). By induction on views, as in PBFT, every
+// those certificates (or a stable checkpoint or commit certificate at or
+// above h, which pins the chain by block hash: a commit certificate at
+// h' ≥ h means h' is committed, and the committed chain is one chain). By induction on views, as in PBFT, every
 // certificate in a view above v at a height ≤ h is for the same block as
 // the committed chain, so the highest-view choice picks the committed
 // block at each height up to h and the parent links hold; the carried

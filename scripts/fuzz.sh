@@ -29,7 +29,7 @@ echo "fuzzing $count targets for $fuzztime each"
 while read -r dir name; do
 	pkg="./${dir#./}"
 	echo "== $pkg $name"
-	out=$(go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" 2>&1) || {
+	out=$(go test "$pkg" -timeout 0 -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" 2>&1) || {
 		echo "$out"
 		echo "FAIL: $pkg $name" >&2
 		exit 1
