@@ -42,7 +42,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runCmd(t, append([]string{"bench"}, tt.args...)...)
 			if code != exitUsage || out != "" || !strings.Contains(errOut, tt.msg) || !strings.Contains(errOut, "usage: bafomet bench") {
-				t.Fatalf("code %d stdout %q stderr %q; want exit 2 with %q and usage", code, out, errOut, tt.msg)
+				t.Fatalf("code %d stdout %q stderr %q; want exit 1 with %q and usage", code, out, errOut, tt.msg)
 			}
 		})
 	}

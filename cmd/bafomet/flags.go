@@ -13,7 +13,7 @@ import (
 const (
 	exitOK    = 0 // success
 	exitFail  = 1 // the command ran and failed: bad input file, invalid data, I/O error
-	exitUsage = 2 // the command line itself is wrong: unknown flag, missing argument
+	exitUsage = 1 // the command line itself is wrong: unknown flag, missing argument (issue 2: every error exits 1; only bafomet sim uses 2)
 )
 
 // cmdFlags is the flag set of one subcommand with its usage text.

@@ -11,7 +11,8 @@ import (
 )
 
 // command is one subcommand. run returns the process exit code: 0 on
-// success, 1 on failure, 2 on bad arguments (where a command distinguishes).
+// success, 1 on any error (bad command line included); bafomet sim alone
+// returns 2 on bad arguments, as its contract says.
 type command struct {
 	name    string
 	summary string
@@ -36,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
-			return 2
+			return exitUsage
 		}
 		return 0
 	}
@@ -44,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		fmt.Fprintf(stderr, "bafomet: unknown command %q\n\n", args[0])
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
 	return c.run(args[1:], stdout, stderr)
 }
