@@ -28,6 +28,12 @@ var regressions = []struct {
 			"for 3000 ticks after healing",
 		cfg: Config{Seed: 216, Nodes: 7, Byzantine: 2, Blocks: 20, Faults: DefaultFaults(2)},
 	},
+	{
+		found: "core liveness (a first version of view changes carrying commit certificates, only the highest " +
+			"one): honest nodes had prepared height 2 but only Byzantine v3 held its certificate; the new view " +
+			"took height 2 as decided, nobody could commit or serve it, and every honest node stayed at height 1",
+		cfg: Config{Seed: 24, Nodes: 7, Byzantine: 2, Blocks: 20, Faults: DefaultFaults(2)},
+	},
 }
 
 func TestRegressionSeeds(t *testing.T) {
