@@ -6,7 +6,9 @@
 # package's testdata/fuzz/ by go test; the script stops at the first failure.
 #
 #   scripts/fuzz.sh                  every target for 10 minutes
-#   FUZZTIME=3s scripts/fuzz.sh      a smoke run (CI)
+#   FUZZTIME=1000x scripts/fuzz.sh   a smoke run (CI): a count of inputs, not a
+#                                    duration, which Go's engine can fail at
+#                                    the deadline on a busy machine
 #   scripts/fuzz.sh ./rpc            only the targets under ./rpc
 #   SHARD=0/2 scripts/fuzz.sh        every other target (run 1/2 beside it)
 set -euo pipefail
