@@ -31,6 +31,7 @@ type Server struct {
 
 	httpSrv *http.Server
 	ln      net.Listener
+	fresh   *freshConns
 
 	mu      sync.Mutex
 	closed  bool
@@ -67,6 +68,7 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		wsConns: make(map[string]*wsConn),
 		subs:    make(map[*subscription]struct{}),
 		quit:    make(chan struct{}),
+		fresh:   newFreshConns(),
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -92,7 +94,12 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("rpc: register %s: %w", a.name, err)
 		}
 	}
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ConnState:         s.fresh.track,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	return s, nil
 }
 
@@ -146,6 +153,7 @@ func (s *Server) Close() error {
 		close(s.quit)
 		if started {
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			s.fresh.closeAll()
 			err = s.httpSrv.Shutdown(ctx)
 			cancel()
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -153,5 +154,33 @@ func TestCloseEndsEveryGoroutine(t *testing.T) {
 	waitFor(t, "goroutines to end", http0)
 	if err := s.Start(); err == nil {
 		t.Fatal("Start after Close succeeded")
+	}
+}
+
+// A client connection that never sends a request (Go's transport parks such
+// spare connections) must not hold up Close: http.Server.Shutdown counts it
+// as busy for five seconds, longer than the shutdown timeout here, and
+// `bafomet start` exited 1 with "context deadline exceeded" because of it.
+func TestCloseDoesNotWaitForConnectionsWithoutRequests(t *testing.T) {
+	f := newFakeBackend(t)
+	s, err := New(Config{ListenAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	post(t, httpURL(s), `{"jsonrpc":"2.0","id":1,"method":"chain_blockNumber","params":[]}`)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close with a connection that sent nothing: %v", err)
+	}
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the server kept the connection open (read %d bytes)", n)
 	}
 }
