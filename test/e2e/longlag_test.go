@@ -51,9 +51,14 @@ func TestLongLagCatchUp(t *testing.T) {
 	c.start(3)
 	took := c.waitHeight(3, target, 10*time.Minute)
 	txs := c.txsUpTo(3, target)
-	t.Logf("catch-up: %d blocks, %d txs in %v: %.0f blocks/s, %.0f tx/s (network committed %.0f blocks/s meanwhile)",
+	tipThen := c.tip(0)
+	meanwhile := c.txsBetween(0, target+1, tipThen)
+	t.Logf("catch-up: %d blocks, %d txs in %v: %.0f blocks/s, %.0f tx/s; the network committed %.0f blocks/s, %.0f tx/s meanwhile",
 		target, txs, took, float64(target)/took.Seconds(), float64(txs)/took.Seconds(),
-		float64(c.tip(0)-target)/took.Seconds())
+		float64(tipThen-target)/took.Seconds(), float64(meanwhile)/took.Seconds())
+	// Converged: node3 reaches the live tip and keeps up in consensus.
+	live := c.tip(0)
+	t.Logf("node3 at the live tip %d %v after reaching the catch-up target", live, c.waitHeight(3, live, 2*time.Minute))
 	for h := uint64(1); h <= target; h += 97 {
 		if a, b := c.block(0, h), c.block(3, h); a.Hash != b.Hash || a.AppHash != b.AppHash {
 			t.Fatalf("height %d differs after catch-up", h)
@@ -62,9 +67,12 @@ func TestLongLagCatchUp(t *testing.T) {
 }
 
 // txsUpTo counts the transactions in node i's blocks 1..h.
-func (c *cluster) txsUpTo(i int, h uint64) int {
+func (c *cluster) txsUpTo(i int, h uint64) int { return c.txsBetween(i, 1, h) }
+
+// txsBetween counts the transactions in node i's blocks from..to.
+func (c *cluster) txsBetween(i int, from, to uint64) int {
 	n := 0
-	for k := uint64(1); k <= h; k++ {
+	for k := from; k <= to; k++ {
 		n += len(c.block(i, k).Transactions.Hashes)
 	}
 	return n
