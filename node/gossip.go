@@ -106,7 +106,17 @@ func (n *Node) admitGossip(ctx context.Context) {
 // addGossiped admits each transaction of a gossip frame through the same
 // path as RPC submissions. Refusals are expected (already known, nonce
 // overtaken) and only logged at debug.
+//
+// While block sync runs the frame is skipped: this node's state is behind,
+// so most of what peers gossip commits before it reaches the tip, and
+// recovering those senders would take the CPU that sync needs. Nothing is
+// lost: the peers that admitted them keep them and send what still waits
+// again (resendAge), and clients may still submit here over RPC.
 func (n *Node) addGossiped(in p2p.Inbound) {
+	if _, syncing := n.syncer.Status(); syncing {
+		n.syncer.gossipSkipped.Add(1)
+		return
+	}
 	var txs [][]byte
 	if err := rlp.DecodeBytes(in.Data, &txs); err != nil {
 		n.log.Debug("undecodable transaction frame", "from", in.From, "err", err)

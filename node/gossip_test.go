@@ -5,8 +5,12 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/rlp"
+
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/genesis"
+	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/p2p"
 )
 
 // TestWaitingTransactionResent: a transaction whose only gossip was lost
@@ -39,5 +43,39 @@ func TestWaitingTransactionResent(t *testing.T) {
 	waitNonce(t, tn, 1) // 20 s deadline
 	if s := tn.nodes[0].soft.Load(); s == nil || s.View != 0 {
 		t.Fatalf("primary's soft state %+v, want view 0", s)
+	}
+}
+
+// TestGossipSkippedWhileSyncing: a node that is block-syncing does not
+// admit gossiped transactions (they would mostly commit before it reaches
+// the tip, and recovering their senders takes the CPU sync needs), and
+// does not remember them as known, so the same frame is admitted once sync
+// is over.
+func TestGossipSkippedWhileSyncing(t *testing.T) {
+	tn := newTestNetWith(t, 4, genesis.DefaultConsensus())
+	cfg, err := LoadConfig(tn.homes[0])
+	must(t, err)
+	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	t.Cleanup(func() { n.Close() })
+	tx, err := chain.SignTx(tn.user, tn.gen.ChainID, 0, []byte("gossiped=1"))
+	must(t, err)
+	frame, err := rlp.EncodeToBytes([][]byte{tx.Bytes()})
+	must(t, err)
+	in := p2p.Inbound{From: 1, Proto: p2p.ProtoTx, Data: frame}
+
+	n.syncer.status.Store(&blocksync.Status{Syncing: true, Target: 100})
+	n.addGossiped(in)
+	if size := n.pool.Stats().Size; size != 0 {
+		t.Fatalf("mempool holds %d transactions while syncing, want 0", size)
+	}
+	if got := n.syncer.gossipSkipped.Load(); got != 1 {
+		t.Fatalf("skipped frames counted %d, want 1", got)
+	}
+
+	n.syncer.status.Store(&blocksync.Status{Syncing: false, Target: 100})
+	n.addGossiped(in)
+	if size := n.pool.Stats().Size; size != 1 {
+		t.Fatalf("mempool holds %d transactions after sync, want 1", size)
 	}
 }

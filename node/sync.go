@@ -46,10 +46,12 @@ type syncer struct {
 	status   atomic.Pointer[blocksync.Status]
 
 	// For the metrics: sync runs started, blocks taken from sync by the
-	// core, and peer faults of the runs that ended.
-	runs, blocks atomic.Uint64
-	faultsMu     sync.Mutex
-	pastFaults   uint64
+	// core, gossip frames skipped while syncing, and peer faults of the
+	// runs that ended.
+	runs, blocks  atomic.Uint64
+	gossipSkipped atomic.Uint64
+	faultsMu      sync.Mutex
+	pastFaults    uint64
 }
 
 func newSyncer(n *Node) *syncer {
@@ -355,11 +357,12 @@ var (
 	descSyncBlocks = prometheus.NewDesc("bafomet_sync_blocks_total", "Certified blocks taken from block sync.", nil, nil)
 	descSyncRuns   = prometheus.NewDesc("bafomet_sync_runs_total", "Block sync runs started.", nil, nil)
 	descSyncFaults = prometheus.NewDesc("bafomet_sync_peer_faults_total", "Peer faults block sync saw (bad data or no answer).", nil, nil)
+	descSyncGossip = prometheus.NewDesc("bafomet_sync_gossip_frames_skipped_total", "Transaction gossip frames not admitted because block sync was running.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *syncer) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSyncing, descSyncTarget, descSyncRate, descSyncBlocks, descSyncRuns, descSyncFaults} {
+	for _, d := range []*prometheus.Desc{descSyncing, descSyncTarget, descSyncRate, descSyncBlocks, descSyncRuns, descSyncFaults, descSyncGossip} {
 		ch <- d
 	}
 }
@@ -384,4 +387,5 @@ func (s *syncer) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSyncBlocks, prometheus.CounterValue, float64(s.blocks.Load()))
 	ch <- prometheus.MustNewConstMetric(descSyncRuns, prometheus.CounterValue, float64(s.runs.Load()))
 	ch <- prometheus.MustNewConstMetric(descSyncFaults, prometheus.CounterValue, float64(faults))
+	ch <- prometheus.MustNewConstMetric(descSyncGossip, prometheus.CounterValue, float64(s.gossipSkipped.Load()))
 }
