@@ -92,6 +92,67 @@ func TestCertificateCoversFields(t *testing.T) {
 	}
 }
 
+// TestCertificateVerifyMemo: a successful Verify is remembered only for
+// the exact content, chain id and validator set it checked. Changing any
+// field of a verified certificate in place, or verifying it for another
+// chain or set, checks the signatures again.
+func TestCertificateVerifyMemo(t *testing.T) {
+	const chainID = "bafomet-test"
+	vs, keys := testValidators(t, 4)
+	otherVS, _ := testValidators(t, 7)
+	h := crypto.Keccak256Hash([]byte("block 9"))
+	fresh := func() *Certificate {
+		sigs := make([]CommitSig, 3)
+		for i := range sigs {
+			sigs[i] = commitSig(t, keys[i], uint32(i), chainID, 9, 2, h)
+		}
+		c := &Certificate{Height: 9, View: 2, BlockHash: h, Signatures: sigs}
+		if err := c.Verify(chainID, vs); err != nil {
+			t.Fatalf("valid certificate: %v", err)
+		}
+		if err := c.Verify(chainID, vs); err != nil {
+			t.Fatalf("valid certificate, again: %v", err)
+		}
+		return c
+	}
+	changes := map[string]struct {
+		change  func(c *Certificate)
+		chainID string
+		vs      *ValidatorSet
+		wantErr error
+	}{
+		"signature byte":    {func(c *Certificate) { c.Signatures[1].Signature[10] ^= 1 }, chainID, vs, ErrCertBadSignature},
+		"signer index":      {func(c *Certificate) { c.Signatures[1].Validator = 3 }, chainID, vs, ErrCertBadSignature},
+		"signature dropped": {func(c *Certificate) { c.Signatures = c.Signatures[:2] }, chainID, vs, ErrCertNoQuorum},
+		"height":            {func(c *Certificate) { c.Height++ }, chainID, vs, ErrCertBadSignature},
+		"view":              {func(c *Certificate) { c.View++ }, chainID, vs, ErrCertBadSignature},
+		"block hash":        {func(c *Certificate) { c.BlockHash[0] ^= 1 }, chainID, vs, ErrCertBadSignature},
+		"chain id":          {func(*Certificate) {}, "other-chain", vs, ErrCertBadSignature},
+		"validator set":     {func(*Certificate) {}, chainID, otherVS, ErrCertNoQuorum}, // same first keys, larger quorum
+	}
+	for name, tc := range changes {
+		t.Run(name, func(t *testing.T) {
+			c := fresh()
+			tc.change(c)
+			if err := c.Verify(tc.chainID, tc.vs); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	t.Run("failure is not remembered", func(t *testing.T) {
+		c := fresh()
+		good := c.Signatures[0].Signature[5]
+		c.Signatures[0].Signature[5] ^= 1
+		if err := c.Verify(chainID, vs); !errors.Is(err, ErrCertBadSignature) {
+			t.Fatalf("err = %v, want %v", err, ErrCertBadSignature)
+		}
+		c.Signatures[0].Signature[5] = good
+		if err := c.Verify(chainID, vs); err != nil {
+			t.Fatalf("restored certificate: %v", err)
+		}
+	})
+}
+
 func TestQuorumMaths(t *testing.T) {
 	tests := []struct{ n, f, q int }{
 		{1, 0, 1}, {2, 0, 2}, {3, 0, 3}, {4, 1, 3}, {5, 1, 4}, {6, 1, 5},
