@@ -144,7 +144,7 @@ func (c *stateChange) write(txn *badger.Txn) error {
 }
 
 // ltParallelMin is the number of changes below which the LtHash delta is
-// computed on the calling goroutine: a SHAKE256 expansion costs ~30 µs, a
+// computed on the calling goroutine: a BLAKE3 expansion costs a few µs, a
 // goroutine a few hundred ns.
 const ltParallelMin = 32
 

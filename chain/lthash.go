@@ -1,15 +1,15 @@
 package chain
 
 import (
-	"crypto/sha3"
 	"encoding/binary"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/zeebo/blake3"
 )
 
-// LtHash parameters: a state element (key, value) is expanded with SHAKE256
-// to LtHashLanes 16-bit lanes; the accumulator is the lane-wise sum, mod
+// LtHash parameters: a state element (key, value) is expanded with BLAKE3's
+// extendable output to LtHashLanes 16-bit lanes; the accumulator is the lane-wise sum, mod
 // 2^16, of every element of the state.
 const (
 	LtHashLanes = 1024
@@ -18,20 +18,22 @@ const (
 
 // Domain tags of the state commitment.
 const (
-	domainLtElement = "bafomet/lthash/v1"
+	domainLtElement = "bafomet/lthash/v2"
 	domainAppHash   = "bafomet/apphash/v1"
 )
 
 // LtHash is an additive lattice hash of a set of (key, value) pairs (Bellare
 // and Micciancio's construction as used by Facebook's LtHash): adding and
-// removing a pair costs one SHAKE256 expansion, independent of the state's
-// size, and the result does not depend on the order of the operations.
+// removing a pair costs one 2 KiB BLAKE3 expansion, independent of the
+// state's size, and the result does not depend on the order of the operations.
 type LtHash [LtHashLanes]uint16
 
-// ltElement expands one pair: SHAKE256(domain ‖ uint32be(len(key)) ‖ key ‖
-// value) read as LtHashLanes little-endian uint16s.
+// ltElement expands one pair: the first LtHashBytes of BLAKE3's extendable
+// output of domain ‖ uint32be(len(key)) ‖ key ‖ value, read as LtHashLanes
+// little-endian uint16s. (BLAKE3 rather than SHAKE256: 2.1× faster for
+// 2 KiB here, and the expansion is most of the appHash's cost.)
 func ltElement(key, value []byte) *[LtHashBytes]byte {
-	h := sha3.NewSHAKE256()
+	h := blake3.New()
 	h.Write([]byte(domainLtElement))
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(key)))
@@ -39,7 +41,9 @@ func ltElement(key, value []byte) *[LtHashBytes]byte {
 	h.Write(key)
 	h.Write(value)
 	var out [LtHashBytes]byte
-	h.Read(out[:])
+	if _, err := h.Digest().Read(out[:]); err != nil {
+		panic(fmt.Sprintf("chain: blake3 output: %v", err)) // cannot happen: the output is unbounded
+	}
 	return &out
 }
 
