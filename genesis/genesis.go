@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/bafomet/bafomet/chain"
 )
 
 // MaxFileBytes is the largest genesis file Load reads.
@@ -126,10 +128,11 @@ func LoadLimit(path string, maxBytes int) (*Genesis, error) {
 	return g, nil
 }
 
-// Parse decodes a genesis document strictly: unknown fields, trailing data
-// and type mismatches are errors that give the line and column; omitted
-// consensus parameters take their defaults. It does not validate; call
-// Validate.
+// Parse decodes a genesis document strictly: unknown fields (names are
+// case-sensitive), a field given twice in one object (app_state included),
+// trailing data and type mismatches are errors that give the line and
+// column; omitted consensus parameters take their defaults. It does not
+// validate; call Validate.
 func Parse(data []byte) (*Genesis, error) {
 	g := &Genesis{Consensus: DefaultConsensus()}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -140,6 +143,13 @@ func Parse(data []byte) (*Genesis, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		line, col := position(data, int(dec.InputOffset()))
 		return nil, &SyntaxError{Line: line, Column: col, Msg: "trailing data after the genesis object"}
+	}
+	// encoding/json matched names regardless of case and kept the last of
+	// duplicates; the format allows neither.
+	var fe *chain.JSONFieldError
+	if err := chain.CheckJSONFields(data, g); errors.As(err, &fe) {
+		line, col := position(data, fe.Offset)
+		return nil, &FieldError{Field: fe.Path, Problem: fmt.Sprintf("line %d, column %d: %s", line, col, fe.Problem)}
 	}
 	return g, nil
 }

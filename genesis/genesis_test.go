@@ -102,6 +102,14 @@ func TestParseErrors(t *testing.T) {
 		{"negative", `{"consensus":{"max_tx_bytes":-1}}`, "genesis: consensus.max_tx_bytes: line 1, column 31: expected a non-negative integer, got number -1"},
 		{"bad time", `{"genesis_time":"yesterday"}`, `genesis: genesis_time: line 1, column 2: not an RFC 3339 time (for example 2025-01-02T15:04:05Z): "yesterday"`},
 		{"time not string", `{"genesis_time":5}`, "genesis: genesis_time: line 1, column 2: not an RFC 3339 time string"},
+		// encoding/json alone accepts both of these; two readers could take
+		// different chain ids from one file.
+		{"case variant", "{\"chain_id\":\"a\",\n \"Chain_ID\": \"b\"}",
+			`genesis: Chain_ID: line 2, column 2: unknown field (names are case-sensitive: did you mean "chain_id"?)`},
+		{"case variant nested", `{"validators":[{"PUB_KEY":"x"}]}`,
+			`genesis: validators[0].PUB_KEY: line 1, column 17: unknown field (names are case-sensitive: did you mean "pub_key"?)`},
+		{"duplicate", "{\"chain_id\":\"a\",\n \"chain_id\": \"b\"}", "genesis: chain_id: line 2, column 2: field given twice"},
+		{"duplicate in app_state", `{"app_state":{"entries":[],"entries":[]}}`, "genesis: app_state.entries: line 1, column 28: field given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -199,6 +199,10 @@ func TestInitState(t *testing.T) {
 			{"address":"0x00000000000000000000000000000000000000A1","balance":"2"}]}`, [2]uint64{},
 			"bank app_state: accounts[1].address: 0x00000000000000000000000000000000000000A1 already funded by accounts[0]"},
 		{"unknown field", `{"acounts":[]}`, [2]uint64{}, `bank app_state: json: unknown field "acounts"`},
+		{"case variant", `{"accounts":[{"Address":"0x00000000000000000000000000000000000000a1","balance":"1"}]}`, [2]uint64{},
+			`bank app_state: accounts[0].Address: unknown field (names are case-sensitive: did you mean "address"?)`},
+		{"field twice", `{"accounts":[{"address":"0x00000000000000000000000000000000000000a1","balance":"1","balance":"9"}]}`, [2]uint64{},
+			"bank app_state: accounts[0].balance: field given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,6 +46,9 @@ func ParseAppState(raw json.RawMessage) ([]GenesisAccount, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("bank app_state: trailing data after the object")
 	}
+	if err := chain.CheckJSONFields(trimmed, &st); err != nil {
+		return nil, fmt.Errorf("bank app_state: %w", err)
+	}
 	out := make([]GenesisAccount, 0, len(st.Accounts))
 	seen := make(map[chain.Address]int, len(st.Accounts))
 	for i, acc := range st.Accounts {

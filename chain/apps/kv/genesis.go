@@ -40,6 +40,9 @@ func (a *App) ParseAppState(raw json.RawMessage) (*AppState, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("kv app_state: trailing data after the object")
 	}
+	if err := chain.CheckJSONFields(trimmed, &st); err != nil {
+		return nil, fmt.Errorf("kv app_state: %w", err)
+	}
 	seen := make(map[string]int, len(st.Entries))
 	for i, e := range st.Entries {
 		if err := a.checkKey([]byte(e.Key)); err != nil {

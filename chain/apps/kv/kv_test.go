@@ -125,6 +125,9 @@ func TestInitState(t *testing.T) {
 		{"duplicate", `{"entries":[{"key":"a","value":"1"},{"key":"a","value":"2"}]}`, 0,
 			`kv app_state: entries[1]: key "a" already set by entries[0]`},
 		{"trailing", `{} {}`, 0, "kv app_state: trailing data after the object"},
+		{"case variant", `{"Entries":[{"key":"a","value":"1"}]}`, 0,
+			`kv app_state: Entries: unknown field (names are case-sensitive: did you mean "entries"?)`},
+		{"field twice", `{"entries":[{"key":"a","value":"1","value":"2"}]}`, 0, "kv app_state: entries[0].value: field given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
