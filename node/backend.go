@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/genesis"
@@ -137,7 +138,7 @@ func (b *backend) SendTx(tx *chain.Tx) error {
 	if _, err := b.n.pool.Add(tx.Bytes()); err != nil {
 		for _, m := range mempoolToRPC {
 			if errors.Is(err, m.from) {
-				return fmt.Errorf("%w: %w", m.to, err)
+				return &rpcRefusal{code: m.to, err: err}
 			}
 		}
 		return err
@@ -145,6 +146,26 @@ func (b *backend) SendTx(tx *chain.Tx) error {
 	b.n.wakeDriver()
 	return nil
 }
+
+// rpcRefusal reports a mempool refusal as the RPC error code sentinel
+// matches, with one message: the mempool's, which already starts with the
+// same words ("wrong chain id: got …"), or the sentinel's before it when it
+// does not.
+type rpcRefusal struct {
+	code error // an rpc sentinel, for errors.Is
+	err  error // the mempool's refusal
+}
+
+func (e *rpcRefusal) Error() string {
+	msg := e.err.Error()
+	if prefix := e.code.Error(); !strings.HasPrefix(msg, prefix) {
+		msg = prefix + ": " + msg
+	}
+	return msg
+}
+
+func (e *rpcRefusal) Is(target error) bool { return target == e.code }
+func (e *rpcRefusal) Unwrap() error        { return e.err }
 
 func (b *backend) Nonce(addr chain.Address, pending bool) (uint64, error) {
 	if pending {

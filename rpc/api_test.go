@@ -154,7 +154,10 @@ func TestGetTransactionStatuses(t *testing.T) {
 	fx.f.mu.Lock()
 	fx.f.txs[pend.Hash()] = &TxInfo{Status: TxPending, Tx: pend, Sender: addr}
 	fx.f.txs[queued.Hash()] = &TxInfo{Status: TxQueued, Tx: queued, Sender: addr}
-	fx.f.txs[dropped.Hash()] = &TxInfo{Status: TxDropped, Tx: dropped, Sender: addr, Reason: "time-to-live expired"}
+	// The node keeps no payload for a dropped transaction (the mempool's
+	// table of drops holds its hash, sender and nonce): payload is null,
+	// never "0x", which would claim an empty payload.
+	fx.f.txs[dropped.Hash()] = &TxInfo{Status: TxDropped, Sender: addr, Nonce: 1, Reason: "time-to-live expired"}
 	fx.f.mu.Unlock()
 	allKeys := sortedKeys("hash,status,height,index,sender,nonce,payload,receipt,reason")
 	tests := []struct {
@@ -167,7 +170,7 @@ func TestGetTransactionStatuses(t *testing.T) {
 			pend.Hash().Hex(), strings.ToLower(addr.Hex()))},
 		{queued, fmt.Sprintf(`{"hash":%q,"status":"queued","height":null,"index":null,"sender":%q,"nonce":5,"payload":"0x713d31","receipt":null,"reason":null}`,
 			queued.Hash().Hex(), strings.ToLower(addr.Hex()))},
-		{dropped, fmt.Sprintf(`{"hash":%q,"status":"dropped","height":null,"index":null,"sender":%q,"nonce":1,"payload":"0x643d31","receipt":null,"reason":"time-to-live expired"}`,
+		{dropped, fmt.Sprintf(`{"hash":%q,"status":"dropped","height":null,"index":null,"sender":%q,"nonce":1,"payload":null,"receipt":null,"reason":"time-to-live expired"}`,
 			dropped.Hash().Hex(), strings.ToLower(addr.Hex()))},
 	}
 	for _, tc := range tests {

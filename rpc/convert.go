@@ -3,6 +3,7 @@ package rpc
 import (
 	"fmt"
 
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/bafomet/bafomet/chain"
@@ -101,7 +102,8 @@ func txResultJSON(hash chain.Hash, info *TxInfo) *TxResult {
 	out := &TxResult{Hash: hash, Status: info.Status, Nonce: &nonce, Sender: &sender}
 	if info.Tx != nil {
 		nonce = info.Tx.Nonce
-		out.Payload = info.Tx.Payload
+		payload := hexutil.Bytes(info.Tx.Payload)
+		out.Payload = &payload
 	}
 	switch info.Status {
 	case TxCommitted:

@@ -112,7 +112,7 @@ type TxResult struct {
 	Index   *int           `json:"index"`
 	Sender  *chain.Address `json:"sender"`
 	Nonce   *uint64        `json:"nonce"`
-	Payload hexutil.Bytes  `json:"payload"`
+	Payload *hexutil.Bytes `json:"payload"` // null when the node no longer holds it (dropped)
 	Receipt *Receipt       `json:"receipt"`
 	Reason  *string        `json:"reason"`
 }

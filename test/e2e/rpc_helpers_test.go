@@ -283,6 +283,9 @@ func wantRPCError(t *testing.T, err error, code int, fragments ...string) {
 			t.Fatalf("error %q does not contain %q", err.Error(), f)
 		}
 	}
+	if head, rest, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(rest, head) {
+		t.Fatalf("error %q says %q twice", err.Error(), head)
+	}
 }
 
 // rawResponse is one JSON-RPC response read without geth's client.
@@ -667,8 +670,8 @@ func (c *cluster) checkCommittedTx(i int, tx *chain.Tx, h uint64) {
 		c.t.Fatalf("%s: committed at %v/%v, want height %d index %d", c.m.Nodes[i].Name, res.Height, res.Index, h, index)
 	case res.Sender == nil || *res.Sender != sender || res.Nonce == nil || *res.Nonce != 0:
 		c.t.Fatalf("%s: sender %v nonce %v, want %s 0", c.m.Nodes[i].Name, res.Sender, res.Nonce, sender)
-	case string(res.Payload) != "color=blue" || res.Reason != nil:
-		c.t.Fatalf("%s: payload %q reason %v", c.m.Nodes[i].Name, res.Payload, res.Reason)
+	case res.Payload == nil || string(*res.Payload) != "color=blue" || res.Reason != nil:
+		c.t.Fatalf("%s: payload %v reason %v", c.m.Nodes[i].Name, res.Payload, res.Reason)
 	case res.Receipt == nil || !jsonEqual(c.t, *res.Receipt, wantReceipt):
 		c.t.Fatalf("%s: receipt %+v, want %+v", c.m.Nodes[i].Name, res.Receipt, wantReceipt)
 	}
@@ -869,8 +872,8 @@ func (c *cluster) checkMempoolTx(i int, res *rpc.TxResult, tx *chain.Tx, status 
 		c.t.Fatalf("%s: %s tx has height %v index %v receipt %v reason %v, want null", name, status, res.Height, res.Index, res.Receipt, res.Reason)
 	}
 	sender := crypto.PubkeyToAddress(c.keys[accPending].PublicKey)
-	if res.Sender == nil || *res.Sender != sender || res.Nonce == nil || *res.Nonce != tx.Nonce || !bytes.Equal(res.Payload, tx.Payload) {
-		c.t.Errorf("%s: %s tx: sender %v nonce %v payload %q, want %s %d %q", name, status, res.Sender, res.Nonce, res.Payload, sender, tx.Nonce, tx.Payload)
+	if res.Sender == nil || *res.Sender != sender || res.Nonce == nil || *res.Nonce != tx.Nonce || res.Payload == nil || !bytes.Equal(*res.Payload, tx.Payload) {
+		c.t.Errorf("%s: %s tx: sender %v nonce %v payload %v, want %s %d %q", name, status, res.Sender, res.Nonce, res.Payload, sender, tx.Nonce, tx.Payload)
 	}
 }
 

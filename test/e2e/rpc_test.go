@@ -790,7 +790,7 @@ func testRPCCLI(c *cluster) {
 		if err := json.Unmarshal(out, &res); err != nil {
 			t.Fatalf("tx send --wait printed %q: %v", out, err)
 		}
-		if res.Status != rpc.TxCommitted || string(res.Payload) != payload || res.Nonce == nil || *res.Nonce != uint64(n) ||
+		if res.Status != rpc.TxCommitted || res.Payload == nil || string(*res.Payload) != payload || res.Nonce == nil || *res.Nonce != uint64(n) ||
 			res.Sender == nil || *res.Sender != c.addr(accCLI) || res.Receipt == nil || res.Receipt.Code != 0 {
 			t.Fatalf("tx send --wait: %+v", res)
 		}

@@ -1,0 +1,37 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/bafomet/bafomet/mempool"
+	"github.com/bafomet/bafomet/rpc"
+)
+
+// TestRefusalMessageSaysItOnce: a mempool refusal reaches the client with
+// its RPC code and the mempool's message, not "wrong chain id: wrong chain
+// id: …"; the malformed sentinels differ in wording, so that one keeps the
+// RPC sentinel's words in front.
+func TestRefusalMessageSaysItOnce(t *testing.T) {
+	for _, m := range mempoolToRPC {
+		refusal := fmt.Errorf("%w: detail", m.from) // what Add returns
+		err := &rpcRefusal{code: m.to, err: refusal}
+		want := refusal.Error()
+		if m.from.Error() != m.to.Error() {
+			want = m.to.Error() + ": " + want
+		}
+		if err.Error() != want {
+			t.Errorf("%v: message %q, want %q", m.from, err.Error(), want)
+		}
+		if !errors.Is(err, m.to) || !errors.Is(err, m.from) {
+			t.Errorf("%v: does not match both sentinels", m.from)
+		}
+		if rpc.ErrorCode(err) != rpc.ErrorCode(m.to) || rpc.ErrorCode(err) == rpc.CodeInternal {
+			t.Errorf("%v: code %d, want %d", m.from, rpc.ErrorCode(err), rpc.ErrorCode(m.to))
+		}
+	}
+	if mempool.ErrWrongChain.Error() != rpc.ErrWrongChainID.Error() {
+		t.Fatal("the test relies on the shared wording of wrong chain id")
+	}
+}
