@@ -211,6 +211,9 @@ func ParseAddress(s string) (ma.Multiaddr, error) {
 	default:
 		return nil, fmt.Errorf("%q: host part must be ip4, ip6, dns, dns4 or dns6, not %s", s, m[0].Protocol().Name)
 	}
+	if c := m[0].Code(); (c == ma.P_DNS || c == ma.P_DNS4 || c == ma.P_DNS6) && !ValidHostName(m[0].Value()) {
+		return nil, fmt.Errorf("%q: %q is not a DNS name", s, m[0].Value())
+	}
 	if m[1].Code() != ma.P_TCP {
 		return nil, fmt.Errorf("%q: transport must be tcp, not %s", s, m[1].Protocol().Name)
 	}
@@ -218,6 +221,27 @@ func ParseAddress(s string) (ma.Multiaddr, error) {
 		return nil, fmt.Errorf("%q: port 0 cannot be dialled", s)
 	}
 	return m, nil
+}
+
+// ValidHostName reports whether s is a DNS name: dot-separated labels of
+// 1 to 63 letters, digits, '-' and '_' (used by container names), none
+// starting or ending with '-', at most 253 bytes in all.
+func ValidHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c Consensus) check(p *problems) {

@@ -118,6 +118,8 @@ func TestValidateRejects(t *testing.T) {
 		}, "validators[0].address", `"/ip4/127.0.0.1/tcp/26600/p2p/16Uiu2HAm3cuhhRL2msUuLF62KRSfneFDx94RsuouyW25Ho42cFMq": want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT`},
 		{"unix address", func(g *Genesis) { g.Validators[0].Address = "/unix/tmp/sock" }, "validators[0].address",
 			`"/unix/tmp/sock": want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT`},
+		{"dns name with a space", func(g *Genesis) { g.Validators[0].Address = "/dns/not a host!/tcp/26600" },
+			"validators[0].address", `"/dns/not a host!/tcp/26600": "not a host!" is not a DNS name`},
 		{"port zero", func(g *Genesis) { g.Validators[0].Address = "/ip4/127.0.0.1/tcp/0" }, "validators[0].address",
 			`"/ip4/127.0.0.1/tcp/0": port 0 cannot be dialled`},
 		{"zero checkpoint interval", func(g *Genesis) { g.Consensus.CheckpointInterval = 0 },

@@ -55,7 +55,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"--local N starts an N-validator testnet on 127.0.0.1 for the run and stops it afterwards.\n"+
 			"Progress goes to stderr every second; the report (JSON with --json) to stdout.")
 	var b benchFlags
-	f.StringVar(&b.testnet, "testnet", "", "testnet.json of a running `bafomet testnet` network")
+	f.StringVar(&b.testnet, "testnet", "", "`path` to testnet.json of a running network made by bafomet testnet")
 	f.StringVar(&b.rpcURLs, "rpc", "", "comma-separated JSON-RPC URLs of running nodes")
 	f.IntVar(&b.local, "local", 0, "start this many validators locally for the run")
 	f.StringVar(&b.rate, "rate", "max", "offered load in tx/s, or max for closed loop")

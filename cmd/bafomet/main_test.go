@@ -29,7 +29,7 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 
 func TestTopLevel(t *testing.T) {
 	code, out, errOut := runCmd(t)
-	if code != exitUsage || !strings.HasPrefix(out, "usage: bafomet <command> [flags]") || errOut != "" {
+	if code != exitUsage || !strings.HasPrefix(errOut, "usage: bafomet <command> [flags]") || out != "" {
 		t.Fatalf("no args: code %d stdout %q stderr %q", code, out, errOut)
 	}
 	code, out, _ = runCmd(t, "--help")

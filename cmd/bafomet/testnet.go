@@ -84,6 +84,8 @@ func (o *testnetOptions) check() error {
 		return fmt.Errorf("--accounts %d: want 0 to %d", o.Accounts, maxTestnetAccounts)
 	case o.Host == "":
 		return errors.New("--host must not be empty")
+	case net.ParseIP(o.Host) == nil && !genesis.ValidHostName(o.Host):
+		return fmt.Errorf("--host %q: want an IP address or a DNS name", o.Host)
 	case o.BasePort < 1 || o.BasePort+testnetPortStride*(o.Validators-1)+2 > maxPort:
 		return fmt.Errorf("--base-port %d: ports %d to %d must lie in 1 to %d", o.BasePort,
 			o.BasePort, o.BasePort+testnetPortStride*(o.Validators-1)+2, maxPort)
@@ -130,10 +132,15 @@ func generateTestnet(o testnetOptions) (m *testnetManifest, err error) {
 	if err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(out)
+	createdOut := errors.Is(statErr, fs.ErrNotExist)
 	defer func() {
 		if err != nil { // leave nothing half-written
 			for _, p := range paths {
 				os.RemoveAll(p)
+			}
+			if createdOut {
+				os.Remove(out) // empty now; a directory that was there stays
 			}
 		}
 	}()

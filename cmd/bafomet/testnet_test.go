@@ -211,6 +211,8 @@ func TestTestnetArgs(t *testing.T) {
 		{"ports past 65535", []string{"--validators", "2", "--out", out, "--base-port", "65524"},
 			"bafomet testnet: --base-port 65524: ports 65524 to 65536 must lie in 1 to 65535\n"},
 		{"empty host", []string{"--validators", "1", "--out", out, "--host", ""}, "bafomet testnet: --host must not be empty\n"},
+		{"not a host", []string{"--validators", "1", "--out", out, "--host", "not a host!"}, "bafomet testnet: --host \"not a host!\": want an IP address or a DNS name\n"},
+		{"host with a port", []string{"--validators", "1", "--out", out, "--host", "127.0.0.1:80"}, "bafomet testnet: --host \"127.0.0.1:80\": want an IP address or a DNS name\n"},
 		{"not a number", []string{"--validators", "four", "--out", out}, "bafomet testnet: invalid value \"four\" for flag -validators: parse error\n"},
 	}
 	for _, tc := range tests {
@@ -230,10 +232,20 @@ func TestTestnetArgs(t *testing.T) {
 	// A host that makes no valid address fails before anything is written.
 	out2 := filepath.Join(dir, "badhost")
 	code, _, errOut = runCmd(t, "testnet", "--validators", "1", "--out", out2, "--host", "a/b")
-	if code != exitFail || !strings.HasPrefix(errOut, "bafomet testnet: genesis: validators[0].address: bad multiaddr \"/dns/a/b/tcp/26600\"") {
+	if code != exitFail || !strings.HasPrefix(errOut, "bafomet testnet: --host \"a/b\": want an IP address or a DNS name") {
 		t.Fatalf("bad host: code %d stderr %q", code, errOut)
 	}
 	if entries, _ := os.ReadDir(out2); len(entries) != 0 {
 		t.Fatalf("failed testnet left %v", entries)
+	}
+	// A chain id the genesis refuses fails after the directory was made:
+	// it is removed again.
+	out3 := filepath.Join(dir, "badchain")
+	code, _, errOut = runCmd(t, "testnet", "--validators", "1", "--out", out3, "--chain-id", "bad id")
+	if code != exitFail || !strings.Contains(errOut, "chain_id") {
+		t.Fatalf("bad chain id: code %d stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(out3); !os.IsNotExist(err) {
+		t.Fatalf("failed testnet left %s (%v)", out3, err)
 	}
 }
