@@ -137,23 +137,41 @@ func (m *Mempool) Config() Config { return m.cfg }
 // Once Add returns nil the transaction is held until it commits or is
 // dropped by a documented rule (see the package doc).
 func (m *Mempool) Add(raw []byte) (chain.Hash, error) {
-	h, err := m.add(raw)
+	return m.count(m.add(raw, false))
+}
+
+// AddRelayed is Add for a transaction a peer relayed. It also refuses, as
+// already known, a transaction this pool dropped and still remembers in its
+// table of drops: peers resend what they hold, so without this a
+// transaction dropped for its age would come back from a peer that admitted
+// it later, and back again from this pool after the peer dropped it, and
+// never leave the network. A client may still resubmit it with Add.
+func (m *Mempool) AddRelayed(raw []byte) (chain.Hash, error) {
+	return m.count(m.add(raw, true))
+}
+
+// count records a refusal by reason.
+func (m *Mempool) count(h chain.Hash, err error) (chain.Hash, error) {
 	if r := ReasonOf(err); r != ReasonNone {
 		m.rejected[r].Add(1)
 	}
 	return h, err
 }
 
-func (m *Mempool) add(raw []byte) (chain.Hash, error) {
+func (m *Mempool) add(raw []byte, relayed bool) (chain.Hash, error) {
 	if len(raw) > m.cfg.MaxTxBytes {
 		return chain.Hash{}, reject(ReasonTooLarge, nil, "%d bytes, limit %d", len(raw), m.cfg.MaxTxBytes)
 	}
 	hash := crypto.Keccak256Hash(raw)
 	m.mu.Lock()
 	_, known := m.txs[hash]
+	drop, dropped := m.dropped.get(hash)
 	m.mu.Unlock()
 	if known {
 		return hash, reject(ReasonAlreadyKnown, nil, "%s", hash)
+	}
+	if relayed && dropped {
+		return hash, reject(ReasonAlreadyKnown, nil, "%s was dropped here (%s: %s)", hash, drop.Drop, drop.Reason)
 	}
 	tx, err := m.decode(raw)
 	if err != nil {

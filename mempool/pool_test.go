@@ -351,7 +351,20 @@ func TestTTLEviction(t *testing.T) {
 		t.Fatalf("Expire = %d, want 1", n)
 	}
 	checkInvariants(t, h.m)
-	// A dropped tx may be resubmitted; it is then held again.
+	// A peer's copy of the dropped tx is refused, so it cannot bounce
+	// between pools whose TTLs run out at different times; the drop stays
+	// visible.
+	if _, err := h.m.AddRelayed(h.sign(a, 5, "x")); !errors.Is(err, ErrAlreadyKnown) || !strings.Contains(err.Error(), "was dropped here (ttl: held 1m0s, ttl 1m0s)") {
+		t.Fatalf("relayed copy of a dropped tx: %v", err)
+	}
+	if st, _ := h.m.Lookup(queued); st.Status != StatusDropped {
+		t.Fatalf("after the relayed copy = %+v", st)
+	}
+	// A relayed transaction that was never dropped is admitted as usual.
+	if _, err := h.m.AddRelayed(h.sign(b, 1, "y")); err != nil {
+		t.Fatalf("relayed fresh tx: %v", err)
+	}
+	// A client may resubmit a dropped tx; it is then held again.
 	h.mustAdd(h.sign(a, 5, "x"))
 	if st, _ := h.m.Lookup(queued); st.Status != StatusQueued {
 		t.Fatalf("resubmitted = %+v", st)

@@ -124,7 +124,7 @@ func (n *Node) addGossiped(in p2p.Inbound) {
 	}
 	added := 0
 	for _, raw := range txs {
-		if _, err := n.pool.Add(raw); err != nil {
+		if _, err := n.pool.AddRelayed(raw); err != nil {
 			if !errors.Is(err, mempool.ErrAlreadyKnown) {
 				n.log.Debug("gossiped transaction refused", "from", in.From, "err", err)
 			}
