@@ -61,10 +61,10 @@
 // Dropping a ready transaction leaves its sender's later nonces queued
 // behind the new gap; they become ready again if the missing transaction is
 // resubmitted, or expire by TTL. Drops are counted in Stats().Evicted, and
-// the last Config.MaxDropped of them stay visible through Lookup. While a
-// drop is remembered, AddRelayed refuses a peer's copy of it (peers resend
-// what they hold, and TTLs run out at different times on different nodes);
-// a client may resubmit it with Add. A committed transaction leaves the
+// the last Config.MaxDropped of them stay visible through Lookup. For
+// RelayedDropGrace after a drop, AddRelayed refuses a peer's copy of it
+// (peers resend what they hold, and TTLs run out at different times on
+// different nodes); a client may resubmit it with Add at any time. A committed transaction leaves the
 // mempool silently: its status is the chain's to report.
 //
 // # Gossip

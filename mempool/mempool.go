@@ -140,12 +140,19 @@ func (m *Mempool) Add(raw []byte) (chain.Hash, error) {
 	return m.count(m.add(raw, false))
 }
 
+// RelayedDropGrace is how long after dropping a transaction AddRelayed
+// refuses a peer's copy of it.
+const RelayedDropGrace = time.Minute
+
 // AddRelayed is Add for a transaction a peer relayed. It also refuses, as
-// already known, a transaction this pool dropped and still remembers in its
-// table of drops: peers resend what they hold, so without this a
+// already known, a transaction this pool dropped less than
+// RelayedDropGrace ago: peers resend what they hold, so without this a
 // transaction dropped for its age would come back from a peer that admitted
 // it later, and back again from this pool after the peer dropped it, and
-// never leave the network. A client may still resubmit it with Add.
+// never leave the network. The grace is bounded so that a client's
+// resubmission through another node reaches this pool (a primary proposes
+// only what it holds) within a minute; a client may also resubmit here
+// with Add at once.
 func (m *Mempool) AddRelayed(raw []byte) (chain.Hash, error) {
 	return m.count(m.add(raw, true))
 }
@@ -170,7 +177,7 @@ func (m *Mempool) add(raw []byte, relayed bool) (chain.Hash, error) {
 	if known {
 		return hash, reject(ReasonAlreadyKnown, nil, "%s", hash)
 	}
-	if relayed && dropped {
+	if relayed && dropped && m.cfg.Now().Sub(drop.DroppedAt) < RelayedDropGrace {
 		return hash, reject(ReasonAlreadyKnown, nil, "%s was dropped here (%s: %s)", hash, drop.Drop, drop.Reason)
 	}
 	tx, err := m.decode(raw)
@@ -369,7 +376,7 @@ func (m *Mempool) recordDropLocked(e *entry, kind DropKind, reason string) {
 	m.evicted[kind]++
 	m.dropped.add(TxStatus{
 		Hash: e.hash, Status: StatusDropped, Sender: e.sender, Nonce: e.nonce(),
-		Size: e.size, Added: e.added, Drop: kind, Reason: reason,
+		Size: e.size, Added: e.added, Drop: kind, Reason: reason, DroppedAt: m.cfg.Now(),
 	})
 	m.log.Debug("transaction dropped", "hash", e.hash, "sender", e.sender, "nonce", e.nonce(), "kind", kind, "reason", reason)
 }

@@ -371,6 +371,31 @@ func TestTTLEviction(t *testing.T) {
 	}
 }
 
+// TestRelayedDropGraceEnds: a peer's copy of a dropped transaction is
+// refused only for RelayedDropGrace, so a client's resubmission through
+// another node reaches this pool.
+func TestRelayedDropGraceEnds(t *testing.T) {
+	h := newHarness(t, Config{TTL: time.Minute})
+	a := newKey(t)
+	raw := h.sign(a, 5, "x")
+	hash := h.mustAdd(raw)
+	h.clock.advance(time.Minute)
+	if n := h.m.Expire(); n != 1 {
+		t.Fatalf("Expire = %d, want 1", n)
+	}
+	h.clock.advance(RelayedDropGrace - time.Second)
+	if _, err := h.m.AddRelayed(raw); !errors.Is(err, ErrAlreadyKnown) {
+		t.Fatalf("within the grace: %v", err)
+	}
+	h.clock.advance(time.Second)
+	if _, err := h.m.AddRelayed(raw); err != nil {
+		t.Fatalf("after the grace: %v", err)
+	}
+	if st, _ := h.m.Lookup(hash); st.Status != StatusQueued {
+		t.Fatalf("relayed after the grace = %+v", st)
+	}
+}
+
 func TestFullAddExpiresFirst(t *testing.T) {
 	h := newHarness(t, Config{MaxTxs: 1, TTL: time.Minute})
 	old := h.mustAdd(h.sign(newKey(t), 0, "x"))

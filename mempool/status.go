@@ -66,16 +66,17 @@ func DropKinds() []DropKind { return []DropKind{DropTTL, DropNonceOvertaken, Dro
 
 // TxStatus describes one transaction known to the mempool.
 type TxStatus struct {
-	Hash     chain.Hash
-	Status   Status
-	Sender   chain.Address
-	Nonce    uint64
-	Size     int       // wire bytes
-	Added    time.Time // when Add admitted it
-	Proposed bool      // reserved in an uncommitted proposal of this node
-	Drop     DropKind  // DropNone unless Status is StatusDropped
-	Reason   string    // set when Status is StatusDropped
-	Tx       *chain.Tx // the transaction; nil for dropped entries
+	Hash      chain.Hash
+	Status    Status
+	Sender    chain.Address
+	Nonce     uint64
+	Size      int       // wire bytes
+	Added     time.Time // when Add admitted it
+	Proposed  bool      // reserved in an uncommitted proposal of this node
+	Drop      DropKind  // DropNone unless Status is StatusDropped
+	Reason    string    // set when Status is StatusDropped
+	DroppedAt time.Time // when it was dropped; zero unless dropped
+	Tx        *chain.Tx // the transaction; nil for dropped entries
 }
 
 // droppedTable remembers the most recent MaxDropped drops, oldest evicted
