@@ -146,12 +146,21 @@ func Parse(data []byte) (*Genesis, error) {
 	}
 	// encoding/json matched names regardless of case and kept the last of
 	// duplicates; the format allows neither.
-	var fe *chain.JSONFieldError
-	if err := chain.CheckJSONFields(data, g); errors.As(err, &fe) {
-		line, col := position(data, fe.Offset)
-		return nil, &FieldError{Field: fe.Path, Problem: fmt.Sprintf("line %d, column %d: %s", line, col, fe.Problem)}
+	if fe := checkFields(data); fe != nil {
+		return nil, fe
 	}
 	return g, nil
+}
+
+// checkFields reports the first member of data that names no field of the
+// format exactly, or that an object gives twice, with its line and column.
+func checkFields(data []byte) *FieldError {
+	var fe *chain.JSONFieldError
+	if err := chain.CheckJSONFields(data, &Genesis{}); !errors.As(err, &fe) {
+		return nil
+	}
+	line, col := position(data, fe.Offset)
+	return &FieldError{Field: fe.Path, Problem: fmt.Sprintf("line %d, column %d: %s", line, col, fe.Problem)}
 }
 
 // Marshal returns the genesis as indented JSON, the form the tools write.
@@ -206,9 +215,8 @@ func decodeError(data []byte, dec *json.Decoder, err error) error {
 			"line %d, column %d: not an RFC 3339 time string", line, col)}
 	}
 	if name, ok := unknownField(err); ok {
-		if path, off, found := findUnknownKey(data, name); found {
-			line, col := position(data, off)
-			return &FieldError{Field: path, Problem: fmt.Sprintf("line %d, column %d: unknown field", line, col)}
+		if fe := checkFields(data); fe != nil {
+			return fe
 		}
 		return &FieldError{Field: name, Problem: "unknown field"}
 	}

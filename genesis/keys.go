@@ -3,47 +3,9 @@ package genesis
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"strconv"
 	"strings"
 )
-
-// knownFields holds the paths of every field the format defines, with
-// array indices written as "[]": "validators[].pub_key".
-var knownFields = collectFields(reflect.TypeOf(Genesis{}), "", map[string]bool{})
-
-func collectFields(t reflect.Type, prefix string, out map[string]bool) map[string]bool {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		path := prefix + name
-		out[path] = true
-		ft := f.Type
-		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
-			collectFields(ft.Elem(), path+"[].", out)
-		} else if ft.Kind() == reflect.Struct && ft.PkgPath() == t.PkgPath() {
-			collectFields(ft, path+".", out)
-		}
-	}
-	return out
-}
-
-// findUnknownKey returns the path and byte offset of the first object key
-// called name that the format does not define. Keys inside app_state belong
-// to the application and are skipped.
-func findUnknownKey(data []byte, name string) (path string, offset int, found bool) {
-	walkKeys(data, func(p, generic, key string, off int) bool {
-		if key == name && !knownFields[generic] && !strings.HasPrefix(generic, "app_state") {
-			path, offset, found = p, off, true
-			return false
-		}
-		return true
-	})
-	return path, offset, found
-}
 
 // keyOffset returns the byte offset of the first key whose path (indices
 // as "[]") is generic.

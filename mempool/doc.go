@@ -64,8 +64,9 @@
 // the last Config.MaxDropped of them stay visible through Lookup. For
 // RelayedDropGrace after a drop, AddRelayed refuses a peer's copy of it
 // (peers resend what they hold, and TTLs run out at different times on
-// different nodes); a client may resubmit it with Add at any time. A committed transaction leaves the
-// mempool silently: its status is the chain's to report.
+// different nodes); a client may resubmit it with Add at any time. A
+// committed transaction leaves the mempool silently: its status is the
+// chain's to report.
 //
 // # Gossip
 //

@@ -172,12 +172,16 @@ func (m *Mempool) add(raw []byte, relayed bool) (chain.Hash, error) {
 	hash := crypto.Keccak256Hash(raw)
 	m.mu.Lock()
 	_, known := m.txs[hash]
-	drop, dropped := m.dropped.get(hash)
+	var drop TxStatus
+	var dropped bool
+	if relayed && !known {
+		drop, dropped = m.dropped.get(hash)
+	}
 	m.mu.Unlock()
 	if known {
 		return hash, reject(ReasonAlreadyKnown, nil, "%s", hash)
 	}
-	if relayed && dropped && m.cfg.Now().Sub(drop.DroppedAt) < RelayedDropGrace {
+	if dropped && m.cfg.Now().Sub(drop.DroppedAt) < RelayedDropGrace {
 		return hash, reject(ReasonAlreadyKnown, nil, "%s was dropped here (%s: %s)", hash, drop.Drop, drop.Reason)
 	}
 	tx, err := m.decode(raw)
