@@ -3,6 +3,9 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rlp"
@@ -33,10 +36,56 @@ func (h *Header) Hash() Hash {
 // transaction. The senders are committed by TxRoot, so a node that holds a
 // block with a valid commit certificate can execute it without recovering
 // any signature: the quorum that certified it checked every sender.
+//
+// A block's transactions are immutable once it has been hashed: TxHashes
+// remembers its result for the Txs it saw. Replacing Txs or one of its
+// elements, in the block or in a copy of it, is noticed (the memo is
+// checked against them); changing a transaction's bytes in place is not.
 type Block struct {
 	Header  Header
 	Txs     [][]byte
 	Senders []Address
+
+	// txHashes is a *txHashMemo, read and written atomically. It is an
+	// unsafe.Pointer rather than an atomic.Pointer so that a Block can
+	// still be copied by value; a copy's memo stays valid only as long as
+	// its Txs are the same slices.
+	txHashes unsafe.Pointer // not encoded: RLP skips unexported fields
+}
+
+// txHashMemo is the result of TxHashes for the transactions in txs.
+type txHashMemo struct {
+	txs    [][]byte // the elements of Block.Txs that were hashed
+	hashes []Hash
+}
+
+// valid reports whether the memo was made for exactly these transactions
+// (the same slices, not merely equal bytes).
+func (m *txHashMemo) valid(txs [][]byte) bool {
+	if len(m.txs) != len(txs) {
+		return false
+	}
+	for i, tx := range txs {
+		if len(tx) != len(m.txs[i]) || unsafe.SliceData(tx) != unsafe.SliceData(m.txs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TxHashes returns Keccak256 of each transaction's wire form, in block
+// order. The result is computed once per block and shared: callers must not
+// modify it. It is safe for concurrent use.
+func (b *Block) TxHashes() []Hash {
+	if m := (*txHashMemo)(atomic.LoadPointer(&b.txHashes)); m != nil && m.valid(b.Txs) {
+		return m.hashes
+	}
+	m := &txHashMemo{txs: slices.Clone(b.Txs), hashes: make([]Hash, len(b.Txs))}
+	for i, tx := range b.Txs {
+		m.hashes[i] = crypto.Keccak256Hash(tx)
+	}
+	atomic.StorePointer(&b.txHashes, unsafe.Pointer(m))
+	return m.hashes
 }
 
 // Hash returns the block hash, the hash of its header.
@@ -82,16 +131,28 @@ var ErrSendersMismatch = errors.New("block must carry one sender per transaction
 // transaction's wire form. The root of no transactions is the hash of the
 // empty list. It panics if the lengths differ; check them first.
 func TxRoot(txs [][]byte, senders []Address) Hash {
-	if len(txs) != len(senders) {
+	hashes := make([]Hash, len(txs))
+	for i, tx := range txs {
+		hashes[i] = crypto.Keccak256Hash(tx)
+	}
+	return txRootOf(hashes, senders)
+}
+
+// ComputeTxRoot returns TxRoot(b.Txs, b.Senders) from the block's memoized
+// transaction hashes. It panics if the lengths differ.
+func (b *Block) ComputeTxRoot() Hash { return txRootOf(b.TxHashes(), b.Senders) }
+
+func txRootOf(hashes []Hash, senders []Address) Hash {
+	if len(hashes) != len(senders) {
 		panic("chain: TxRoot with mismatched senders")
 	}
 	type pair struct {
 		TxHash Hash
 		Sender Address
 	}
-	pairs := make([]pair, len(txs))
-	for i, tx := range txs {
-		pairs[i] = pair{crypto.Keccak256Hash(tx), senders[i]}
+	pairs := make([]pair, len(hashes))
+	for i, h := range hashes {
+		pairs[i] = pair{h, senders[i]}
 	}
 	enc, err := rlp.EncodeToBytes(pairs)
 	if err != nil {
@@ -105,7 +166,7 @@ func (b *Block) CheckTxRoot() error {
 	if len(b.Txs) != len(b.Senders) {
 		return fmt.Errorf("%w: %d transactions, %d senders", ErrSendersMismatch, len(b.Txs), len(b.Senders))
 	}
-	if got := TxRoot(b.Txs, b.Senders); got != b.Header.TxRoot {
+	if got := b.ComputeTxRoot(); got != b.Header.TxRoot {
 		return fmt.Errorf("%w: header %s, computed %s", ErrTxRootMismatch, b.Header.TxRoot, got)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -61,6 +62,56 @@ func TestCheckTxRoot(t *testing.T) {
 	empty.Header.TxRoot = TxRoot(nil, nil)
 	if err := empty.CheckTxRoot(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTxHashesMemoFollowsTheTransactions: the memoized hashes must never
+// vouch for transactions they were not computed from. Replacing a
+// transaction (in the block or in a copy of it) after a successful
+// CheckTxRoot must make the check fail again, and a copy with other
+// transactions must not disturb the original's memo.
+func TestTxHashesMemoFollowsTheTransactions(t *testing.T) {
+	b := testBlock(t, 1, 3)
+	want := func(txs [][]byte) []Hash {
+		out := make([]Hash, len(txs))
+		for i, tx := range txs {
+			out[i] = crypto.Keccak256Hash(tx)
+		}
+		return out
+	}
+	if err := b.CheckTxRoot(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.TxHashes(); !slices.Equal(got, want(b.Txs)) {
+		t.Fatalf("TxHashes = %v", got)
+	}
+	replacement := append([]byte(nil), b.Txs[1]...)
+	replacement[len(replacement)-70] ^= 1 // a payload byte: another transaction
+
+	c := *b // a copy by value shares the memo
+	c.Txs = slices.Clone(b.Txs)
+	c.Txs[1] = replacement
+	if err := c.CheckTxRoot(); !errors.Is(err, ErrTxRootMismatch) {
+		t.Fatalf("copy with a replaced transaction: %v", err)
+	}
+	if got := c.TxHashes(); !slices.Equal(got, want(c.Txs)) {
+		t.Fatalf("copy's TxHashes are stale")
+	}
+	if err := b.CheckTxRoot(); err != nil {
+		t.Fatalf("original after the copy: %v", err)
+	}
+
+	b.Txs[2] = replacement // in place in the original's slice
+	if err := b.CheckTxRoot(); !errors.Is(err, ErrTxRootMismatch) {
+		t.Fatalf("replaced transaction passed: %v", err)
+	}
+	b.Txs = b.Txs[:2]
+	b.Senders = b.Senders[:2]
+	if got := b.TxHashes(); !slices.Equal(got, want(b.Txs)) {
+		t.Fatalf("TxHashes after truncation = %v", got)
+	}
+	if b.ComputeTxRoot() != TxRoot(b.Txs, b.Senders) {
+		t.Fatal("ComputeTxRoot differs from TxRoot")
 	}
 }
 

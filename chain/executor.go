@@ -9,7 +9,6 @@ import (
 	"maps"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // CodeAppPanic is the receipt code of a transaction whose ExecuteTx
@@ -218,8 +217,8 @@ func (e *Executor) applyInTxn(txn *badger.Txn, b *Block, c *Certificate) (*Block
 	}
 	bs := newBlockState(txn)
 	res := &BlockResult{Height: b.Header.Height, Hash: hash, TxHashes: make([]Hash, len(b.Txs)), Receipts: make([]Receipt, len(b.Txs))}
-	for i, raw := range b.Txs {
-		res.TxHashes[i] = crypto.Keccak256Hash(raw)
+	copy(res.TxHashes, b.TxHashes())
+	for i := range b.Txs {
 		if res.Receipts[i], err = e.executeTx(bs, b, i, res.TxHashes[i]); err != nil {
 			return nil, nil, fmt.Errorf("execute block %d tx %d: %w", b.Header.Height, i, err)
 		}

@@ -22,7 +22,7 @@ import (
 // A Badger read error is not deterministic, so it is returned (and the
 // block aborted) rather than turned into a receipt.
 func (e *Executor) executeTx(bs *blockState, b *Block, i int, hash Hash) (Receipt, error) {
-	tx, err := DecodeTx(b.Txs[i], 0)
+	tx, err := DecodeTxHashed(b.Txs[i], 0, hash)
 	if err != nil {
 		return Receipt{Code: CodeBadSignature, Message: err.Error()}, nil
 	}

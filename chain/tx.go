@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -38,7 +39,12 @@ var (
 	ErrTxPayloadTooLong = errors.New("payload too large")
 )
 
-var secp256k1HalfN = new(big.Int).Rsh(crypto.S256().Params().N, 1)
+// The secp256k1 group order N and N/2 as 32-byte big-endian numbers, to
+// compare signature scalars without allocating.
+var (
+	secp256k1N     = [32]byte(crypto.S256().Params().N.FillBytes(make([]byte, 32)))
+	secp256k1HalfN = [32]byte(new(big.Int).Rsh(crypto.S256().Params().N, 1).FillBytes(make([]byte, 32)))
+)
 
 // Tx is a signed transaction. Its wire form is the RLP list
 // [chainId, nonce, payload, signature]; see docs/transactions.md.
@@ -114,7 +120,33 @@ func SignTx(key *ecdsa.PrivateKey, chainID string, nonce uint64, payload []byte)
 // can be checked without recovering the sender: a single canonical RLP list
 // of the four fields, no trailing bytes, size at most maxBytes (0 means no
 // limit), a non-empty chain id and a well-formed 65-byte low-S signature.
+//
+// The transaction keeps a copy of b, so the caller may reuse b.
 func DecodeTx(b []byte, maxBytes int) (*Tx, error) {
+	tx, err := decodeTx(b, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	tx.raw = append([]byte(nil), b...)
+	tx.hash = crypto.Keccak256Hash(tx.raw)
+	return tx, nil
+}
+
+// DecodeTxHashed is DecodeTx for a caller that already holds hash, the
+// Keccak256 of b (a block's TxHashes, or a mempool that hashed b to look it
+// up): it checks the same things but neither hashes b again nor copies it,
+// so b must not be modified afterwards.
+func DecodeTxHashed(b []byte, maxBytes int, hash Hash) (*Tx, error) {
+	tx, err := decodeTx(b, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	tx.raw = b
+	tx.hash = hash
+	return tx, nil
+}
+
+func decodeTx(b []byte, maxBytes int) (*Tx, error) {
 	if maxBytes > 0 && len(b) > maxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTxTooLarge, len(b), maxBytes)
 	}
@@ -128,8 +160,6 @@ func DecodeTx(b []byte, maxBytes int) (*Tx, error) {
 	if err := checkSignatureForm(tx.Signature); err != nil {
 		return nil, err
 	}
-	tx.raw = append([]byte(nil), b...)
-	tx.hash = crypto.Keccak256Hash(tx.raw)
 	return &tx, nil
 }
 
@@ -155,15 +185,23 @@ func checkSignatureForm(sig []byte) error {
 	if sig[64] > 1 {
 		return fmt.Errorf("%w: got %d", ErrTxSigBadV, sig[64])
 	}
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:64])
-	if r.Sign() == 0 || s.Sign() == 0 || r.Cmp(crypto.S256().Params().N) >= 0 {
+	r, s := sig[:32], sig[32:64]
+	if isZero(r) || isZero(s) || bytes.Compare(r, secp256k1N[:]) >= 0 {
 		return ErrTxSigInvalid
 	}
-	if s.Cmp(secp256k1HalfN) > 0 {
+	if bytes.Compare(s, secp256k1HalfN[:]) > 0 {
 		return ErrTxSigHighS
 	}
 	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Sender recovers the address that signed the transaction. It costs one

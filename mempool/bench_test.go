@@ -110,7 +110,7 @@ func BenchmarkVerifyBatch(b *testing.B) {
 		}
 		b.ResetTimer()
 		for range b.N {
-			if _, err := m.VerifyBatch(txs); err != nil {
+			if _, err := m.VerifyBatch(&chain.Block{Txs: txs}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -120,7 +120,7 @@ func BenchmarkVerifyBatch(b *testing.B) {
 			b.StopTimer()
 			m := benchPool()
 			b.StartTimer()
-			if _, err := m.VerifyBatch(txs); err != nil {
+			if _, err := m.VerifyBatch(&chain.Block{Txs: txs}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,6 +171,41 @@ func (m *Mempool) add(raw []byte, relayed bool) (chain.Hash, error) {
 		return chain.Hash{}, reject(ReasonTooLarge, nil, "%d bytes, limit %d", len(raw), m.cfg.MaxTxBytes)
 	}
 	hash := crypto.Keccak256Hash(raw)
+	if err := m.notKnown(hash, relayed); err != nil {
+		return hash, err
+	}
+	tx, err := m.decode(slices.Clone(raw), hash)
+	if err != nil {
+		return hash, err
+	}
+	return hash, m.admit(tx, hash)
+}
+
+// AddTx is Add for a transaction the caller already decoded with
+// chain.DecodeTx (the JSON-RPC server does, to report malformed input as
+// invalid parameters): it is not decoded or hashed again. The mempool's
+// own checks all apply, the size limit and chain id included.
+func (m *Mempool) AddTx(tx *chain.Tx) (chain.Hash, error) {
+	return m.count(m.addTx(tx))
+}
+
+func (m *Mempool) addTx(tx *chain.Tx) (chain.Hash, error) {
+	raw, hash := tx.Bytes(), tx.Hash()
+	if len(raw) > m.cfg.MaxTxBytes {
+		return hash, reject(ReasonTooLarge, nil, "%d bytes, limit %d", len(raw), m.cfg.MaxTxBytes)
+	}
+	if err := m.notKnown(hash, false); err != nil {
+		return hash, err
+	}
+	if err := m.checkChainID(tx); err != nil {
+		return hash, err
+	}
+	return hash, m.admit(tx, hash)
+}
+
+// notKnown refuses a transaction the pool holds, and, for a relayed one,
+// a transaction it dropped less than RelayedDropGrace ago.
+func (m *Mempool) notKnown(hash chain.Hash, relayed bool) error {
 	m.mu.Lock()
 	_, known := m.txs[hash]
 	var drop TxStatus
@@ -179,43 +215,49 @@ func (m *Mempool) add(raw []byte, relayed bool) (chain.Hash, error) {
 	}
 	m.mu.Unlock()
 	if known {
-		return hash, reject(ReasonAlreadyKnown, nil, "%s", hash)
+		return reject(ReasonAlreadyKnown, nil, "%s", hash)
 	}
 	if dropped && m.cfg.Now().Sub(drop.DroppedAt) < RelayedDropGrace {
-		return hash, reject(ReasonAlreadyKnown, nil, "%s was dropped here (%s: %s)", hash, drop.Drop, drop.Reason)
+		return reject(ReasonAlreadyKnown, nil, "%s was dropped here (%s: %s)", hash, drop.Drop, drop.Reason)
 	}
-	tx, err := m.decode(raw)
-	if err != nil {
-		return hash, err
-	}
-	sender, err := m.senderOf(tx, hash, false)
-	if err != nil {
-		return hash, err
+	return nil
+}
+
+// admit runs the checks that need the sender and the state on a decoded
+// transaction, and inserts it.
+func (m *Mempool) admit(tx *chain.Tx, hash chain.Hash) error {
+	sender, ok := m.cachedSender(hash)
+	if !ok {
+		var err error
+		if sender, err = m.recoverSender(tx, hash); err != nil {
+			return err
+		}
 	}
 
 	m.gate.RLock()
 	defer m.gate.RUnlock()
 	next, err := m.state.NextNonce(sender)
 	if err != nil {
-		return hash, fmt.Errorf("mempool: read next nonce of %s: %w", sender, err)
+		return fmt.Errorf("mempool: read next nonce of %s: %w", sender, err)
 	}
 	m.mu.Lock()
-	err = m.admissibleLocked(hash, sender, tx.Nonce, len(raw), next)
+	err = m.admissibleLocked(hash, sender, tx.Nonce, tx.Size(), next)
 	height := m.height
 	m.mu.Unlock()
 	if err != nil {
-		return hash, err
+		return err
 	}
 	ctx := chain.TxContext{Height: height + 1, Hash: hash, Sender: sender, Nonce: tx.Nonce}
 	if err := m.state.CheckTx(ctx, tx.Payload); err != nil {
-		return hash, reject(ReasonRejectedByApp, err, "")
+		return reject(ReasonRejectedByApp, err, "")
 	}
-	return hash, m.insert(tx, hash, sender, next)
+	return m.insert(tx, hash, sender, next)
 }
 
-// decode checks size, form, signature form and chain id.
-func (m *Mempool) decode(raw []byte) (*chain.Tx, error) {
-	tx, err := chain.DecodeTx(raw, m.cfg.MaxTxBytes)
+// decode checks size, form, signature form and chain id of raw, whose
+// Keccak256 is hash. raw must not change afterwards.
+func (m *Mempool) decode(raw []byte, hash chain.Hash) (*chain.Tx, error) {
+	tx, err := chain.DecodeTxHashed(raw, m.cfg.MaxTxBytes, hash)
 	switch {
 	case err == nil:
 	case errors.Is(err, chain.ErrTxTooLarge):
@@ -228,30 +270,50 @@ func (m *Mempool) decode(raw []byte) (*chain.Tx, error) {
 	default:
 		return nil, reject(ReasonMalformed, err, "")
 	}
-	if tx.ChainID != m.chainID {
-		return nil, reject(ReasonWrongChain, nil, "got %q, want %q", tx.ChainID, m.chainID)
+	if err := m.checkChainID(tx); err != nil {
+		return nil, err
 	}
 	return tx, nil
 }
 
-// senderOf returns the sender of tx from the signature cache, from the
-// pool when checkPool is set, or by recovery (which it then caches). It
-// never holds m.mu while recovering.
-func (m *Mempool) senderOf(tx *chain.Tx, hash chain.Hash, checkPool bool) (chain.Address, error) {
-	if s, ok := m.sigs.get(hash); ok {
+func (m *Mempool) checkChainID(tx *chain.Tx) error {
+	if tx.ChainID != m.chainID {
+		return reject(ReasonWrongChain, nil, "got %q, want %q", tx.ChainID, m.chainID)
+	}
+	return nil
+}
+
+// cachedSender returns the sender of the transaction hash from the
+// signature cache. A hit also means the transaction's bytes passed decode:
+// only decoded transactions are recovered and cached.
+func (m *Mempool) cachedSender(hash chain.Hash) (chain.Address, bool) {
+	s, ok := m.sigs.get(hash)
+	if ok {
 		m.sigHits.Add(1)
-		return s, nil
 	}
-	if checkPool {
-		m.mu.Lock()
-		e := m.txs[hash]
-		m.mu.Unlock()
-		if e != nil {
-			m.sigHits.Add(1)
-			m.sigs.put(hash, e.sender)
-			return e.sender, nil
-		}
+	return s, ok
+}
+
+// knownSender returns the sender of the transaction hash from the
+// signature cache or, failing that, from the pool (caching it).
+func (m *Mempool) knownSender(hash chain.Hash) (chain.Address, bool) {
+	if s, ok := m.cachedSender(hash); ok {
+		return s, true
 	}
+	m.mu.Lock()
+	e := m.txs[hash]
+	m.mu.Unlock()
+	if e == nil {
+		return chain.Address{}, false
+	}
+	m.sigHits.Add(1)
+	m.sigs.put(hash, e.sender)
+	return e.sender, true
+}
+
+// recoverSender recovers the sender of the decoded tx and caches it by
+// hash. It never holds m.mu.
+func (m *Mempool) recoverSender(tx *chain.Tx, hash chain.Hash) (chain.Address, error) {
 	m.sigRecoveries.Add(1)
 	s, err := m.recoverFn(tx)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bafomet/bafomet/chain"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // Update tells the mempool that block committed at height and that State
@@ -25,10 +24,7 @@ func (m *Mempool) Update(height uint64, block *chain.Block) {
 	m.updateMu.Lock()
 	defer m.updateMu.Unlock()
 
-	hashes := make([]chain.Hash, len(block.Txs))
-	for i, raw := range block.Txs {
-		hashes[i] = crypto.Keccak256Hash(raw)
-	}
+	hashes := block.TxHashes()
 	nexts := m.committedNonces(block, hashes)
 
 	m.gate.Lock()
@@ -99,12 +95,16 @@ func (m *Mempool) blockSenders(block *chain.Block, hashes []chain.Hash) []chain.
 	}
 	out := make([]chain.Address, 0, len(block.Txs))
 	for i, raw := range block.Txs {
-		tx, err := chain.DecodeTx(raw, 0)
+		if s, ok := m.knownSender(hashes[i]); ok {
+			out = append(out, s)
+			continue
+		}
+		tx, err := chain.DecodeTxHashed(raw, 0, hashes[i])
 		if err != nil {
 			m.log.Warn("committed block holds an undecodable transaction", "index", i, "err", err)
 			continue
 		}
-		s, err := m.senderOf(tx, hashes[i], true)
+		s, err := m.recoverSender(tx, hashes[i])
 		if err != nil {
 			m.log.Warn("committed transaction has no recoverable sender", "index", i, "err", err)
 			continue

@@ -40,7 +40,7 @@ func TestVerifyBatchCostsNoRecoveryForKnownTxs(t *testing.T) {
 	}
 
 	// A proposal made of held transactions: no recovery at all.
-	got, err := h.m.VerifyBatch(raws)
+	got, err := h.m.VerifyBatch(&chain.Block{Txs: raws})
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("VerifyBatch = %v, %v", got, err)
 	}
@@ -52,7 +52,7 @@ func TestVerifyBatchCostsNoRecoveryForKnownTxs(t *testing.T) {
 	c := newKey(t)
 	fresh := [][]byte{h.sign(c, 0, "x"), h.sign(c, 1, "x"), h.sign(c, 2, "x")}
 	for range 2 {
-		got, err := h.m.VerifyBatch(fresh)
+		got, err := h.m.VerifyBatch(&chain.Block{Txs: fresh})
 		if err != nil || !slices.Equal(got, []chain.Address{addr(c), addr(c), addr(c)}) {
 			t.Fatalf("VerifyBatch fresh = %v, %v", got, err)
 		}
@@ -81,7 +81,7 @@ func TestVerifyFindsHeldTxAfterCacheEviction(t *testing.T) {
 	if n := h.m.Stats().SigCacheSize; n != 1 {
 		t.Fatalf("cache size %d, want 1", n)
 	}
-	if s, _, err := h.m.VerifySender(r0); err != nil || s != addr(k) {
+	if s, err := h.m.VerifySender(r0); err != nil || s != addr(k) {
 		t.Fatalf("VerifySender = %v, %v", s, err)
 	}
 	if got := rec.Load(); got != 2 {
@@ -106,11 +106,11 @@ func TestVerifyBatchReportsLowestFailingIndex(t *testing.T) {
 	h := newHarness(t, Config{})
 	k := newKey(t)
 	raws := [][]byte{h.sign(k, 0, "x"), {0xc0}, signRaw(t, k, "other", 1, "x"), h.sign(k, 2, "x")}
-	_, err := h.m.VerifyBatch(raws)
+	_, err := h.m.VerifyBatch(&chain.Block{Txs: raws})
 	if !errors.Is(err, ErrMalformed) || err.Error()[:13] != "transaction 1" {
 		t.Fatalf("err = %v, want transaction 1 malformed", err)
 	}
-	got, err := h.m.VerifyBatch(nil)
+	got, err := h.m.VerifyBatch(&chain.Block{Txs: nil})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty batch = %v, %v", got, err)
 	}
@@ -243,7 +243,7 @@ func runReader(t *testing.T, h *harness, stop <-chan struct{}, keys []*ecdsa.Pri
 		default:
 		}
 		k := i % len(keys)
-		if got, err := h.m.VerifyBatch(all[k][:8]); err != nil || got[0] != addr(keys[k]) {
+		if got, err := h.m.VerifyBatch(&chain.Block{Txs: all[k][:8]}); err != nil || got[0] != addr(keys[k]) {
 			t.Errorf("VerifyBatch = %v, %v", got, err)
 		}
 		h.m.SenderInfo(addr(keys[k]))

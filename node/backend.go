@@ -135,7 +135,7 @@ var mempoolToRPC = []struct{ from, to error }{
 }
 
 func (b *backend) SendTx(tx *chain.Tx) error {
-	if _, err := b.n.pool.Add(tx.Bytes()); err != nil {
+	if _, err := b.n.pool.AddTx(tx); err != nil {
 		for _, m := range mempoolToRPC {
 			if errors.Is(err, m.from) {
 				return &rpcRefusal{code: m.to, err: err}

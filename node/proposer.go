@@ -88,7 +88,6 @@ func (p *proposer) propose(now time.Time) error {
 			ParentHash:     slot.ParentHash,
 			Timestamp:      max(unixMs(now), slot.ParentTimestamp+1),
 			Proposer:       n.vals.Validator(n.self).Address,
-			TxRoot:         chain.TxRoot(batch.Txs, batch.Senders),
 			AppHash:        slot.AppHash,
 			ValidatorsHash: n.vals.Hash(),
 		},
@@ -98,6 +97,7 @@ func (p *proposer) propose(now time.Time) error {
 	if b.Txs == nil {
 		b.Txs, b.Senders = [][]byte{}, []chain.Address{}
 	}
+	b.Header.TxRoot = b.ComputeTxRoot() // memoizes the hashes for the core and the executor
 	if err := n.core.Propose(b); err != nil {
 		n.pool.Release(batch.Hashes)
 		p.slot = nil

@@ -43,7 +43,7 @@ func (n *Node) coreConfig() ordering.Config {
 		Validators:           n.vals,
 		Self:                 n.self,
 		Signer:               ordering.NewKeySigner(n.key),
-		Checker:              &proposalChecker{chainID: n.gen.ChainID, maxTxBytes: int(g.MaxTxBytes), pool: n.pool},
+		Checker:              &proposalChecker{pool: n.pool},
 		CheckpointInterval:   g.CheckpointInterval,
 		PipelineWindow:       g.PipelineWindow,
 		MaxBlockTxs:          int(g.MaxBlockTxs),

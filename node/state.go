@@ -43,12 +43,11 @@ func (s *committedState) RecheckScope() chain.RecheckScope { return chain.Rechec
 
 // proposalChecker validates the contents of a proposed block on a backup:
 // every transaction decodes within the size limit, is for this chain, and
-// was signed by the sender the block names. Senders already known to the
-// mempool cost no signature recovery.
+// was signed by the sender the block names (mempool.VerifyBatch, whose
+// limit and chain id are the genesis ones). Transactions already known to
+// the mempool cost neither decoding nor signature recovery.
 type proposalChecker struct {
-	chainID    string
-	maxTxBytes int
-	pool       *mempool.Mempool
+	pool *mempool.Mempool
 }
 
 // Errors returned by CheckProposal.
@@ -62,16 +61,7 @@ func (p *proposalChecker) CheckProposal(b *chain.Block) error {
 	if len(b.Txs) != len(b.Senders) {
 		return fmt.Errorf("%w: %d transactions, %d senders", chain.ErrSendersMismatch, len(b.Txs), len(b.Senders))
 	}
-	for i, raw := range b.Txs {
-		tx, err := chain.DecodeTx(raw, p.maxTxBytes)
-		if err != nil {
-			return fmt.Errorf("%w: tx %d: %v", errProposalTx, i, err)
-		}
-		if tx.ChainID != p.chainID {
-			return fmt.Errorf("%w: tx %d: chain id %q", errProposalTx, i, tx.ChainID)
-		}
-	}
-	senders, err := p.pool.VerifyBatch(b.Txs)
+	senders, err := p.pool.VerifyBatch(b)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errProposalTx, err)
 	}

@@ -2,9 +2,9 @@ package rpc
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/ordering"
@@ -60,15 +60,13 @@ func blockJSON(sb *StoredBlock, full bool, va validatorAddrs) (*Block, error) {
 		out.View = sb.Certificate.View
 	}
 	if !full {
-		out.Transactions.Hashes = make([]chain.Hash, len(b.Txs))
-		for i, raw := range b.Txs {
-			out.Transactions.Hashes[i] = crypto.Keccak256Hash(raw)
-		}
+		out.Transactions.Hashes = slices.Clone(b.TxHashes())
 		return out, nil
 	}
+	hashes := b.TxHashes()
 	out.Transactions.Full = make([]*Transaction, len(b.Txs))
 	for i, raw := range b.Txs {
-		tx, err := chain.DecodeTx(raw, 0)
+		tx, err := chain.DecodeTxHashed(raw, 0, hashes[i])
 		if err != nil {
 			return nil, fmt.Errorf("block %d transaction %d: %w", h.Height, i, err)
 		}

@@ -140,12 +140,13 @@ func (s *Server) loadTxEvents(h uint64, sender *chain.Address) (subItem, error) 
 		return subItem{}, fmt.Errorf("block %d has %d transactions but %d receipts", h, len(b.Txs), len(receipts))
 	}
 	item := subItem{height: h}
+	hashes := b.TxHashes()
 	for i, raw := range b.Txs {
 		from := senderAt(b, i)
 		if sender != nil && from != *sender {
 			continue
 		}
-		tx, err := chain.DecodeTx(raw, 0)
+		tx, err := chain.DecodeTxHashed(raw, 0, hashes[i])
 		if err != nil {
 			return subItem{}, fmt.Errorf("block %d transaction %d: %w", h, i, err)
 		}
