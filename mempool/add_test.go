@@ -212,3 +212,35 @@ func TestReasonNames(t *testing.T) {
 		t.Fatal("ReasonOf of a non-rejection is not ReasonNone")
 	}
 }
+
+// TestAddTxChecksLikeAdd: a transaction the caller decoded (the RPC path)
+// still meets the mempool's own size limit and chain id, and is then held
+// exactly as Add would hold it.
+func TestAddTxChecksLikeAdd(t *testing.T) {
+	h := newHarness(t, Config{MaxTxBytes: 200})
+	k := newKey(t)
+	decode := func(raw []byte) *chain.Tx {
+		tx, err := chain.DecodeTx(raw, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	if _, err := h.m.AddTx(decode(signRaw(t, k, "other", 0, "x"))); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("other chain: %v", err)
+	}
+	if _, err := h.m.AddTx(decode(h.sign(k, 0, strings.Repeat("x", 200)))); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	raw := h.sign(k, 0, "x")
+	hash, err := h.m.AddTx(decode(raw))
+	if err != nil || hash != crypto.Keccak256Hash(raw) {
+		t.Fatalf("AddTx = %s, %v", hash, err)
+	}
+	if _, err := h.m.Add(raw); !errors.Is(err, ErrAlreadyKnown) {
+		t.Fatalf("Add after AddTx: %v", err)
+	}
+	if s := h.m.Stats(); s.Size != 1 {
+		t.Fatalf("pool holds %d, want 1", s.Size)
+	}
+}

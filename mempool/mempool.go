@@ -284,8 +284,9 @@ func (m *Mempool) checkChainID(tx *chain.Tx) error {
 }
 
 // cachedSender returns the sender of the transaction hash from the
-// signature cache. A hit also means the transaction's bytes passed decode:
-// only decoded transactions are recovered and cached.
+// signature cache. A hit also means the transaction's bytes passed decode
+// (size, form, chain id): only transactions that did are cached, and
+// VerifySender relies on it.
 func (m *Mempool) cachedSender(hash chain.Hash) (chain.Address, bool) {
 	s, ok := m.sigs.get(hash)
 	if ok {

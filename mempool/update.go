@@ -104,7 +104,10 @@ func (m *Mempool) blockSenders(block *chain.Block, hashes []chain.Hash) []chain.
 			m.log.Warn("committed block holds an undecodable transaction", "index", i, "err", err)
 			continue
 		}
-		s, err := m.recoverSender(tx, hashes[i])
+		// Not cached: a cache entry vouches that the transaction passed
+		// the mempool's checks (size, chain id), which this one skipped.
+		m.sigRecoveries.Add(1)
+		s, err := m.recoverFn(tx)
 		if err != nil {
 			m.log.Warn("committed transaction has no recoverable sender", "index", i, "err", err)
 			continue

@@ -250,3 +250,24 @@ func runReader(t *testing.T, h *harness, stop <-chan struct{}, keys []*ecdsa.Pri
 		h.m.Lookup(chain.Hash{})
 	}
 }
+
+// TestVerifySenderNeverVouchesForAnotherChain: the fast path (pool or
+// signature cache) skips decoding, so nothing that failed the chain-id
+// check may ever be cached, and asking twice must refuse twice.
+func TestVerifySenderNeverVouchesForAnotherChain(t *testing.T) {
+	h := newHarness(t, Config{})
+	rec := countRecoveries(h.m)
+	k := newKey(t)
+	foreign := signRaw(t, k, "other", 0, "x")
+	for i := range 2 {
+		if _, err := h.m.VerifySender(foreign); !errors.Is(err, ErrWrongChain) {
+			t.Fatalf("attempt %d: err = %v, want wrong chain", i, err)
+		}
+	}
+	if got := rec.Load(); got != 0 {
+		t.Fatalf("recoveries = %d, want 0 (refused before recovery)", got)
+	}
+	if n := h.m.Stats().SigCacheSize; n != 0 {
+		t.Fatalf("signature cache holds %d entries, want 0", n)
+	}
+}
