@@ -77,9 +77,12 @@
 // # Proposal checking
 //
 // VerifySender and VerifyBatch check a proposed block's transactions on a
-// backup. A transaction already held or verified before costs no secp256k1
-// recovery; the others are recovered once, in parallel across GOMAXPROCS
-// workers, and cached (bounded LRU, Config.SigCacheSize).
+// backup. A transaction already held or verified before costs neither
+// decoding nor secp256k1 recovery (its hash names bytes that passed the
+// same checks); the others are decoded and recovered once, in parallel
+// across GOMAXPROCS workers, and cached (bounded LRU, Config.SigCacheSize).
+// Only transactions that passed the size, form and chain-id checks are
+// ever cached.
 //
 // # Concurrency
 //
