@@ -315,12 +315,22 @@ func (m *Mempool) knownSender(hash chain.Hash) (chain.Address, bool) {
 // recoverSender recovers the sender of the decoded tx and caches it by
 // hash. It never holds m.mu.
 func (m *Mempool) recoverSender(tx *chain.Tx, hash chain.Hash) (chain.Address, error) {
+	s, err := m.recoverUncached(tx)
+	if err != nil {
+		return chain.Address{}, err
+	}
+	m.sigs.put(hash, s)
+	return s, nil
+}
+
+// recoverUncached recovers the sender of tx without caching it, for a
+// transaction that skipped the checks a cache entry vouches for.
+func (m *Mempool) recoverUncached(tx *chain.Tx) (chain.Address, error) {
 	m.sigRecoveries.Add(1)
 	s, err := m.recoverFn(tx)
 	if err != nil {
 		return chain.Address{}, reject(ReasonBadSignature, err, "")
 	}
-	m.sigs.put(hash, s)
 	return s, nil
 }
 

@@ -106,8 +106,7 @@ func (m *Mempool) blockSenders(block *chain.Block, hashes []chain.Hash) []chain.
 		}
 		// Not cached: a cache entry vouches that the transaction passed
 		// the mempool's checks (size, chain id), which this one skipped.
-		m.sigRecoveries.Add(1)
-		s, err := m.recoverFn(tx)
+		s, err := m.recoverUncached(tx)
 		if err != nil {
 			m.log.Warn("committed transaction has no recoverable sender", "index", i, "err", err)
 			continue
