@@ -21,6 +21,11 @@ type procSample struct {
 	at       time.Time
 	cpuTicks uint64 // utime + stime
 	rssBytes uint64
+	// anonBytes is the anonymous part of rssBytes (RssAnon: the Go heap,
+	// stacks, C allocations); the rest is file-backed pages the process
+	// has mapped, such as Badger's memory-mapped tables and logs, which
+	// the kernel can reclaim. 0 when the kernel does not report it.
+	anonBytes uint64
 }
 
 // readProc reads /proc/PID/stat and /proc/PID/status under root (normally
@@ -39,11 +44,15 @@ func readProc(root string, pid int) (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("read status of pid %d: %w", pid, err)
 	}
-	rss, err := parseStatusRSS(status)
+	rss, err := parseStatusKB(status, "VmRSS")
 	if err != nil {
 		return procSample{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	return procSample{at: time.Now(), cpuTicks: ticks, rssBytes: rss}, nil
+	anon, err := parseStatusKB(status, "RssAnon")
+	if err != nil && !errors.Is(err, errNoStatusLine) {
+		return procSample{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	return procSample{at: time.Now(), cpuTicks: ticks, rssBytes: rss, anonBytes: anon}, nil
 }
 
 // parseStatCPU returns utime + stime (fields 14 and 15) of a
@@ -70,24 +79,29 @@ func parseStatCPU(stat []byte) (uint64, error) {
 	return u + s, nil
 }
 
-// parseStatusRSS returns VmRSS of /proc/PID/status in bytes.
-func parseStatusRSS(status []byte) (uint64, error) {
+// errNoStatusLine: /proc/PID/status has no line of that name (RssAnon
+// needs Linux 4.5).
+var errNoStatusLine = errors.New("status: no such line")
+
+// parseStatusKB returns the named "<n> kB" value of /proc/PID/status (VmRSS,
+// RssAnon) in bytes.
+func parseStatusKB(status []byte, name string) (uint64, error) {
 	for line := range strings.SplitSeq(string(status), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, name+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("status: VmRSS %q: want \"<n> kB\"", strings.TrimSpace(rest))
+			return 0, fmt.Errorf("status: %s %q: want \"<n> kB\"", name, strings.TrimSpace(rest))
 		}
 		kb, err := strconv.ParseUint(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("status VmRSS: %w", err)
+			return 0, fmt.Errorf("status %s: %w", name, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("status: no VmRSS line")
+	return 0, fmt.Errorf("%w: %s", errNoStatusLine, name)
 }
 
 // FindNodePID returns the id of the process under root (normally "/proc")
@@ -140,8 +154,15 @@ type ProcStats struct {
 	RSSMidMB   float64 `json:"rss_mid_mb"`
 	RSSEndMB   float64 `json:"rss_end_mb"`
 	RSSMaxMB   float64 `json:"rss_max_mb"`
-	Samples    int     `json:"samples"`
-	Error      string  `json:"error,omitempty"`
+	// RSSAnonMaxMB and RSSFileMaxMB split the resident memory: the most
+	// anonymous memory (Go heap, stacks, C allocations) and the most
+	// file-backed pages (Badger's memory-mapped files, reclaimable by the
+	// kernel) seen in any sample. Absent when the kernel does not report
+	// RssAnon.
+	RSSAnonMaxMB float64 `json:"rss_anon_max_mb,omitempty"`
+	RSSFileMaxMB float64 `json:"rss_file_max_mb,omitempty"`
+	Samples      int     `json:"samples"`
+	Error        string  `json:"error,omitempty"`
 }
 
 // summarizeProc computes CPU and RSS over the samples taken in w (both
@@ -172,11 +193,15 @@ func summarizeProc(name string, pid int, samples []procSample, w window) ProcSta
 		}
 		midSample = s
 	}
-	var peak uint64
+	var peak, anon, file uint64
 	for _, s := range in {
 		peak = max(peak, s.rssBytes)
+		if s.anonBytes > 0 {
+			anon, file = max(anon, s.anonBytes), max(file, s.rssBytes-min(s.rssBytes, s.anonBytes))
+		}
 	}
 	st.RSSStartMB, st.RSSMidMB, st.RSSEndMB, st.RSSMaxMB = mb(first.rssBytes), mb(midSample.rssBytes), mb(last.rssBytes), mb(peak)
+	st.RSSAnonMaxMB, st.RSSFileMaxMB = mb(anon), mb(file)
 	return st
 }
 

@@ -38,20 +38,23 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-func TestParseStatusRSS(t *testing.T) {
+func TestParseStatusKB(t *testing.T) {
+	const status = "Name:\tbafomet\nVmPeak:\t  999 kB\nVmRSS:\t   12345 kB\nRssAnon:\t    10000 kB\nThreads: 9\n"
 	tests := []struct {
-		name, status string
-		want         uint64
-		err          string
+		name, status, line string
+		want               uint64
+		err                string
 	}{
-		{"normal", "Name:\tbafomet\nVmPeak:\t  999 kB\nVmRSS:\t   12345 kB\nThreads: 9\n", 12345 * 1024, ""},
-		{"missing", "Name:\tbafomet\n", 0, "no VmRSS line"},
-		{"bad unit", "VmRSS:\t12 MB\n", 0, `want "<n> kB"`},
-		{"bad number", "VmRSS:\t1x kB\n", 0, "status VmRSS"},
+		{"rss", status, "VmRSS", 12345 * 1024, ""},
+		{"anon", status, "RssAnon", 10000 * 1024, ""},
+		{"prefix of another name", "VmRSSx:\t1 kB\n", "VmRSS", 0, "no such line: VmRSS"},
+		{"missing", "Name:\tbafomet\n", "VmRSS", 0, "no such line: VmRSS"},
+		{"bad unit", "VmRSS:\t12 MB\n", "VmRSS", 0, `want "<n> kB"`},
+		{"bad number", "RssAnon:\t1x kB\n", "RssAnon", 0, "status RssAnon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStatusRSS([]byte(tt.status))
+			got, err := parseStatusKB([]byte(tt.status), tt.line)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.err)
@@ -59,7 +62,7 @@ func TestParseStatusRSS(t *testing.T) {
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Fatalf("parseStatusRSS = %d, %v; want %d", got, err, tt.want)
+				t.Fatalf("parseStatusKB(%s) = %d, %v; want %d", tt.line, got, err, tt.want)
 			}
 		})
 	}
@@ -78,7 +81,7 @@ func fakeProc(t *testing.T, procs map[int][]string) string {
 		files := map[string]string{
 			"cmdline": strings.Join(args, "\x00") + "\x00",
 			"stat":    statLine,
-			"status":  "Name:\tx\nVmRSS:\t2048 kB\n",
+			"status":  "Name:\tx\nVmRSS:\t2048 kB\nRssAnon:\t1536 kB\n",
 		}
 		for name, content := range files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -112,8 +115,8 @@ func TestFindNodePIDAndReadProc(t *testing.T) {
 		t.Error("FindNodePID on a missing root: no error")
 	}
 	s, err := readProc(root, 10)
-	if err != nil || s.cpuTicks != 300 || s.rssBytes != 2048*1024 {
-		t.Fatalf("readProc = %+v, %v; want 300 ticks and 2 MiB", s, err)
+	if err != nil || s.cpuTicks != 300 || s.rssBytes != 2048*1024 || s.anonBytes != 1536*1024 {
+		t.Fatalf("readProc = %+v, %v; want 300 ticks, 2 MiB resident, 1.5 MiB anonymous", s, err)
 	}
 	if _, err := readProc(root, 99); err == nil {
 		t.Fatal("readProc of a missing pid: no error")
@@ -124,14 +127,15 @@ func TestSummarizeProc(t *testing.T) {
 	const mib = 1 << 20
 	w := window{start: at(0), end: at(2000)}
 	samples := []procSample{
-		{at(-1000), 0, 1 * mib}, // before the window: ignored
-		{at(0), 100, 10 * mib},
-		{at(1000), 150, 40 * mib},
-		{at(2000), 300, 30 * mib},
-		{at(3000), 900, 99 * mib}, // after: ignored
+		{at(-1000), 0, 1 * mib, 1 * mib}, // before the window: ignored
+		{at(0), 100, 10 * mib, 8 * mib},
+		{at(1000), 150, 40 * mib, 12 * mib},
+		{at(2000), 300, 30 * mib, 25 * mib},
+		{at(3000), 900, 99 * mib, 90 * mib}, // after: ignored
 	}
 	got := summarizeProc("node0", 7, samples, w)
-	want := ProcStats{Name: "node0", PID: 7, CPUPercent: 100, RSSStartMB: 10, RSSMidMB: 40, RSSEndMB: 30, RSSMaxMB: 40, Samples: 3}
+	want := ProcStats{Name: "node0", PID: 7, CPUPercent: 100, RSSStartMB: 10, RSSMidMB: 40, RSSEndMB: 30, RSSMaxMB: 40,
+		RSSAnonMaxMB: 25, RSSFileMaxMB: 28, Samples: 3}
 	if got != want {
 		t.Fatalf("summarizeProc = %+v\nwant %+v", got, want)
 	}

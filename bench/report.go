@@ -125,8 +125,12 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "%-8s pid %d: %s\n", p.Name, p.PID, p.Error)
 			continue
 		}
-		fmt.Fprintf(w, "%-8s pid %d: cpu %.0f%%  rss start %.0f MB, mid %.0f MB, end %.0f MB, max %.0f MB\n",
+		fmt.Fprintf(w, "%-8s pid %d: cpu %.0f%%  rss start %.0f MB, mid %.0f MB, end %.0f MB, max %.0f MB",
 			p.Name, p.PID, p.CPUPercent, p.RSSStartMB, p.RSSMidMB, p.RSSEndMB, p.RSSMaxMB)
+		if p.RSSAnonMaxMB > 0 {
+			fmt.Fprintf(w, " (anon max %.0f MB, file-backed max %.0f MB)", p.RSSAnonMaxMB, p.RSSFileMaxMB)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
