@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,6 +80,26 @@ func TestWSURL(t *testing.T) {
 	} {
 		if got := wsURL(in); got != want {
 			t.Errorf("wsURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestWriteTextSplitsRSS: a process whose anonymous memory was sampled gets
+// its RSS split in the text report; one without keeps the plain line.
+func TestWriteTextSplitsRSS(t *testing.T) {
+	r := Report{
+		Nodes: []ProcStats{{Name: "node0", PID: 9, CPUPercent: 40, RSSStartMB: 100, RSSMidMB: 120, RSSEndMB: 130, RSSMaxMB: 131,
+			RSSAnonMaxMB: 120, RSSFileMaxMB: 11}},
+		Bench: ProcStats{Name: "bench", PID: 8, CPUPercent: 20, RSSStartMB: 50, RSSMidMB: 50, RSSEndMB: 50, RSSMaxMB: 50},
+	}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	for _, line := range []string{
+		"node0    pid 9: cpu 40%  rss start 100 MB, mid 120 MB, end 130 MB, max 131 MB (anon max 120 MB, file-backed max 11 MB)\n",
+		"bench    pid 8: cpu 20%  rss start 50 MB, mid 50 MB, end 50 MB, max 50 MB\n",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("WriteText lacks %q:\n%s", line, b.String())
 		}
 	}
 }
