@@ -76,11 +76,16 @@ const (
 	DefaultIndexCacheBytes = 16 << 20
 	DefaultValueLogBytes   = 256 << 20
 
-	// defaultValueThreshold: values at least this large (blocks under
-	// load, consensus records holding them) live in the value log, written
-	// once, and count only ~26 bytes towards a transaction; smaller ones
-	// stay in the LSM tree.
-	defaultValueThreshold = 64 << 10
+	// defaultValueThreshold: values at least this large (blocks, the
+	// consensus records holding them, receipts of full blocks) live in the
+	// value log, written once, and count only ~26 bytes towards a
+	// transaction; smaller ones (state, nonces, index entries, votes)
+	// stay in the LSM tree. One Badger block (4 KiB): a larger inline
+	// value makes the table builder regrow its block buffer, and every
+	// flush and compaction rewrite it. At 64 KiB, blocks stayed inline:
+	// memtables filled three times as fast and each node's table-builder
+	// memory grew to hundreds of MB (docs/performance.md).
+	defaultValueThreshold = 4 << 10
 	// memTables is how many memtables Badger keeps (the one being written
 	// and those waiting to be flushed); Badger's default of 5 lets a
 	// flush that falls behind hold five memtables' arenas in memory.

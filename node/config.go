@@ -60,9 +60,17 @@ const (
 	DefaultBatchDelay          = 20 * time.Millisecond
 	DefaultTickInterval        = 50 * time.Millisecond
 	DefaultEmptyBlockInterval  = time.Second
-	DefaultMemoryLimit         = 160 << 20
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "text"
+
+	// DefaultMemoryLimit is a ceiling above a busy node's working set,
+	// not a target: a soft limit below the live heap makes the garbage
+	// collector run back to back and hand every freed page to the kernel,
+	// so the next memtable arena or table builder faults its pages in
+	// again — on a 2-core VM that turned Badger's memtable switch into a
+	// pause of over a second (docs/performance.md). A node at 2,000 tx/s
+	// settles around 400 MB.
+	DefaultMemoryLimit = 1 << 30
 )
 
 // Bounds that Validate and CheckGenesis enforce.

@@ -308,7 +308,8 @@ func TestMemoryLimit(t *testing.T) {
 		want  int64
 	}{
 		{"default", genesis.DefaultConsensus(), DefaultMemoryLimit, DefaultMemoryLimit},
-		{"big blocks", big, DefaultMemoryLimit, bigWant},
+		{"big blocks raise a small limit", big, MinMemoryLimit, bigWant},
+		{"big blocks within the default", big, DefaultMemoryLimit, DefaultMemoryLimit},
 		{"off", genesis.DefaultConsensus(), 0, 0},
 	} {
 		tn := newTestNetWith(t, 1, c.cons)
@@ -328,7 +329,7 @@ func TestMemoryLimit(t *testing.T) {
 			t.Errorf("%s: runtime limit set to %d, want %d", c.name, applied, wantApplied)
 		}
 	}
-	if bigWant <= DefaultMemoryLimit {
-		t.Fatalf("big-block limit %d not above the default", bigWant)
+	if bigWant <= MinMemoryLimit || bigWant >= DefaultMemoryLimit {
+		t.Fatalf("big-block limit %d not between the minimum and the default", bigWant)
 	}
 }
