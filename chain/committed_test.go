@@ -75,23 +75,3 @@ func TestStateViewReadsAtItsFirstRead(t *testing.T) {
 		t.Fatalf("nonce in the snapshot = %d (%v), want 1", nonce, err)
 	}
 }
-
-func TestAppendRecordBatch(t *testing.T) {
-	s := openStore(t, t.TempDir())
-	defer s.Close()
-	if err := s.AppendRecordBatch(nil); err != nil {
-		t.Fatal(err)
-	}
-	batch := []chain.Record{{Height: 4, Data: []byte("c4")}, {Height: 5, Data: []byte("p5")}, {Height: 6, Data: []byte("pp6")}}
-	if err := s.AppendRecordBatch(batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AppendRecords(6, []byte("p6")); err != nil {
-		t.Fatal(err)
-	}
-	checkRecords(t, s, []string{"c4", "p5", "pp6", "p6"})
-	if err := s.PruneRecords(6); err != nil {
-		t.Fatal(err)
-	}
-	checkRecords(t, s, []string{"pp6", "p6"})
-}

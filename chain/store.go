@@ -27,7 +27,9 @@ import (
 //	a/<height>          appHash after the height
 //	s/<app key>         application state
 //	n/<address>         sender's next nonce, 8 bytes big-endian
-//	p/<seq>             consensus record: height (8 bytes) ‖ record
+//	p/<seq>             consensus record of a version before the consensus log
+//	                    moved to package wal: height (8 bytes) ‖ record; read
+//	                    once to import them, then deleted
 //	k/<height>          stable checkpoint proof
 //
 // <height> and <seq> are 8 bytes big-endian, so iteration is in order.
@@ -151,9 +153,9 @@ func (o StoreOptions) withDefaults() StoreOptions {
 }
 
 // Store is a node's Badger database: blocks, certificates, the tx index,
-// application state, nonces, appHashes, consensus records, checkpoints and
-// metadata. Reads are safe from any goroutine; writes of chain state are
-// serialised by the Store.
+// application state, nonces, appHashes, checkpoints and metadata. Reads
+// are safe from any goroutine; writes of chain state are serialised by the
+// Store.
 type Store struct {
 	db  *badger.DB
 	dir string
@@ -161,8 +163,6 @@ type Store struct {
 	log *slog.Logger
 
 	writeMu sync.Mutex // serialises genesis and block commits
-	recMu   sync.Mutex // guards recSeq
-	recSeq  uint64     // next consensus record sequence number
 
 	committed *committedCache // height and nonces as of the latest commit
 }
@@ -187,10 +187,6 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
-	if err := s.loadRecordSeq(); err != nil {
-		db.Close()
-		return nil, err
-	}
 	if err := s.committed.loadHeight(db); err != nil {
 		db.Close()
 		return nil, err

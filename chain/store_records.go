@@ -8,6 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/bafomet/bafomet/chain/wal"
 )
 
 // Metadata names the node uses.
@@ -23,6 +25,17 @@ func (s *Store) PutMeta(name string, value []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("put meta %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteMeta deletes the metadata value stored under name, if any.
+func (s *Store) DeleteMeta(name string) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(prefixed(prefixMeta, []byte(name)))
+	})
+	if err != nil {
+		return fmt.Errorf("delete meta %q: %w", name, err)
 	}
 	return nil
 }
@@ -66,75 +79,15 @@ func (s *Store) CheckIdentity(chainID string, genesisHash Hash) error {
 	})
 }
 
-// loadRecordSeq sets recSeq past the newest consensus record.
-func (s *Store) loadRecordSeq() error {
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte(prefixRecord)})
-		defer it.Close()
-		it.Seek(seekLast(prefixRecord))
-		if it.Valid() {
-			s.recSeq = binary.BigEndian.Uint64(it.Item().Key()[len(prefixRecord):]) + 1
-		}
-		return nil
-	})
-}
+// MetaConsensusLog is set once the node keeps its consensus records in the
+// consensus log (package wal) beside the store: a store that has it and no
+// log means the log was lost.
+const MetaConsensusLog = "consensus_log"
 
-// Record is one consensus record and the height it belongs to (records
-// of heights below a stable checkpoint are pruned).
-type Record struct {
-	Height uint64
-	Data   []byte
-}
-
-// AppendRecords durably appends consensus records (signed messages the
-// driver must persist before sending them) for height, in one synced
-// write. Records returns them in append order.
-func (s *Store) AppendRecords(height uint64, recs ...[]byte) error {
-	batch := make([]Record, len(recs))
-	for i, r := range recs {
-		batch[i] = Record{Height: height, Data: r}
-	}
-	return s.AppendRecordBatch(batch)
-}
-
-// AppendRecordBatch durably appends records of any heights, in order, in
-// one synced write: the driver persists everything one Ready asks for with
-// a single fsync.
-func (s *Store) AppendRecordBatch(recs []Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	seq := s.recSeq
-	err := s.db.Update(func(txn *badger.Txn) error {
-		for _, r := range recs {
-			v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.Data)), r.Height)
-			if err := txn.Set(heightKey(prefixRecord, seq), append(v, r.Data...)); err != nil {
-				return err
-			}
-			seq++
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("append %d records from height %d: %w", len(recs), recs[0].Height, err)
-	}
-	s.recSeq = seq
-	return nil
-}
-
-// Records returns every stored consensus record, oldest first.
-func (s *Store) Records() ([][]byte, error) {
-	var out [][]byte
-	err := s.scanRecords(func(_ []byte, _ uint64, rec []byte) error {
-		out = append(out, rec)
-		return nil
-	})
-	return out, err
-}
-
-func (s *Store) scanRecords(fn func(key []byte, height uint64, rec []byte) error) error {
+// LegacyRecords returns the consensus records a node stored in Badger
+// (under p/) before they moved to the consensus log, oldest first.
+func (s *Store) LegacyRecords() ([]wal.Record, error) {
+	var out []wal.Record
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixRecord)})
 		defer it.Close()
@@ -146,33 +99,35 @@ func (s *Store) scanRecords(fn func(key []byte, height uint64, rec []byte) error
 			if len(v) < 8 {
 				return fmt.Errorf("record %x is %d bytes", it.Item().Key(), len(v))
 			}
-			if err := fn(it.Item().KeyCopy(nil), binary.BigEndian.Uint64(v), v[8:]); err != nil {
-				return err
-			}
+			out = append(out, wal.Record{Height: binary.BigEndian.Uint64(v), Data: v[8:]})
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read records: %w", err)
+		return nil, fmt.Errorf("read legacy consensus records: %w", err)
 	}
-	return nil
+	return out, nil
 }
 
-// PruneRecords deletes the consensus records of heights below below.
-func (s *Store) PruneRecords(below uint64) error {
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	var dead [][]byte
-	err := s.scanRecords(func(key []byte, h uint64, _ []byte) error {
-		if h < below {
-			dead = append(dead, key)
+// DeleteLegacyRecords deletes the consensus records stored in Badger, once
+// the consensus log holds them.
+func (s *Store) DeleteLegacyRecords() error {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(prefixRecord)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.deleteKeys(keys)
 	}
-	return s.deleteKeys(dead)
+	if err != nil {
+		return fmt.Errorf("delete legacy consensus records: %w", err)
+	}
+	return nil
 }
 
 // deleteKeys deletes keys, in as many transactions as Badger needs (the

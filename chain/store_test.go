@@ -8,61 +8,41 @@ import (
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/apps/kv"
+	"github.com/bafomet/bafomet/chain/wal"
 )
 
-func TestRecords(t *testing.T) {
+// A data directory written before the consensus log moved out of Badger
+// still holds its records under p/: LegacyRecords returns them in append
+// order with their heights, and DeleteLegacyRecords removes them.
+func TestLegacyRecords(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	if recs, err := s.Records(); err != nil || len(recs) != 0 {
-		t.Fatalf("empty log = %q, %v", recs, err)
+	if recs, err := s.LegacyRecords(); err != nil || len(recs) != 0 {
+		t.Fatalf("new store has legacy records %v (%v)", recs, err)
 	}
-	steps := []struct {
-		h    uint64
-		recs []string
-	}{{5, []string{"pp5", "p5"}}, {3, []string{"vc3"}}, {6, []string{"c6"}}, {5, nil}}
-	for _, st := range steps {
-		var rs [][]byte
-		for _, r := range st.recs {
-			rs = append(rs, []byte(r))
-		}
-		if err := s.AppendRecords(st.h, rs...); err != nil {
+	want := []wal.Record{{Height: 5, Data: []byte("pp5")}, {Height: 5, Data: []byte("p5")}, {Height: 3, Data: []byte("vc3")}, {Height: 6, Data: []byte("c6")}}
+	for i, r := range want {
+		if err := chain.PutLegacyRecord(s, uint64(i), r.Height, r.Data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"pp5", "p5", "vc3", "c6"}
-	checkRecords(t, s, want)
-	// Reopening keeps the records and appends after them.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = openStore(t, dir)
 	defer s.Close()
-	checkRecords(t, s, want)
-	if err := s.AppendRecords(7, []byte("c7")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PruneRecords(5); err != nil {
-		t.Fatal(err)
-	}
-	checkRecords(t, s, []string{"pp5", "p5", "c6", "c7"})
-	if err := s.PruneRecords(7); err != nil {
-		t.Fatal(err)
-	}
-	checkRecords(t, s, []string{"c7"})
-}
-
-func checkRecords(t *testing.T, s *chain.Store, want []string) {
-	t.Helper()
-	recs, err := s.Records()
+	got, err := s.LegacyRecords()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make([]string, len(recs))
-	for i, r := range recs {
-		got[i] = string(r)
-	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("records = %q, want %q", got, want)
+		t.Fatalf("legacy records = %v, want %v", got, want)
+	}
+	if err := s.DeleteLegacyRecords(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LegacyRecords(); err != nil || len(got) != 0 {
+		t.Fatalf("after delete: %v (%v)", got, err)
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 	DefaultGenesisFile = "config/genesis.json"
 	DefaultKeyFile     = "config/validator.key"
 	DefaultDataDir     = "data"
+	DefaultWALDir      = "wal"
 )
 
 // Default ports: a node's p2p, RPC and metrics ports are consecutive, and
@@ -116,6 +117,10 @@ type NodeConfig struct {
 	GenesisFile string `toml:"genesis_file"` // default config/genesis.json
 	KeyFile     string `toml:"key_file"`     // default config/validator.key
 	DataDir     string `toml:"data_dir"`     // default data; Badger and nothing else
+	// WALDir holds the consensus log: every message this validator signed
+	// since its last stable checkpoint, synced before it was sent. It
+	// belongs with data_dir (wipe both or neither; see docs/operations.md).
+	WALDir string `toml:"wal_dir"` // default wal
 	// MemoryLimit is the Go runtime's soft memory limit in bytes for
 	// `bafomet start` (0 turns it off; the GOMEMLIMIT environment variable
 	// overrides it). The node raises it to what the Badger memtables sized
@@ -186,7 +191,7 @@ type LogConfig struct {
 // DefaultConfig returns the configuration used for every key a file omits.
 func DefaultConfig() Config {
 	return Config{
-		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, MemoryLimit: DefaultMemoryLimit},
+		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, WALDir: DefaultWALDir, MemoryLimit: DefaultMemoryLimit},
 		P2P: P2PConfig{
 			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
@@ -319,6 +324,9 @@ func (c *Config) KeyPath() string { return c.resolve(c.Node.KeyFile) }
 // DataPath returns the data directory, resolved against Home.
 func (c *Config) DataPath() string { return c.resolve(c.Node.DataDir) }
 
+// WALPath returns the consensus log directory, resolved against Home.
+func (c *Config) WALPath() string { return c.resolve(c.Node.WALDir) }
+
 func (c *Config) resolve(p string) string {
 	if filepath.IsAbs(p) {
 		return p
@@ -407,6 +415,10 @@ func (c *Config) validateNode(add func(error)) {
 	add(cfgNonEmpty("node.genesis_file", c.Node.GenesisFile))
 	add(cfgNonEmpty("node.key_file", c.Node.KeyFile))
 	add(cfgNonEmpty("node.data_dir", c.Node.DataDir))
+	add(cfgNonEmpty("node.wal_dir", c.Node.WALDir))
+	if c.Node.WALDir != "" && filepath.Clean(c.WALPath()) == filepath.Clean(c.DataPath()) {
+		add(cfgKeyErr("node.wal_dir", "%q is the data directory: the consensus log needs its own", c.Node.WALDir))
+	}
 	if l := c.Node.MemoryLimit; l != 0 && (l < MinMemoryLimit || l > MaxMemoryLimit) {
 		add(cfgKeyErr("node.memory_limit", "%d bytes: want 0 (off) or %d to %d", l, int64(MinMemoryLimit), int64(MaxMemoryLimit)))
 	}

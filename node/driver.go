@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/chain/wal"
 	"github.com/bafomet/bafomet/ordering"
 	"github.com/bafomet/bafomet/p2p"
 )
@@ -122,15 +123,15 @@ func (n *Node) persist(rd ordering.Ready) error {
 	if len(rd.Persist) == 0 {
 		return nil
 	}
-	recs := make([]chain.Record, len(rd.Persist))
+	recs := make([]wal.Record, len(rd.Persist))
 	for i, m := range rd.Persist {
 		enc, err := ordering.EncodeMessage(m)
 		if err != nil {
 			return fmt.Errorf("encode record: %w", err)
 		}
-		recs[i] = chain.Record{Height: m.Height, Data: enc}
+		recs[i] = wal.Record{Height: m.Height, Data: enc}
 	}
-	if err := n.store.AppendRecordBatch(recs); err != nil {
+	if err := n.wal.Append(recs); err != nil {
 		return fmt.Errorf("persist consensus records: %w", err)
 	}
 	return nil
@@ -324,7 +325,7 @@ func (n *Node) saveStable(p *ordering.CheckpointProof) error {
 	if err := n.store.PutCheckpoint(p.Height, enc); err != nil {
 		return fmt.Errorf("store checkpoint %d: %w", p.Height, err)
 	}
-	if err := n.store.PruneRecords(p.Height); err != nil {
+	if err := n.wal.Prune(p.Height); err != nil {
 		return fmt.Errorf("prune consensus records below %d: %w", p.Height, err)
 	}
 	return nil

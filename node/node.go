@@ -17,6 +17,7 @@ import (
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/apps"
+	"github.com/bafomet/bafomet/chain/wal"
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/mempool"
 	"github.com/bafomet/bafomet/node/blocksync"
@@ -52,6 +53,12 @@ type Node struct {
 
 	store *chain.Store
 	exec  *chain.Executor
+	// wal is the consensus log; walRecords holds what it had at open until
+	// the core is restored from it, and recordsLost says the log did not
+	// come with the data directory (see openConsensusLog).
+	wal         *wal.Log
+	walRecords  []wal.Record
+	recordsLost bool
 	pool  *mempool.Mempool
 	host  *p2p.Host
 	core  *ordering.Core
@@ -103,12 +110,21 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err := n.loadIdentity(opts.Apps); err != nil {
 		return nil, err
 	}
-	if err := n.openStore(opts.Apps); err != nil {
+	fresh, err := n.openStore(opts.Apps)
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			n.store.Close()
+		}
+	}()
+	if err := n.openConsensusLog(fresh); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			n.wal.Close()
 		}
 	}()
 	n.pool = mempool.New(n.mempoolConfig(), n.gen.ChainID, &committedState{store: n.store, app: n.exec.App()})
@@ -191,8 +207,9 @@ func (n *Node) loadIdentity(registry chain.Apps) error {
 }
 
 // openStore opens Badger, checks that the data directory belongs to this
-// chain, and writes the genesis state on first start.
-func (n *Node) openStore(registry chain.Apps) error {
+// chain, and writes the genesis state on first start; fresh reports that
+// it did.
+func (n *Node) openStore(registry chain.Apps) (fresh bool, err error) {
 	c := n.gen.Consensus
 	memtable := chain.MemTableBytesFor(c.MaxBlockTxs, c.MaxBlockBytes)
 	if memtable > chain.DefaultMemTableBytes {
@@ -201,42 +218,42 @@ func (n *Node) openStore(registry chain.Apps) error {
 	}
 	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{MemTableBytes: memtable, Logger: n.log.With("component", "badger")})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := n.initStore(store, registry); err != nil {
+	if fresh, err = n.initStore(store, registry); err != nil {
 		store.Close()
-		return err
+		return false, err
 	}
 	n.store = store
-	return nil
+	return fresh, nil
 }
 
-func (n *Node) initStore(store *chain.Store, registry chain.Apps) error {
+func (n *Node) initStore(store *chain.Store, registry chain.Apps) (fresh bool, err error) {
 	if err := store.CheckIdentity(n.gen.ChainID, n.genesisHash); err != nil {
-		return fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
+		return false, fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
 	}
 	app, err := registry.New(n.gen.App)
 	if err != nil {
-		return err
+		return false, err
 	}
 	n.exec = chain.NewExecutor(store, app, n.gen.ChainID, n.log.With("component", "executor"))
 	done, err := store.Initialized()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !done {
 		appHash, err := n.exec.InitGenesis(n.gen.AppState)
 		if err != nil {
-			return fmt.Errorf("initialise genesis state: %w", err)
+			return false, fmt.Errorf("initialise genesis state: %w", err)
 		}
 		n.log.Info("initialised chain from genesis", "chain_id", n.gen.ChainID, "app", n.gen.App, "app_hash", appHash)
 	}
 	h, err := store.Height()
 	if err != nil {
-		return err
+		return false, err
 	}
 	n.height.Store(h)
-	return nil
+	return !done, nil
 }
 
 func (n *Node) initMempoolHeight() error {
@@ -369,7 +386,7 @@ func (n *Node) Close() error {
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}
-		errs = append(errs, n.store.Close())
+		errs = append(errs, n.wal.Close(), n.store.Close())
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped", "height", n.height.Load())
 	})

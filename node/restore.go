@@ -24,7 +24,9 @@ func (n *Node) newCore(ctx context.Context) (*ordering.Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore consensus state: %w", err)
 	}
-	n.guardWipedStart(ctx, &restore)
+	if err := n.guardWipedStart(ctx, &restore); err != nil {
+		return nil, fmt.Errorf("guard lost consensus records: %w", err)
+	}
 	if err := n.markRunning(); err != nil {
 		return nil, err
 	}
@@ -90,16 +92,13 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 	} else if !errors.Is(err, chain.ErrNotFound) {
 		return r, err
 	}
-	recs, err := n.store.Records()
-	if err != nil {
-		return r, err
-	}
-	for i, enc := range recs {
-		m, err := ordering.DecodeMessage(enc, 0)
+	for i, rec := range n.walRecords {
+		m, err := ordering.DecodeMessage(rec.Data, 0)
 		if err != nil {
-			return r, fmt.Errorf("decode consensus record %d: %w", i, err)
+			return r, fmt.Errorf("decode consensus record %d of %s: %w", i, n.cfg.WALPath(), err)
 		}
 		r.Records = append(r.Records, m)
 	}
+	n.walRecords = nil // the core has them now
 	return r, nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -266,17 +267,25 @@ func (n *Node) blockHashAt(h uint64) (chain.Hash, error) {
 
 func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
 
-// guardWipedStart protects a validator that lost its data directory: its
-// earlier votes are gone with it, so it must not vote at any height it may
-// have voted on before. A validator knows it ran before from the marker
-// file next to its key (see markRunning); a first start on a network that
-// is already running is not guarded, since that key never signed anything.
-// If peers prove (with verified certificates) that the network is past
-// genesis, the core is told to sign nothing up to that height plus the log
-// window — everything the network can have in flight.
-func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) {
-	if r.Height > 0 || len(r.Records) > 0 || n.vals.Size() == 1 || !n.ranBefore() {
-		return
+// guardWipedStart protects a validator that lost its records — its data
+// directory wiped, or its consensus log lost (recordsLost): its earlier
+// votes are gone, so it must not vote at any height it may have voted on
+// before. A validator knows it ran before from the marker file next to its
+// key (see markRunning); a first start on a network that is already running
+// is not guarded, since that key never signed anything. If peers prove
+// (with verified certificates) that the network is past genesis, the core
+// is told to sign nothing up to that height plus the log window —
+// everything the network can have in flight. That height is stored, so a
+// restart before the node gets there keeps it.
+func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
+	if stored, err := n.storedNoVoteThrough(); err != nil {
+		return err
+	} else {
+		r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, stored)
+	}
+	lost := n.recordsLost || (r.Height == 0 && len(r.Records) == 0)
+	if !lost || n.vals.Size() == 1 || !n.ranBefore() {
+		return nil
 	}
 	deadline := time.Now().Add(wipedProbeWait)
 	for {
@@ -285,25 +294,71 @@ func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) {
 		cancel()
 		if h > 0 {
 			logWindow := n.gen.Consensus.CheckpointInterval * ordering.DefaultLogWindowFactor
-			r.NoVoteThroughHeight = h + logWindow
-			n.log.Warn("empty data directory on a running network: not voting until caught up",
+			r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, h+logWindow)
+			n.log.Warn("validator lost its consensus records on a running network: not voting until caught up",
 				"network_height", h, "no_vote_through", r.NoVoteThroughHeight)
-			return
+			return n.resolveLostRecords(r.NoVoteThroughHeight)
 		}
-		if answered > n.vals.F() || ctx.Err() != nil {
-			return
+		if answered > n.vals.F() {
+			return n.resolveLostRecords(0) // the network never left genesis
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
 			// Safety first: a validator that lost its votes cannot know
 			// what it signed, so it waits for peers rather than guess. An
 			// operator who knows the whole network restarts from genesis
 			// deletes the marker file (docs/operations.md).
-			n.log.Warn("validator ran before but its data directory is empty; waiting for f+1 peers to tell how far the network got",
+			n.log.Warn("validator ran before but lost its consensus records; waiting for f+1 peers to tell how far the network got",
 				"answered", answered, "needed", n.vals.F()+1, "marker", n.ranMarkerPath())
 			deadline = time.Now().Add(wipedProbeWait)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Metadata of the lost-records guard.
+const (
+	// metaRecordsLost is set while a loss of consensus records found at
+	// start-up waits for peers to bound it.
+	metaRecordsLost = "consensus_records_lost"
+	// metaNoVoteThrough is the height through which the node must not
+	// vote after it lost its records (8 bytes big-endian).
+	metaNoVoteThrough = "no_vote_through"
+)
+
+// storedNoVoteThrough returns the no-vote height a guard stored, or 0.
+func (n *Node) storedNoVoteThrough() (uint64, error) {
+	v, err := n.store.Meta(metaNoVoteThrough)
+	if errors.Is(err, chain.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta %s is %d bytes, want 8", metaNoVoteThrough, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// resolveLostRecords stores the no-vote height (when there is one) and
+// then clears the lost-records flag: from here on the stored height
+// protects the node across restarts.
+func (n *Node) resolveLostRecords(noVoteThrough uint64) error {
+	if noVoteThrough > 0 {
+		if err := n.store.PutMeta(metaNoVoteThrough, binary.BigEndian.AppendUint64(nil, noVoteThrough)); err != nil {
+			return err
+		}
+	}
+	if n.recordsLost {
+		if err := n.store.DeleteMeta(metaRecordsLost); err != nil {
+			return err
+		}
+		n.recordsLost = false
+	}
+	return nil
 }
 
 // ranMarkerFile, beside the validator key, records that this key has run

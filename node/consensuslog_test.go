@@ -1,0 +1,116 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/chain/wal"
+)
+
+// TestLostConsensusLogDoesNotVote: a validator keeps its data directory
+// but loses its consensus log. Its votes since the last checkpoint are
+// gone, so it must sign nothing at heights it may have signed before: with
+// one other validator down (and it the needed third vote) no block
+// commits — and still none after it restarts again, since the bound it got
+// from its peers is stored.
+func TestLostConsensusLogDoesNotVote(t *testing.T) {
+	tn := newTestNet(t, 4)
+	for i := range tn.nodes {
+		tn.start(i)
+	}
+	tn.send(0, 0, "before=loss")
+	waitNonce(t, tn, 1)
+	tn.stop(3)
+	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultWALDir)))
+	tn.stop(2)
+	tip := tn.nodes[0].Height()
+	tn.start(3)
+	tn.send(0, 1, "after=loss")
+	assertStuckAt := func(what string) {
+		t.Helper()
+		time.Sleep(3 * time.Second)
+		for _, i := range []int{0, 1, 3} {
+			if h := tn.nodes[i].Height(); h != tip {
+				t.Fatalf("%s: %s committed height %d past %d with the vote of a validator that lost its log", what, tn.nodes[i].cfg.Node.Name, h, tip)
+			}
+		}
+	}
+	assertStuckAt("first start")
+	tn.stop(3)
+	tn.start(3)
+	assertStuckAt("restart")
+	// With the fourth validator back the chain moves without it.
+	tn.start(2)
+	waitNonce(t, tn, 2)
+}
+
+// TestLegacyRecordsMoveToConsensusLog: a data directory written before the
+// consensus log left Badger keeps its records under p/. The node moves them
+// into a new log, deletes them from Badger and goes on from them.
+func TestLegacyRecordsMoveToConsensusLog(t *testing.T) {
+	tn := newTestNet(t, 1)
+	tn.start(0)
+	tn.send(0, 0, "before=upgrade")
+	waitNonce(t, tn, 1)
+	tn.stop(0)
+
+	// Turn the home into what an older version left: records in Badger,
+	// no log, no marker.
+	walDir := filepath.Join(tn.homes[0], DefaultWALDir)
+	l, recs, err := wal.Open(walDir, wal.Options{})
+	must(t, err)
+	must(t, l.Close())
+	if len(recs) == 0 {
+		t.Fatal("the validator persisted no records")
+	}
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(tn.homes[0], DefaultDataDir)).WithLogger(nil))
+	must(t, err)
+	must(t, db.Update(func(txn *badger.Txn) error {
+		for i, r := range recs {
+			key := binary.BigEndian.AppendUint64([]byte("p/"), uint64(i))
+			if err := txn.Set(key, append(binary.BigEndian.AppendUint64(nil, r.Height), r.Data...)); err != nil {
+				return err
+			}
+		}
+		return txn.Delete([]byte("u/" + chain.MetaConsensusLog))
+	}))
+	must(t, db.Close())
+	must(t, os.RemoveAll(walDir))
+
+	n := tn.start(0)
+	if n.recordsLost {
+		t.Fatal("an upgraded data directory was taken for a lost log")
+	}
+	tn.send(0, 1, "after=upgrade")
+	waitNonce(t, tn, 2)
+	tn.stop(0)
+
+	l, moved, err := wal.Open(walDir, wal.Options{})
+	must(t, err)
+	must(t, l.Close())
+	if len(moved) < len(recs) || !reflect.DeepEqual(moved[:len(recs)], recs) {
+		t.Fatalf("the log starts with %d records, not the %d legacy ones", len(moved), len(recs))
+	}
+	st, err := chain.OpenStore(filepath.Join(tn.homes[0], DefaultDataDir), chain.StoreOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	must(t, err)
+	defer st.Close()
+	if left, err := st.LegacyRecords(); err != nil || len(left) != 0 {
+		t.Fatalf("Badger still holds %d legacy records (%v)", len(left), err)
+	}
+	if _, err := st.Meta(chain.MetaConsensusLog); err != nil {
+		t.Fatalf("store not marked as having a consensus log: %v", err)
+	}
+	if _, err := st.Meta(metaRecordsLost); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("records-lost flag: %v, want not found", err)
+	}
+}
