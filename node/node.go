@@ -59,10 +59,10 @@ type Node struct {
 	wal         *wal.Log
 	walRecords  []wal.Record
 	recordsLost bool
-	pool  *mempool.Mempool
-	host  *p2p.Host
-	core  *ordering.Core
-	rpc   *rpc.Server
+	pool        *mempool.Mempool
+	host        *p2p.Host
+	core        *ordering.Core
+	rpc         *rpc.Server
 
 	metrics    *metrics
 	metricsSrv *metricsServer
