@@ -55,8 +55,9 @@ const (
 	// (Rate 0): transactions for this many tx/s over warmup plus duration.
 	DefaultMaxRateEstimate = 12_000
 	// MaxPresigned bounds the pre-signed pool (about 300 bytes of memory
-	// each for the default size).
-	MaxPresigned = 1_000_000
+	// each for the default size): enough for ten minutes at 2,000 tx/s
+	// plus warm-up and the 10% margin (1.33 million).
+	MaxPresigned = 1_500_000
 	// DefaultBurst is how much of a second's tokens the open-loop token
 	// bucket may hold when every sender is busy.
 	DefaultBurst = 100 * time.Millisecond

@@ -44,7 +44,7 @@ func TestValidateLimits(t *testing.T) {
 		{"batch at maximum", func(c *Config) { c.Batch, c.Window = MaxBatch, MaxBatch }, ""},
 		{"batch above maximum", func(c *Config) { c.Batch, c.Window = MaxBatch+1, MaxBatch+1 }, "batch 101"},
 		{"presign at maximum", func(c *Config) { c.Presign = MaxPresigned }, ""},
-		{"presign above maximum", func(c *Config) { c.Presign = MaxPresigned + 1 }, "presign 1000001"},
+		{"presign above maximum", func(c *Config) { c.Presign = MaxPresigned + 1 }, "presign 1500001"},
 		{"no targets", func(c *Config) { c.Targets = nil }, "no target nodes"},
 		{"observer out of range", func(c *Config) { c.Observer = 1 }, "observer 1"},
 		{"negative rate", func(c *Config) { c.Rate = -1 }, "rate -1"},

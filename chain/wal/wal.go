@@ -150,10 +150,11 @@ func Exists(dir string) (bool, error) {
 	return len(idx) > 0, err
 }
 
-// Import creates the log in dir holding recs, atomically: the segment is
-// written and synced in a sibling directory that is then renamed into
-// place, so after a crash dir either holds every record or does not exist.
-// dir must not hold a log already.
+// Import creates the log in dir holding recs, atomically: the first
+// segment is written and synced under a staging name in dir and then
+// renamed into place, so after a crash dir either holds every record or no
+// log. dir may exist (an empty directory made by `bafomet init`, say) but
+// must not hold a log already.
 func Import(dir string, recs []Record) error {
 	if ok, err := Exists(dir); err != nil || ok {
 		if err == nil {
@@ -161,35 +162,29 @@ func Import(dir string, recs []Record) error {
 		}
 		return fmt.Errorf("import consensus log into %s: %w", dir, err)
 	}
-	tmp := strings.TrimRight(dir, string(filepath.Separator)) + importSuffix
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("import consensus log: %w", err)
-	}
-	if err := os.Mkdir(tmp, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("import consensus log: %w", err)
 	}
 	var data []byte
 	if len(recs) > 0 {
 		data = appendFrame(nil, recs)
 	}
-	err := writeFileSynced(filepath.Join(tmp, segment{index: 1}.name()), data)
-	if err == nil {
-		err = syncDir(tmp)
+	staged := filepath.Join(dir, segment{index: 1}.name()+importSuffix)
+	err := os.Remove(staged) // left by a crash during an earlier import
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
 	}
 	if err == nil {
-		// An empty directory (made by an operator, say) gives way.
-		if rerr := os.Remove(dir); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = rerr
-		}
+		err = writeFileSynced(staged, data)
 	}
 	if err == nil {
-		err = os.Rename(tmp, dir)
+		err = os.Rename(staged, filepath.Join(dir, segment{index: 1}.name()))
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(dir))
+		err = syncDir(dir)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		os.Remove(staged)
 		return fmt.Errorf("import consensus log into %s: %w", dir, err)
 	}
 	return nil

@@ -210,17 +210,20 @@ func TestImport(t *testing.T) {
 	if err := Import(dir, want); err == nil {
 		t.Fatal("import over an existing log succeeded")
 	}
-	if _, err := os.Stat(dir + importSuffix); !os.IsNotExist(err) {
-		t.Fatalf("import left its staging directory: %v", err)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+importSuffix)); len(left) != 0 {
+		t.Fatalf("import left its staging file: %v", left)
 	}
 	l, got := mustOpen(t, dir, Options{})
 	sameRecords(t, got, want)
 	mustAppend(t, l, rec(5, "new"))
 
 	empty := filepath.Join(parent, "empty")
-	os.Mkdir(empty, 0o700) // made by an operator
-	os.Mkdir(empty+importSuffix, 0o700)
-	os.WriteFile(filepath.Join(empty+importSuffix, "stale"), []byte("left by a crash"), 0o600)
+	os.Mkdir(empty, 0o700) // made by bafomet init
+	stale := filepath.Join(empty, segment{index: 1}.name()+importSuffix)
+	os.WriteFile(stale, []byte("left by a crash"), 0o600)
+	if ok, err := Exists(empty); ok || err != nil {
+		t.Fatalf("Exists with only a staging file: %v %v", ok, err)
+	}
 	if err := Import(empty, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -228,15 +231,18 @@ func TestImport(t *testing.T) {
 		t.Fatalf("empty import has %d records", len(got))
 	}
 
+	// Files that are not segments are left alone.
 	busy := filepath.Join(parent, "busy")
 	os.Mkdir(busy, 0o700)
 	os.WriteFile(filepath.Join(busy, "notes.txt"), []byte("x"), 0o600)
-	if err := Import(busy, want); err == nil {
-		t.Fatal("import into a directory holding other files succeeded")
+	if err := Import(busy, want); err != nil {
+		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(busy, "notes.txt")); err != nil || string(b) != "x" {
 		t.Fatalf("import touched another file: %q %v", b, err)
 	}
+	_, got = mustOpen(t, busy, Options{})
+	sameRecords(t, got, want)
 }
 
 func TestFrameRoundTrip(t *testing.T) {

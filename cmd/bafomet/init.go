@@ -49,7 +49,7 @@ func initHome(home, name string, r io.Reader) (*initResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, dir := range []string{filepath.Dir(keyPath), filepath.Join(abs, node.DefaultDataDir)} {
+	for _, dir := range []string{filepath.Dir(keyPath), filepath.Join(abs, node.DefaultDataDir), filepath.Join(abs, node.DefaultWALDir)} {
 		if err := os.MkdirAll(dir, homeDirMode); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}

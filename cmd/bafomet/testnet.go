@@ -247,7 +247,7 @@ func testnetGenesis(o testnetOptions, valKeys, accKeys []*ecdsa.PrivateKey) (*ge
 
 func writeTestnetNode(out string, o testnetOptions, i int, key *ecdsa.PrivateKey, g *genesis.Genesis) (testnetNode, error) {
 	home := filepath.Join(out, nodeName(i))
-	for _, dir := range []string{filepath.Join(home, "config"), filepath.Join(home, node.DefaultDataDir)} {
+	for _, dir := range []string{filepath.Join(home, "config"), filepath.Join(home, node.DefaultDataDir), filepath.Join(home, node.DefaultWALDir)} {
 		if err := os.MkdirAll(dir, homeDirMode); err != nil {
 			return testnetNode{}, fmt.Errorf("create %s: %w", dir, err)
 		}
