@@ -81,13 +81,12 @@ const (
 	DefaultIndexCacheBytes = 16 << 20
 	DefaultValueLogBytes   = 256 << 20
 
-	// defaultValueThreshold: values at least this large (blocks, the
-	// consensus records holding them, receipts of full blocks) live in the
-	// value log, written once, and count only ~26 bytes towards a
-	// transaction; smaller ones (state, nonces, index entries, votes)
-	// stay in the LSM tree. One Badger block (4 KiB): a larger inline
-	// value makes the table builder regrow its block buffer, and every
-	// flush and compaction rewrite it. At 64 KiB blocks stayed inline,
+	// defaultValueThreshold: values at least this large (blocks,
+	// receipts of full blocks) live in the value log, written once, and
+	// count only ~26 bytes towards a transaction; smaller ones (state,
+	// nonces, index entries, certificates) stay in the LSM tree. One
+	// Badger block (4 KiB): a larger inline value makes the table builder
+	// regrow its block buffer, and every flush and compaction rewrite it. At 64 KiB blocks stayed inline,
 	// and Badger's table-builder pool held 1 GB of a node's heap after
 	// nine minutes at 2,000 tx/s (docs/performance.md).
 	defaultValueThreshold = 4 << 10

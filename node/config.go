@@ -324,6 +324,16 @@ func (c *Config) KeyPath() string { return c.resolve(c.Node.KeyFile) }
 // DataPath returns the data directory, resolved against Home.
 func (c *Config) DataPath() string { return c.resolve(c.Node.DataDir) }
 
+// nestedPaths reports whether a and b are the same directory or one lies
+// inside the other.
+func nestedPaths(a, b string) bool {
+	inside := func(x, y string) bool {
+		rel, err := filepath.Rel(y, x)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
+	return inside(a, b) || inside(b, a)
+}
+
 // WALPath returns the consensus log directory, resolved against Home.
 func (c *Config) WALPath() string { return c.resolve(c.Node.WALDir) }
 
@@ -416,8 +426,8 @@ func (c *Config) validateNode(add func(error)) {
 	add(cfgNonEmpty("node.key_file", c.Node.KeyFile))
 	add(cfgNonEmpty("node.data_dir", c.Node.DataDir))
 	add(cfgNonEmpty("node.wal_dir", c.Node.WALDir))
-	if c.Node.WALDir != "" && filepath.Clean(c.WALPath()) == filepath.Clean(c.DataPath()) {
-		add(cfgKeyErr("node.wal_dir", "%q is the data directory: the consensus log needs its own", c.Node.WALDir))
+	if c.Node.WALDir != "" && c.Node.DataDir != "" && nestedPaths(c.WALPath(), c.DataPath()) {
+		add(cfgKeyErr("node.wal_dir", "%q overlaps node.data_dir %q: the consensus log needs a directory of its own, beside the data directory", c.Node.WALDir, c.Node.DataDir))
 	}
 	if l := c.Node.MemoryLimit; l != 0 && (l < MinMemoryLimit || l > MaxMemoryLimit) {
 		add(cfgKeyErr("node.memory_limit", "%d bytes: want 0 (off) or %d to %d", l, int64(MinMemoryLimit), int64(MaxMemoryLimit)))

@@ -9,7 +9,9 @@ import (
 )
 
 // openConsensusLog opens the consensus log in node.wal_dir and reads its
-// records for the core.
+// records for the core. It runs before the genesis state is written, so
+// freshStore (the store holds no chain yet) is still true after a crash
+// anywhere in here.
 //
 // The store and the log are one unit: a store that has had a log carries
 // chain.MetaConsensusLog. So at open:
@@ -17,67 +19,69 @@ import (
 //     the log left Badger — its records (maybe none) move into a new log;
 //   - no log, marker: the log was lost, and with it what this validator
 //     signed since its last checkpoint;
-//   - a log, no marker, a store just initialised: the data directory was
+//   - a log, no marker, no chain in the store: the data directory was
 //     wiped or replaced, and the log outlived it; its records are kept,
-//     but records pruned below the old checkpoint are not there.
+//     but records pruned below the old checkpoint are not there;
+//   - a log and records still in Badger: a crash between the import and
+//     their deletion, or an older version ran on this data directory since
+//     (a downgrade); they are appended to the log, so none is lost.
 //
-// In the last two cases recordsLost makes the node hold its votes until
-// peers tell it how far the network got (guardWipedStart), as for a
-// wiped data directory; the loss is stored until that guard has bounded
-// it, so a restart in between does not forget it.
+// In the two lost cases recordsLost makes the node hold its votes until
+// peers tell it how far the network got (guardWipedStart), as for a wiped
+// data directory. The loss is stored before anything else changes on disk
+// and cleared only once that guard has bounded it, so no crash or restart
+// in between forgets it.
 func (n *Node) openConsensusLog(freshStore bool) error {
 	dir := n.cfg.WALPath()
 	exists, err := wal.Exists(dir)
 	if err != nil {
 		return err
 	}
-	_, err = n.store.Meta(chain.MetaConsensusLog)
-	marked := err == nil
-	if err != nil && !errors.Is(err, chain.ErrNotFound) {
+	marked, err := n.hasMeta(chain.MetaConsensusLog)
+	if err != nil {
+		return err
+	}
+	if n.recordsLost, err = n.hasMeta(metaRecordsLost); err != nil { // found at an earlier start, not yet bounded
 		return err
 	}
 	legacy, err := n.store.LegacyRecords()
 	if err != nil {
 		return err
 	}
-	_, err = n.store.Meta(metaRecordsLost) // a loss found at an earlier start, not yet bounded
-	n.recordsLost = err == nil
-	if err != nil && !errors.Is(err, chain.ErrNotFound) {
-		return err
-	}
 	switch {
 	case !exists && marked:
-		n.recordsLost = true
-		n.log.Warn("consensus log missing: its data directory has one; the node will sign nothing until peers show how far the network got",
+		n.log.Warn("consensus log missing, though its data directory had one; the node will sign nothing until peers show how far the network got",
 			"wal_dir", dir, "data_dir", n.cfg.DataPath())
-	case !exists:
-		// A crash between Import and the marker below leaves both the
-		// log and the legacy records; the next start takes this branch
-		// no more (the log exists) and only deletes them.
-		if err := wal.Import(dir, legacy); err != nil {
-			return err
-		}
-		if len(legacy) > 0 {
-			n.log.Info("moved consensus records from the data directory into the consensus log", "records", len(legacy), "wal_dir", dir)
-		}
-	case !marked && freshStore:
-		n.recordsLost = true
+		err = n.noteRecordsLost()
+	case exists && !marked && freshStore:
 		n.log.Warn("consensus log outlived its data directory: keeping its records, and signing nothing until peers show how far the network got",
 			"wal_dir", dir, "data_dir", n.cfg.DataPath())
+		err = n.noteRecordsLost()
+	case !exists:
+		err = wal.Import(dir, legacy)
+		if err == nil && len(legacy) > 0 {
+			n.log.Info("moved consensus records from the data directory into the consensus log", "records", len(legacy), "wal_dir", dir)
+		}
+		legacy = nil // in the log now
+	}
+	if err != nil {
+		return err
 	}
 	l, recs, err := wal.Open(dir, wal.Options{Logger: n.log.With("component", "wal")})
 	if err != nil {
 		return fmt.Errorf("consensus log %s: %w", dir, err)
 	}
-	if n.recordsLost {
-		// Stored before the log is marked, so a crash in between cannot
-		// forget the loss.
-		err = n.store.PutMeta(metaRecordsLost, []byte{1})
+	if len(legacy) > 0 {
+		n.log.Warn("appending consensus records found in the data directory to the consensus log (an interrupted upgrade, or an older version ran here)",
+			"records", len(legacy), "wal_dir", dir)
+		if err = l.Append(legacy); err == nil {
+			recs = append(recs, legacy...)
+		}
 	}
 	if err == nil && !marked {
-		err = n.store.PutMeta(chain.MetaConsensusLog, []byte(DefaultWALDir))
+		err = n.store.PutMeta(chain.MetaConsensusLog, []byte(n.cfg.Node.WALDir))
 	}
-	if err == nil && len(legacy) > 0 {
+	if err == nil {
 		err = n.store.DeleteLegacyRecords()
 	}
 	if err != nil {
@@ -86,4 +90,19 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 	}
 	n.wal, n.walRecords = l, recs
 	return nil
+}
+
+// noteRecordsLost stores that this validator lost consensus records.
+func (n *Node) noteRecordsLost() error {
+	n.recordsLost = true
+	return n.store.PutMeta(metaRecordsLost, []byte{1})
+}
+
+// hasMeta reports whether the store holds metadata name.
+func (n *Node) hasMeta(name string) (bool, error) {
+	_, err := n.store.Meta(name)
+	if errors.Is(err, chain.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

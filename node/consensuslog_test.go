@@ -73,18 +73,7 @@ func TestLegacyRecordsMoveToConsensusLog(t *testing.T) {
 	if len(recs) == 0 {
 		t.Fatal("the validator persisted no records")
 	}
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(tn.homes[0], DefaultDataDir)).WithLogger(nil))
-	must(t, err)
-	must(t, db.Update(func(txn *badger.Txn) error {
-		for i, r := range recs {
-			key := binary.BigEndian.AppendUint64([]byte("p/"), uint64(i))
-			if err := txn.Set(key, append(binary.BigEndian.AppendUint64(nil, r.Height), r.Data...)); err != nil {
-				return err
-			}
-		}
-		return txn.Delete([]byte("u/" + chain.MetaConsensusLog))
-	}))
-	must(t, db.Close())
+	putLegacyRecords(t, filepath.Join(tn.homes[0], DefaultDataDir), recs, true)
 	must(t, os.RemoveAll(walDir))
 
 	n := tn.start(0)
@@ -103,14 +92,52 @@ func TestLegacyRecordsMoveToConsensusLog(t *testing.T) {
 	}
 	st, err := chain.OpenStore(filepath.Join(tn.homes[0], DefaultDataDir), chain.StoreOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(t, err)
-	defer st.Close()
-	if left, err := st.LegacyRecords(); err != nil || len(left) != 0 {
-		t.Fatalf("Badger still holds %d legacy records (%v)", len(left), err)
+	left, err := st.LegacyRecords()
+	must(t, err)
+	_, markErr := st.Meta(chain.MetaConsensusLog)
+	_, lostErr := st.Meta(metaRecordsLost)
+	must(t, st.Close())
+	if len(left) != 0 {
+		t.Fatalf("Badger still holds %d legacy records", len(left))
 	}
-	if _, err := st.Meta(chain.MetaConsensusLog); err != nil {
-		t.Fatalf("store not marked as having a consensus log: %v", err)
+	if markErr != nil {
+		t.Fatalf("store not marked as having a consensus log: %v", markErr)
 	}
-	if _, err := st.Meta(metaRecordsLost); !errors.Is(err, chain.ErrNotFound) {
-		t.Fatalf("records-lost flag: %v, want not found", err)
+	if !errors.Is(lostErr, chain.ErrNotFound) {
+		t.Fatalf("records-lost flag: %v, want not found", lostErr)
 	}
+
+	// An older version runs on the upgraded home again (a downgrade) and
+	// persists a record in Badger; the next start appends it to the log.
+	late := wal.Record{Height: 99, Data: moved[len(moved)-1].Data}
+	putLegacyRecords(t, filepath.Join(tn.homes[0], DefaultDataDir), []wal.Record{late}, false)
+	tn.start(0)
+	tn.stop(0)
+	l, again, err := wal.Open(walDir, wal.Options{})
+	must(t, err)
+	must(t, l.Close())
+	if len(again) < len(moved)+1 || !reflect.DeepEqual(again[len(moved)], late) {
+		t.Fatalf("a record left in Badger by a downgrade was not appended to the log (%d records, had %d)", len(again), len(moved))
+	}
+}
+
+// putLegacyRecords writes recs as versions before the consensus log did:
+// p/<seq> → height ‖ data in Badger; unmark drops the store's log marker.
+func putLegacyRecords(t *testing.T, dataDir string, recs []wal.Record, unmark bool) {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dataDir).WithLogger(nil))
+	must(t, err)
+	defer db.Close()
+	must(t, db.Update(func(txn *badger.Txn) error {
+		for i, r := range recs {
+			key := binary.BigEndian.AppendUint64([]byte("p/"), uint64(i))
+			if err := txn.Set(key, append(binary.BigEndian.AppendUint64(nil, r.Height), r.Data...)); err != nil {
+				return err
+			}
+		}
+		if unmark {
+			return txn.Delete([]byte("u/" + chain.MetaConsensusLog))
+		}
+		return nil
+	}))
 }

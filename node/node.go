@@ -53,16 +53,17 @@ type Node struct {
 
 	store *chain.Store
 	exec  *chain.Executor
+	pool  *mempool.Mempool
+	host  *p2p.Host
+	core  *ordering.Core
+	rpc   *rpc.Server
+
 	// wal is the consensus log; walRecords holds what it had at open until
-	// the core is restored from it, and recordsLost says the log did not
-	// come with the data directory (see openConsensusLog).
+	// the core is restored from it, and recordsLost says this validator's
+	// records did not all survive (see openConsensusLog).
 	wal         *wal.Log
 	walRecords  []wal.Record
 	recordsLost bool
-	pool        *mempool.Mempool
-	host        *p2p.Host
-	core        *ordering.Core
-	rpc         *rpc.Server
 
 	metrics    *metrics
 	metricsSrv *metricsServer
@@ -110,21 +111,13 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err := n.loadIdentity(opts.Apps); err != nil {
 		return nil, err
 	}
-	fresh, err := n.openStore(opts.Apps)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			n.store.Close()
-		}
-	}()
-	if err := n.openConsensusLog(fresh); err != nil {
+	if err := n.openStore(opts.Apps); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			n.wal.Close()
+			n.store.Close()
 		}
 	}()
 	n.pool = mempool.New(n.mempoolConfig(), n.gen.ChainID, &committedState{store: n.store, app: n.exec.App()})
@@ -207,9 +200,9 @@ func (n *Node) loadIdentity(registry chain.Apps) error {
 }
 
 // openStore opens Badger, checks that the data directory belongs to this
-// chain, and writes the genesis state on first start; fresh reports that
-// it did.
-func (n *Node) openStore(registry chain.Apps) (fresh bool, err error) {
+// chain, opens the consensus log, and writes the genesis state on first
+// start.
+func (n *Node) openStore(registry chain.Apps) error {
 	c := n.gen.Consensus
 	memtable := chain.MemTableBytesFor(c.MaxBlockTxs, c.MaxBlockBytes)
 	if memtable > chain.DefaultMemTableBytes {
@@ -218,42 +211,51 @@ func (n *Node) openStore(registry chain.Apps) (fresh bool, err error) {
 	}
 	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{MemTableBytes: memtable, Logger: n.log.With("component", "badger")})
 	if err != nil {
-		return false, err
-	}
-	if fresh, err = n.initStore(store, registry); err != nil {
-		store.Close()
-		return false, err
+		return err
 	}
 	n.store = store
-	return fresh, nil
+	if err := n.initStore(registry); err != nil {
+		if n.wal != nil {
+			n.wal.Close()
+		}
+		store.Close()
+		return err
+	}
+	return nil
 }
 
-func (n *Node) initStore(store *chain.Store, registry chain.Apps) (fresh bool, err error) {
+func (n *Node) initStore(registry chain.Apps) error {
+	store := n.store
 	if err := store.CheckIdentity(n.gen.ChainID, n.genesisHash); err != nil {
-		return false, fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
+		return fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
 	}
 	app, err := registry.New(n.gen.App)
 	if err != nil {
-		return false, err
+		return err
 	}
 	n.exec = chain.NewExecutor(store, app, n.gen.ChainID, n.log.With("component", "executor"))
 	done, err := store.Initialized()
 	if err != nil {
-		return false, err
+		return err
+	}
+	// The log is opened before the genesis state is written: whether the
+	// store holds a chain tells a wiped data directory from a kept one.
+	if err := n.openConsensusLog(!done); err != nil {
+		return err
 	}
 	if !done {
 		appHash, err := n.exec.InitGenesis(n.gen.AppState)
 		if err != nil {
-			return false, fmt.Errorf("initialise genesis state: %w", err)
+			return fmt.Errorf("initialise genesis state: %w", err)
 		}
 		n.log.Info("initialised chain from genesis", "chain_id", n.gen.ChainID, "app", n.gen.App, "app_hash", appHash)
 	}
 	h, err := store.Height()
 	if err != nil {
-		return false, err
+		return err
 	}
 	n.height.Store(h)
-	return !done, nil
+	return nil
 }
 
 func (n *Node) initMempoolHeight() error {

@@ -278,14 +278,22 @@ func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
 // everything the network can have in flight. That height is stored, so a
 // restart before the node gets there keeps it.
 func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
-	if stored, err := n.storedNoVoteThrough(); err != nil {
-		return err
-	} else {
+	if n.ranBefore() {
+		// Deleting validator.ran (a network restarting from genesis)
+		// lifts a stored bound too.
+		stored, err := n.storedNoVoteThrough()
+		if err != nil {
+			return err
+		}
 		r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, stored)
 	}
-	lost := n.recordsLost || (r.Height == 0 && len(r.Records) == 0)
-	if !lost || n.vals.Size() == 1 || !n.ranBefore() {
+	if !n.recordsLost && (r.Height > 0 || len(r.Records) > 0) {
 		return nil
+	}
+	if n.vals.Size() == 1 || !n.ranBefore() {
+		// A key that never ran signed nothing; a lone validator has no
+		// peers to ask and no one to equivocate to.
+		return n.resolveLostRecords(0)
 	}
 	deadline := time.Now().Add(wipedProbeWait)
 	for {

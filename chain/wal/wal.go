@@ -103,7 +103,7 @@ func Open(dir string, opt Options) (*Log, []Record, error) {
 		opt.Logger = slog.Default()
 	}
 	l := &Log{dir: dir, opt: opt, log: opt.Logger}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirSynced(dir); err != nil {
 		return nil, nil, fmt.Errorf("open consensus log: %w", err)
 	}
 	idx, err := listSegments(dir)
@@ -162,7 +162,7 @@ func Import(dir string, recs []Record) error {
 		}
 		return fmt.Errorf("import consensus log into %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirSynced(dir); err != nil {
 		return fmt.Errorf("import consensus log: %w", err)
 	}
 	var data []byte
@@ -346,18 +346,18 @@ func (l *Log) readSegment(seg *segment, last bool) ([]Record, error) {
 	return recs, nil
 }
 
-// validFrameFollows reports whether a valid frame starts where the bad frame
-// at the start of b says it ends: then the bad one is not a torn tail.
+// validFrameFollows reports whether a valid frame starts anywhere after the
+// bad frame at the start of b: then the bad one is not a torn tail but
+// damage before acknowledged records (its length field may be the damaged
+// part, so every offset is tried). A torn tail is short — one append — so
+// the scan is too.
 func validFrameFollows(b []byte) bool {
-	if len(b) < frameHeaderBytes {
-		return false
+	for off := 1; off+frameHeaderBytes+recordHeaderBytes <= len(b); off++ {
+		if _, _, err := decodeFrame(b[off:]); err == nil {
+			return true
+		}
 	}
-	next := uint64(frameHeaderBytes) + uint64(binary.BigEndian.Uint32(b))
-	if next >= uint64(len(b)) {
-		return false
-	}
-	_, _, err := decodeFrame(b[next:])
-	return err == nil
+	return false
 }
 
 // appendFrame appends the frame holding recs to b:
@@ -467,6 +467,18 @@ func truncateSynced(path string, size int64) error {
 		return fmt.Errorf("truncate consensus log: %w", err)
 	}
 	return nil
+}
+
+// mkdirSynced creates dir (mode 0700) if it does not exist and makes its
+// entry in the parent durable.
+func mkdirSynced(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(filepath.Clean(dir)))
 }
 
 // syncDir makes dir's entries (created, renamed or removed files) durable.

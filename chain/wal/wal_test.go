@@ -156,6 +156,25 @@ func TestCorruptionIsRefused(t *testing.T) {
 	})
 }
 
+// A damaged length field in the last segment hides where the next frame
+// starts; the frames after it were acknowledged, so this is corruption,
+// not a torn tail.
+func TestDamagedLengthBeforeValidFramesIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := mustOpen(t, dir, Options{})
+	mustAppend(t, l, rec(1, "one"))
+	mustAppend(t, l, rec(2, "two"))
+	mustAppend(t, l, rec(3, "three"))
+	l.Close()
+	seg := segmentFiles(t, dir)[0]
+	b, _ := os.ReadFile(seg)
+	b[0] = 0xff // first frame's length now runs past the end
+	os.WriteFile(seg, b, 0o600)
+	if _, _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open: %v, want ErrCorrupt", err)
+	}
+}
+
 func flipLastByte(t *testing.T, path string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
