@@ -9,50 +9,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/wal"
 )
-
-// TestLostConsensusLogDoesNotVote: a validator keeps its data directory
-// but loses its consensus log. Its votes since the last checkpoint are
-// gone, so it must sign nothing at heights it may have signed before: with
-// one other validator down (and it the needed third vote) no block
-// commits — and still none after it restarts again, since the bound it got
-// from its peers is stored.
-func TestLostConsensusLogDoesNotVote(t *testing.T) {
-	tn := newTestNet(t, 4)
-	for i := range tn.nodes {
-		tn.start(i)
-	}
-	tn.send(0, 0, "before=loss")
-	waitNonce(t, tn, 1)
-	tn.stop(3)
-	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultWALDir)))
-	tn.stop(2)
-	tip := tn.nodes[0].Height()
-	tn.start(3)
-	tn.send(0, 1, "after=loss")
-	assertStuckAt := func(what string) {
-		t.Helper()
-		time.Sleep(3 * time.Second)
-		for _, i := range []int{0, 1, 3} {
-			if h := tn.nodes[i].Height(); h != tip {
-				t.Fatalf("%s: %s committed height %d past %d with the vote of a validator that lost its log", what, tn.nodes[i].cfg.Node.Name, h, tip)
-			}
-		}
-	}
-	assertStuckAt("first start")
-	tn.stop(3)
-	tn.start(3)
-	assertStuckAt("restart")
-	// With the fourth validator back the chain moves without it.
-	tn.start(2)
-	waitNonce(t, tn, 2)
-}
 
 // TestLegacyRecordsMoveToConsensusLog: a data directory written before the
 // consensus log left Badger keeps its records under p/. The node moves them

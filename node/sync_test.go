@@ -153,28 +153,44 @@ func TestLateFirstStartVotes(t *testing.T) {
 	waitNonce(t, tn, 2)
 }
 
-// TestWipedValidatorDoesNotVote: a validator that ran before loses its data
-// directory. It rebuilds the chain but signs nothing at heights it may have
-// signed before, so with one other validator down (and the wiped one the
-// needed third vote) no new block commits.
-func TestWipedValidatorDoesNotVote(t *testing.T) {
-	tn := newTestNet(t, 4)
-	for i := range tn.nodes {
-		tn.start(i)
-	}
-	tn.send(0, 0, "before=wipe")
-	waitNonce(t, tn, 1)
-	tn.stop(3)
-	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultDataDir)))
-	tn.stop(2)
-	n3 := tn.start(3)
-	tip := tn.nodes[0].Height()
-	tn.waitHeight(tip, 20*time.Second) // it catches up by sync…
-	tn.send(0, 1, "after=wipe")
-	time.Sleep(3 * time.Second)
-	for _, n := range []*Node{tn.nodes[0], tn.nodes[1], n3} {
-		if h := n.Height(); h != tip {
-			t.Fatalf("%s committed height %d past %d with a wiped validator's vote", n.cfg.Node.Name, h, tip)
-		}
+// TestValidatorThatLostRecordsDoesNotVote: a validator that ran before
+// loses its data directory, or only its consensus log. Its votes since the
+// last checkpoint are gone, so it must sign nothing at heights it may have
+// signed before: with one other validator down (and it the needed third
+// vote) no block commits — and still none after it restarts again, since
+// the bound it got from its peers is stored. With the fourth validator
+// back the chain moves on without it.
+func TestValidatorThatLostRecordsDoesNotVote(t *testing.T) {
+	for _, lost := range []string{DefaultDataDir, DefaultWALDir} {
+		t.Run(lost, func(t *testing.T) {
+			tn := newTestNet(t, 4)
+			for i := range tn.nodes {
+				tn.start(i)
+			}
+			tn.send(0, 0, "before=loss")
+			waitNonce(t, tn, 1)
+			tn.stop(3)
+			must(t, os.RemoveAll(filepath.Join(tn.homes[3], lost)))
+			tn.stop(2)
+			tip := tn.nodes[0].Height()
+			tn.start(3)
+			tn.waitHeight(tip, 20*time.Second) // it catches up by sync…
+			tn.send(0, 1, "after=loss")
+			assertStuck := func(when string) {
+				t.Helper()
+				time.Sleep(3 * time.Second)
+				for _, i := range []int{0, 1, 3} {
+					if h := tn.nodes[i].Height(); h != tip {
+						t.Fatalf("%s: %s committed height %d past %d with the vote of a validator that lost its records", when, tn.nodes[i].cfg.Node.Name, h, tip)
+					}
+				}
+			}
+			assertStuck("first start")
+			tn.stop(3)
+			tn.start(3)
+			assertStuck("restart")
+			tn.start(2)
+			waitNonce(t, tn, 2)
+		})
 	}
 }
