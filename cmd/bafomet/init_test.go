@@ -25,7 +25,8 @@ func TestInit(t *testing.T) {
 		t.Fatalf("stdout\n%s\nwant\n%s", out, want)
 	}
 	for path, mode := range map[string]os.FileMode{keyPath: 0o600, filepath.Join(home, "config"): 0o700 | os.ModeDir,
-		filepath.Join(home, "data"): 0o700 | os.ModeDir, filepath.Join(home, "config", "config.toml"): 0o644} {
+		filepath.Join(home, "data"): 0o700 | os.ModeDir, filepath.Join(home, "wal"): 0o700 | os.ModeDir,
+		filepath.Join(home, "config", "config.toml"): 0o644} {
 		fi, err := os.Stat(path)
 		if err != nil || fi.Mode() != mode {
 			t.Errorf("%s: mode %v, want %v (%v)", path, fi.Mode(), mode, err)

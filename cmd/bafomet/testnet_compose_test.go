@@ -151,9 +151,9 @@ func TestComposeTestnetChown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// home, config, data, config.toml, genesis.json, validator.key
-	if files != 6 {
-		t.Errorf("walked %d paths, want 6", files)
+	// home, config, data, wal, config.toml, genesis.json, validator.key
+	if files != 7 {
+		t.Errorf("walked %d paths, want 7", files)
 	}
 }
 
