@@ -131,9 +131,11 @@ func (n *Node) persist(rd ordering.Ready) error {
 		}
 		recs[i] = wal.Record{Height: m.Height, Data: enc}
 	}
+	start := time.Now()
 	if err := n.wal.Append(recs); err != nil {
 		return fmt.Errorf("persist consensus records: %w", err)
 	}
+	n.metrics.logAppend.Observe(time.Since(start).Seconds())
 	return nil
 }
 

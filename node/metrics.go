@@ -28,6 +28,7 @@ type metrics struct {
 	commitLatency prometheus.Histogram
 	applySeconds  prometheus.Histogram
 	blockTxs      prometheus.Histogram
+	logAppend     prometheus.Histogram
 	rpc           *rpc.Metrics
 }
 
@@ -52,9 +53,14 @@ func newMetrics(n *Node) *metrics {
 			Help:    "Transactions per committed block.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
+		logAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bafomet_consensus_log_append_seconds",
+			Help:    "Time to write and fsync one batch of signed messages to the consensus log, before they are sent.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
 		rpc: rpc.NewMetrics(),
 	}
-	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs, m.rpc,
+	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs, m.logAppend, m.rpc,
 		&collector{n: n},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -86,12 +92,13 @@ var (
 	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
 	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "Badger's on-disk size, by part.", []string{"part"}, nil)
 	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
+	descLogSegments = prometheus.NewDesc("bafomet_consensus_log_segments", "Segment files in the consensus log.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descView, descStable, descInFlight, descEvidence,
 		descPoolSize, descPoolBytes, descPoolReady, descPoolQueued, descAdmitted, descRejected, descEvicted, descSigRecover,
-		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descStorageSize} {
+		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descStorageSize, descLogSegments} {
 		ch <- d
 	}
 }
@@ -111,6 +118,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descInFlight, float64(s.Committed-min(s.Committed, s.Executed)))
 	}
 	gauge(descEvidence, float64(len(n.evidence.list())))
+	gauge(descLogSegments, float64(n.wal.Segments()))
 	c.collectMempool(gauge, counter)
 	c.collectP2P(gauge, counter)
 	lsm, vlog := n.store.DiskSize()
