@@ -112,36 +112,8 @@ func (s *Store) LegacyRecords() ([]wal.Record, error) {
 // DeleteLegacyRecords deletes the consensus records stored in Badger, once
 // the consensus log holds them.
 func (s *Store) DeleteLegacyRecords() error {
-	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(prefixRecord)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	if err == nil {
-		err = s.deleteKeys(keys)
-	}
-	if err != nil {
+	if err := s.db.DropPrefix([]byte(prefixRecord)); err != nil {
 		return fmt.Errorf("delete legacy consensus records: %w", err)
-	}
-	return nil
-}
-
-// deleteKeys deletes keys, in as many transactions as Badger needs (the
-// deletions need not be atomic: each is idempotent).
-func (s *Store) deleteKeys(keys [][]byte) error {
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("delete: %w", err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("delete: %w", err)
 	}
 	return nil
 }

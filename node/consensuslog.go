@@ -48,6 +48,7 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 	if err != nil {
 		return err
 	}
+	inBadger := len(legacy) > 0 // to delete once the log holds them
 	switch {
 	case !exists && marked:
 		n.log.Warn("consensus log missing, though its data directory had one; the node will sign nothing until peers show how far the network got",
@@ -81,7 +82,7 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 	if err == nil && !marked {
 		err = n.store.PutMeta(chain.MetaConsensusLog, []byte(n.cfg.Node.WALDir))
 	}
-	if err == nil {
+	if err == nil && inBadger {
 		err = n.store.DeleteLegacyRecords()
 	}
 	if err != nil {

@@ -278,7 +278,8 @@ func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
 // everything the network can have in flight. That height is stored, so a
 // restart before the node gets there keeps it.
 func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
-	if n.ranBefore() {
+	ran := n.ranBefore()
+	if ran {
 		// Deleting validator.ran (a network restarting from genesis)
 		// lifts a stored bound too.
 		stored, err := n.storedNoVoteThrough()
@@ -290,7 +291,7 @@ func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
 	if !n.recordsLost && (r.Height > 0 || len(r.Records) > 0) {
 		return nil
 	}
-	if n.vals.Size() == 1 || !n.ranBefore() {
+	if n.vals.Size() == 1 || !ran {
 		// A key that never ran signed nothing; a lone validator has no
 		// peers to ask and no one to equivocate to.
 		return n.resolveLostRecords(0)
