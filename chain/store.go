@@ -94,6 +94,17 @@ const (
 	// and those waiting to be flushed); Badger's default of 5 lets a
 	// flush that falls behind hold five memtables' arenas in memory.
 	memTables = 2
+	// compactors is how many compactions Badger runs at once (its
+	// minimum; Badger's default is 4). Each compaction builds its output
+	// tables in memory, several in parallel, before writing them.
+	compactors = 2
+	// tableSizeMultiplier 1 keeps every level's tables at Badger's base
+	// table size (2 MiB), as RocksDB does by default. Badger's default of 2
+	// doubles the size per level, and a compaction into a deep level holds
+	// up to 8 + splits builders of twice that size each: with both
+	// defaults a node's heap jumped by 200+ MB during compactions
+	// (docs/performance.md).
+	tableSizeMultiplier = 1
 )
 
 // MemTableBytesFor returns a memtable size with which Badger commits any
@@ -178,9 +189,11 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		WithIndexCacheSize(opt.IndexCacheBytes).
 		WithValueLogFileSize(opt.ValueLogBytes).
 		WithNumMemtables(memTables).
+		WithNumCompactors(compactors).
 		WithValueThreshold(min(defaultValueThreshold, 15*opt.MemTableBytes/100/2)).
 		WithNumVersionsToKeep(1).
 		WithLogger(badgerLogger{opt.Logger})
+	bo.TableSizeMultiplier = tableSizeMultiplier
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
