@@ -16,7 +16,8 @@ var errCrash = errors.New("simulated crash")
 
 // TestCrashBeforeCommitLeavesPreviousHeight aborts the commit of block 2 at
 // every stage, reopens the database, and checks that nothing of block 2 is
-// visible and that block 2 then applies exactly as on an uncrashed node.
+// visible (not even in the block file, which is appended before the Badger
+// commit) and that block 2 then applies exactly as on an uncrashed node.
 func TestCrashBeforeCommitLeavesPreviousHeight(t *testing.T) {
 	k := keyN(t, 1)
 	block1 := []signed{sign(t, k, 0, "a=1")}
@@ -32,6 +33,7 @@ func TestCrashBeforeCommitLeavesPreviousHeight(t *testing.T) {
 			n := newTestNode(t, kv.New(), "")
 			defer func() { n.close() }()
 			one := n.apply(block1...)
+			blockFileBytes := n.store.BlockFileBytes()
 			n.exec.SetBeforeCommit(func(s string) error {
 				if s == stage {
 					return errCrash
@@ -43,6 +45,9 @@ func TestCrashBeforeCommitLeavesPreviousHeight(t *testing.T) {
 				t.Fatalf("apply err = %v", err)
 			}
 			n.reopen()
+			if got := n.store.BlockFileBytes(); got != blockFileBytes {
+				t.Fatalf("block file after crash and reopen: %d bytes, want %d as after block 1", got, blockFileBytes)
+			}
 			checkAtHeight1(t, n, one, want)
 			got := n.apply(block2...)
 			if got.AppHash != want.AppHash {

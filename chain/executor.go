@@ -144,8 +144,9 @@ func commitErr(height uint64, err error) error {
 }
 
 // ApplyBlock executes every transaction of b and commits, in one synced
-// Badger transaction, the block, its certificate, the receipts and tx
-// index, the state and nonce writes, the new appHash and the new height.
+// Badger transaction, the block's and receipts' locations (appended to the
+// block file and synced just before), its certificate, the tx index, the
+// state and nonce writes, the new appHash and the new height.
 // It trusts b.Senders (the certificate's quorum checked them) and recovers
 // no signature. On any error nothing is written.
 func (e *Executor) ApplyBlock(b *Block, c *Certificate) (*BlockResult, error) {
@@ -174,13 +175,18 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 	defer txn.Discard()
 	results := make([]*BlockResult, len(blocks))
 	nonces := make(map[Address]uint64)
+	entries := make([][]byte, 0, 2*len(blocks))
 	for i, b := range blocks {
-		res, bs, err := e.applyInTxn(txn, b, certs[i])
+		a, err := e.applyInTxn(txn, b, certs[i])
 		if err != nil {
 			return nil, err
 		}
-		results[i] = res
-		maps.Copy(nonces, bs.nonces)
+		results[i] = a.res
+		maps.Copy(nonces, a.nonces)
+		entries = append(entries, a.block, a.receipts)
+	}
+	if err := e.writeLocations(txn, blocks[0].Header.Height, entries); err != nil {
+		return nil, err
 	}
 	last := blocks[len(blocks)-1].Header.Height
 	if err := e.stage("commit"); err != nil {
@@ -198,41 +204,50 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 
 // ApplyBatchLimit is the total encoded size of the blocks one ApplyBlocks
 // call may take: a quarter of what one Badger transaction can hold, which
-// leaves room for each block's certificate, receipts, tx index and state
-// writes (the block itself counts once more in those).
+// leaves room for each block's certificate, tx index and state writes
+// (the blocks and receipts themselves go to the block file).
 func (e *Executor) ApplyBatchLimit() int {
 	return int(e.store.db.MaxBatchSize() / 4)
 }
 
+// appliedBlock is what applyInTxn made of one block.
+type appliedBlock struct {
+	res             *BlockResult
+	nonces          map[Address]uint64 // next nonce of every sender it changed
+	block, receipts []byte             // encodings for the block file
+}
+
 // applyInTxn executes b in txn (which may hold earlier blocks of the same
 // batch: Badger reads see the transaction's own pending writes) and writes
-// everything ApplyBlock commits for it.
-func (e *Executor) applyInTxn(txn *badger.Txn, b *Block, c *Certificate) (*BlockResult, *blockState, error) {
+// everything ApplyBlock commits for it but the block and the receipts,
+// whose encodings it returns for the block file.
+func (e *Executor) applyInTxn(txn *badger.Txn, b *Block, c *Certificate) (*appliedBlock, error) {
 	if b == nil || c == nil {
-		return nil, nil, ErrNilBlockOrCert
+		return nil, ErrNilBlockOrCert
 	}
 	hash, err := e.checkBlock(txn, b, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	bs := newBlockState(txn)
 	res := &BlockResult{Height: b.Header.Height, Hash: hash, TxHashes: make([]Hash, len(b.Txs)), Receipts: make([]Receipt, len(b.Txs))}
 	copy(res.TxHashes, b.TxHashes())
 	for i := range b.Txs {
 		if res.Receipts[i], err = e.executeTx(bs, b, i, res.TxHashes[i]); err != nil {
-			return nil, nil, fmt.Errorf("execute block %d tx %d: %w", b.Header.Height, i, err)
+			return nil, fmt.Errorf("execute block %d tx %d: %w", b.Header.Height, i, err)
 		}
 	}
 	if err := e.stage("executed"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if res.AppHash, err = e.writeState(txn, bs, b.Header.Height); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := e.writeBlock(txn, b, c, res); err != nil {
-		return nil, nil, err
+	a := &appliedBlock{res: res, nonces: bs.nonces}
+	if a.block, a.receipts, err = e.writeBlock(txn, b, c, res); err != nil {
+		return nil, err
 	}
-	return res, bs, nil
+	return a, nil
 }
 
 // checkBlock checks that b follows the latest block and that c certifies

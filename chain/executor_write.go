@@ -181,37 +181,58 @@ func ltDelta(changes []stateChange) *LtHash {
 	return &parts[0]
 }
 
-// writeBlock stores the block, its certificate, the hash index and the tx
-// index.
-func (e *Executor) writeBlock(txn *badger.Txn, b *Block, c *Certificate, res *BlockResult) error {
+// writeBlock stores the certificate, the hash index and the tx index, and
+// returns the block's and the receipts' encodings for the block file (the
+// caller appends them and stores their locations; see writeLocations).
+func (e *Executor) writeBlock(txn *badger.Txn, b *Block, c *Certificate, res *BlockResult) (block, receipts []byte, err error) {
 	cert, err := rlp.EncodeToBytes(c)
 	if err != nil {
-		return fmt.Errorf("encode certificate %d: %w", res.Height, err)
+		return nil, nil, fmt.Errorf("encode certificate %d: %w", res.Height, err)
 	}
-	receipts, err := rlp.EncodeToBytes(res.Receipts)
+	receipts, err = rlp.EncodeToBytes(res.Receipts)
 	if err != nil {
-		return fmt.Errorf("encode receipts %d: %w", res.Height, err)
+		return nil, nil, fmt.Errorf("encode receipts %d: %w", res.Height, err)
 	}
 	sets := []struct{ k, v []byte }{
-		{heightKey(prefixBlock, res.Height), b.Encode()},
 		{heightKey(prefixCert, res.Height), cert},
-		{heightKey(prefixReceipts, res.Height), receipts},
 		{prefixed(prefixBlockHash, res.Hash[:]), binary.BigEndian.AppendUint64(nil, res.Height)},
 	}
 	for _, s := range sets {
 		if err := txn.Set(s.k, s.v); err != nil {
-			return commitErr(res.Height, err)
+			return nil, nil, commitErr(res.Height, err)
 		}
 	}
 	if err := e.stage("block"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	for i, h := range res.TxHashes {
 		if err := writeTxRecord(txn, h, TxRecord{Height: res.Height, Index: uint64(i), Receipt: res.Receipts[i]}); err != nil {
-			return commitErr(res.Height, err)
+			return nil, nil, commitErr(res.Height, err)
 		}
 	}
-	return e.stage("index")
+	return b.Encode(), receipts, e.stage("index")
+}
+
+// writeLocations appends the blocks' and receipts' encodings (block,
+// receipts, block, receipts, … for heights first, first+1, …) to the block
+// file, synced, and stores where each landed under b/ and r/ in txn. The
+// Badger commit that follows makes them part of the chain; entries of a
+// commit that never happens are cut off when the store next opens.
+func (e *Executor) writeLocations(txn *badger.Txn, first uint64, entries [][]byte) error {
+	locs, err := e.store.blocks.Append(entries)
+	if err != nil {
+		return fmt.Errorf("commit height %d: %w", first, err)
+	}
+	for i, loc := range locs {
+		prefix := prefixBlock
+		if i%2 == 1 {
+			prefix = prefixReceipts
+		}
+		if err := txn.Set(heightKey(prefix, first+uint64(i/2)), storedLocation(loc)); err != nil {
+			return commitErr(first+uint64(i/2), err)
+		}
+	}
+	return e.stage("blockfile")
 }
 
 // writeTxRecord indexes a transaction. A replay rejected for its nonce

@@ -15,9 +15,20 @@ func PutLegacyRecord(s *Store, seq, height uint64, data []byte) error {
 }
 
 // SetBeforeCommit installs a hook that runs at each stage of a commit
-// ("executed", "state", "block", "index", "commit"); an error from it
+// ("executed", "state", "block", "index", "blockfile", "commit"); an error from it
 // aborts the Badger transaction as a crash before commit would.
 func (e *Executor) SetBeforeCommit(fn func(stage string) error) { e.beforeCommit = fn }
 
 // CommitStages lists the stages SetBeforeCommit's hook sees for a block.
-var CommitStages = []string{"executed", "state", "block", "index", "commit"}
+var CommitStages = []string{"executed", "state", "block", "index", "blockfile", "commit"}
+
+// PutInlineBlock stores block and receipts RLP under b/<height> and
+// r/<height> themselves, as versions before the block file did.
+func PutInlineBlock(s *Store, height uint64, block, receipts []byte) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(heightKey(prefixBlock, height), block); err != nil {
+			return err
+		}
+		return txn.Set(heightKey(prefixReceipts, height), receipts)
+	})
+}

@@ -7,11 +7,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/bafomet/bafomet/chain/blockfile"
 )
 
 // Badger key layout. Every key starts with a one-letter namespace and '/'.
@@ -19,9 +22,10 @@ import (
 //	m/height            latest committed height, 8 bytes big-endian (absent before genesis)
 //	m/lthash            the LtHash accumulator of the state (LtHashBytes)
 //	u/<name>            metadata (genesis hash, chain id, …)
-//	b/<height>          block, canonical RLP
+//	b/<height>          where the block (canonical RLP) is in the block file
 //	c/<height>          commit certificate, RLP
-//	r/<height>          the block's receipts in block order, RLP
+//	r/<height>          where the block's receipts (RLP, in block order) are
+//	                    in the block file
 //	h/<block hash>      height of the block
 //	t/<tx hash>         TxRecord, RLP
 //	a/<height>          appHash after the height
@@ -34,6 +38,11 @@ import (
 //
 // <height> and <seq> are 8 bytes big-endian, so iteration is in order.
 // The state is exactly the s/ and n/ keys; the LtHash covers both.
+//
+// A b/ or r/ value is locationTag ‖ blockfile.Location; stores written
+// before blocks moved to the block file (blocksDir) hold the RLP itself,
+// which always starts with a list prefix (≥ 0xc0), and are read as they
+// are.
 var (
 	keyHeight = []byte("m/height")
 	keyLtHash = []byte("m/lthash")
@@ -51,6 +60,12 @@ const (
 	prefixNonce      = "n/"
 	prefixRecord     = "p/"
 	prefixCheckpoint = "k/"
+
+	// locationTag starts a b/ or r/ value that is a location in the block
+	// file.
+	locationTag = 0x01
+	// blocksDir is the block file's directory inside the store's.
+	blocksDir = "blocks"
 )
 
 // Store errors.
@@ -81,14 +96,15 @@ const (
 	DefaultIndexCacheBytes = 16 << 20
 	DefaultValueLogBytes   = 256 << 20
 
-	// defaultValueThreshold: values at least this large (blocks,
-	// receipts of full blocks) live in the value log, written once, and
-	// count only ~26 bytes towards a transaction; smaller ones (state,
-	// nonces, index entries, certificates) stay in the LSM tree. One
-	// Badger block (4 KiB): a larger inline value makes the table builder
-	// regrow its block buffer, and every flush and compaction rewrite it. At 64 KiB blocks stayed inline,
-	// and Badger's table-builder pool held 1 GB of a node's heap after
-	// nine minutes at 2,000 tx/s (docs/performance.md).
+	// defaultValueThreshold: values at least this large live in Badger's
+	// value log, written once, and count only ~26 bytes in the LSM tree;
+	// smaller ones (state, nonces, index entries, certificates, block
+	// locations) stay in the LSM tree. Blocks and receipts are not in
+	// Badger at all (see blockfile). One Badger block (4 KiB): a larger
+	// inline value makes the table builder regrow its block buffer, and
+	// every flush and compaction rewrite it. At 64 KiB blocks, then still
+	// in Badger, stayed inline, and Badger's table-builder pool held 1 GB of
+	// a node's heap after nine minutes at 2,000 tx/s (docs/performance.md).
 	defaultValueThreshold = 4 << 10
 	// memTables is how many memtables Badger keeps (the one being written
 	// and those waiting to be flushed); Badger's default of 5 lets a
@@ -114,11 +130,11 @@ const (
 // memtable, in bytes and in entries (one per ~96-byte skiplist node). The
 // estimate takes what bafomet's applications write: about a transaction's
 // own size in state, an index entry and a nonce per transaction (~256
-// bytes, 3 entries), and the block itself unless it is large enough for
-// the value log.
+// bytes, 3 entries). The block and its receipts go to the block file, not
+// to Badger.
 func MemTableBytesFor(maxBlockTxs, maxBlockBytes uint64) int64 {
 	const perTxBytes, perTxEntries, nodeBytes, fixedEntries = 256, 3, 96, 16
-	size := maxBlockBytes + min(maxBlockBytes, defaultValueThreshold) + perTxBytes*maxBlockTxs
+	size := maxBlockBytes + perTxBytes*maxBlockTxs
 	entries := (perTxEntries*maxBlockTxs + fixedEntries) * nodeBytes
 	need := max(size, entries) * 100 / 15
 	need = (need + 1<<20 - 1) &^ (1<<20 - 1) // whole MiB
@@ -162,15 +178,18 @@ func (o StoreOptions) withDefaults() StoreOptions {
 	return o
 }
 
-// Store is a node's Badger database: blocks, certificates, the tx index,
-// application state, nonces, appHashes, checkpoints and metadata. Reads
-// are safe from any goroutine; writes of chain state are serialised by the
-// Store.
+// Store is a node's Badger database — certificates, the tx index,
+// application state, nonces, appHashes, checkpoints, metadata, and where
+// each block and its receipts are — and the block file that holds the
+// blocks and receipts (package blockfile, in the blocks/ subdirectory).
+// Reads are safe from any goroutine; writes of chain state are serialised
+// by the Store.
 type Store struct {
-	db  *badger.DB
-	dir string
-	opt StoreOptions
-	log *slog.Logger
+	db     *badger.DB
+	blocks *blockfile.File
+	dir    string
+	opt    StoreOptions
+	log    *slog.Logger
 
 	writeMu sync.Mutex // serialises genesis and block commits
 
@@ -178,7 +197,8 @@ type Store struct {
 }
 
 // OpenStore opens (creating if needed) the Badger database in dir with
-// sync writes.
+// sync writes, and the block file in dir/blocks, cut back to the last
+// entry the database names (see blockfile).
 func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 	opt = opt.withDefaults()
 	bo := badger.DefaultOptions(dir).
@@ -203,13 +223,85 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.openBlocks(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	return s, nil
 }
 
-// Close closes the database.
+// openBlocks opens the block file and cuts it back to the end of the
+// latest height's receipts, the last entry a commit writes: what lies past
+// it was appended by a commit that never reached Badger.
+func (s *Store) openBlocks() error {
+	blocks, err := blockfile.Open(filepath.Join(s.dir, blocksDir), blockfile.Options{})
+	if err != nil {
+		return err
+	}
+	var end blockfile.Position
+	if h, err := s.Height(); err == nil && h > 0 {
+		v, err := s.get(heightKey(prefixReceipts, h))
+		if err != nil {
+			blocks.Close()
+			return fmt.Errorf("receipts of latest height %d: %w", h, err)
+		}
+		if loc, ok, err := parseStoredLocation(v); err != nil {
+			blocks.Close()
+			return fmt.Errorf("receipts of latest height %d: %w", h, err)
+		} else if ok {
+			end = loc.End()
+		}
+	}
+	if err := blocks.Cut(end); err != nil {
+		blocks.Close()
+		return err
+	}
+	s.blocks = blocks
+	return nil
+}
+
+// Close closes the block file and the database.
 func (s *Store) Close() error {
+	berr := s.blocks.Close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
+	}
+	return berr
+}
+
+// storedLocation is the b/ or r/ value naming loc.
+func storedLocation(loc blockfile.Location) []byte {
+	return append([]byte{locationTag}, loc.Bytes()...)
+}
+
+// parseStoredLocation decodes a b/ or r/ value: ok is false for a value
+// that holds the RLP itself (written before the block file).
+func parseStoredLocation(v []byte) (loc blockfile.Location, ok bool, err error) {
+	if len(v) == 0 || v[0] != locationTag {
+		return blockfile.Location{}, false, nil
+	}
+	loc, err = blockfile.ParseLocation(v[1:])
+	return loc, err == nil, err
+}
+
+// getBlockFileRLP reads a b/ or r/ key and decodes into out the entry of
+// the block file it names (or the RLP it holds).
+func (s *Store) getBlockFileRLP(key []byte, out any) error {
+	v, err := s.get(key)
+	if err != nil {
+		return err
+	}
+	loc, ok, err := parseStoredLocation(v)
+	if err != nil {
+		return fmt.Errorf("read %q: %w", key, err)
+	}
+	if ok {
+		if v, err = s.blocks.Read(loc); err != nil {
+			return fmt.Errorf("read %q: %w", key, err)
+		}
+	}
+	if err := rlp.DecodeBytes(v, out); err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
 	}
 	return nil
 }
@@ -302,7 +394,7 @@ func (s *Store) Initialized() (bool, error) {
 // Block returns the block at height, or ErrNotFound.
 func (s *Store) Block(height uint64) (*Block, error) {
 	var b Block
-	if err := s.getRLP(heightKey(prefixBlock, height), &b); err != nil {
+	if err := s.getBlockFileRLP(heightKey(prefixBlock, height), &b); err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
 	return &b, nil
@@ -329,7 +421,7 @@ func (s *Store) Certificate(height uint64) (*Certificate, error) {
 // Receipts returns the receipts of the block at height, in block order.
 func (s *Store) Receipts(height uint64) ([]Receipt, error) {
 	var rs []Receipt
-	if err := s.getRLP(heightKey(prefixReceipts, height), &rs); err != nil {
+	if err := s.getBlockFileRLP(heightKey(prefixReceipts, height), &rs); err != nil {
 		return nil, fmt.Errorf("receipts %d: %w", height, err)
 	}
 	return rs, nil
@@ -404,14 +496,31 @@ func (s *Store) Nonce(addr Address) (uint64, error) {
 // as Badger last measured them (it refreshes them periodically).
 func (s *Store) DiskSize() (lsm, vlog int64) { return s.db.Size() }
 
-// DiskUsage returns the bytes the store's files occupy on disk: allocated
-// blocks where the system reports them (a preallocated, sparse value-log
-// file counts only what is written), apparent sizes elsewhere. Unlike
-// DiskSize it is measured now, by reading the directory.
+// BlockFileBytes returns the bytes the block file's segments hold.
+func (s *Store) BlockFileBytes() int64 { return s.blocks.Size() }
+
+// DiskUsage returns the bytes the store's files (Badger's and the block
+// file's) occupy on disk: allocated blocks where the system reports them (a
+// preallocated, sparse value-log file counts only what is written),
+// apparent sizes elsewhere. Unlike DiskSize it is measured now, by reading
+// the directories.
 func (s *Store) DiskUsage() (int64, error) {
-	entries, err := os.ReadDir(s.dir)
+	var total int64
+	for _, dir := range []string{s.dir, filepath.Join(s.dir, blocksDir)} {
+		n, err := filesUsage(dir)
+		if err != nil {
+			return 0, fmt.Errorf("disk usage of %s: %w", dir, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// filesUsage sums allocatedBytes over dir's regular files.
+func filesUsage(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, fmt.Errorf("disk usage of %s: %w", s.dir, err)
+		return 0, err
 	}
 	var total int64
 	for _, e := range entries {
@@ -420,7 +529,7 @@ func (s *Store) DiskUsage() (int64, error) {
 			continue // removed by a compaction since ReadDir
 		}
 		if err != nil {
-			return 0, fmt.Errorf("disk usage of %s: %w", s.dir, err)
+			return 0, err
 		}
 		if fi.Mode().IsRegular() {
 			total += allocatedBytes(fi)

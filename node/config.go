@@ -116,7 +116,7 @@ type NodeConfig struct {
 	Name        string `toml:"name"`         // label in logs; empty means the genesis validator name
 	GenesisFile string `toml:"genesis_file"` // default config/genesis.json
 	KeyFile     string `toml:"key_file"`     // default config/validator.key
-	DataDir     string `toml:"data_dir"`     // default data; Badger and nothing else
+	DataDir     string `toml:"data_dir"`     // default data; Badger and the block file
 	// WALDir holds the consensus log: every message this validator signed
 	// since its last stable checkpoint, synced before it was sent. It
 	// belongs with data_dir (wipe both or neither; see docs/operations.md).

@@ -90,7 +90,7 @@ var (
 	descP2PBytes    = prometheus.NewDesc("bafomet_p2p_bytes_total", "Payload bytes sent and received, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PDropped  = prometheus.NewDesc("bafomet_p2p_dropped_frames_total", "Frames dropped, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
-	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "Badger's on-disk size, by part.", []string{"part"}, nil)
+	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "The store's on-disk size, by part: Badger's LSM tree and value log, and the block file.", []string{"part"}, nil)
 	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
 	descLogSegments = prometheus.NewDesc("bafomet_consensus_log_segments", "Segment files in the consensus log.", nil, nil)
 )
@@ -124,6 +124,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	lsm, vlog := n.store.DiskSize()
 	gauge(descStorageSize, float64(lsm), "lsm")
 	gauge(descStorageSize, float64(vlog), "vlog")
+	gauge(descStorageSize, float64(n.store.BlockFileBytes()), "blocks")
 	if used, err := n.store.DiskUsage(); err == nil {
 		gauge(descStorageDisk, float64(used))
 	} else {

@@ -267,7 +267,7 @@ func TestMetricsMove(t *testing.T) {
 	for _, want := range []string{
 		"bafomet_consensus_height 1", "bafomet_mempool_admitted_total 1",
 		"bafomet_consensus_block_txs_count 1", "bafomet_chain_apply_seconds_count 1",
-		`bafomet_storage_bytes{part="lsm"}`, "bafomet_storage_disk_bytes ", "go_goroutines", "process_resident_memory_bytes",
+		`bafomet_storage_bytes{part="lsm"}`, `bafomet_storage_bytes{part="blocks"}`, "bafomet_storage_disk_bytes ", "go_goroutines", "process_resident_memory_bytes",
 		`bafomet_rpc_requests_total{code="0",method="chain_blockNumber"} 1`, "bafomet_rpc_ws_subscribers 0",
 		"bafomet_sync_runs_total ", "bafomet_consensus_log_append_seconds_count ", "bafomet_consensus_log_segments 1",
 	} {

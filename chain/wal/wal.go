@@ -26,10 +26,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/bafomet/bafomet/chain/internal/fsync"
 )
 
 // DefaultSegmentBytes is the size past which the log starts a new segment.
@@ -39,7 +38,6 @@ const (
 	frameHeaderBytes  = 8  // payload length, CRC-32C of the payload
 	recordHeaderBytes = 12 // height, data length
 	segmentSuffix     = ".wal"
-	segmentNameLen    = 16 + len(segmentSuffix)
 	importSuffix      = ".import"
 	// retainBufferBytes bounds the encode buffer kept between appends.
 	retainBufferBytes = 1 << 20
@@ -89,7 +87,7 @@ type segment struct {
 	maxHeight uint64 // highest record height in it (0 when empty)
 }
 
-func (s segment) name() string { return fmt.Sprintf("%016x%s", s.index, segmentSuffix) }
+func (s segment) name() string { return fsync.SegmentName(s.index, segmentSuffix) }
 
 // Open opens the log in dir, creating the directory and a first segment
 // when there are none, and returns every record in it, oldest first. A torn
@@ -103,12 +101,12 @@ func Open(dir string, opt Options) (*Log, []Record, error) {
 		opt.Logger = slog.Default()
 	}
 	l := &Log{dir: dir, opt: opt, log: opt.Logger}
-	if err := mkdirSynced(dir); err != nil {
+	if err := fsync.MkdirSynced(dir); err != nil {
 		return nil, nil, fmt.Errorf("open consensus log: %w", err)
 	}
-	idx, err := listSegments(dir)
+	idx, err := fsync.ListSegments(dir, segmentSuffix)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("list consensus log: %w", err)
 	}
 	var recs []Record
 	for i, index := range idx {
@@ -143,7 +141,7 @@ func Open(dir string, opt Options) (*Log, []Record, error) {
 
 // Exists reports whether dir holds a consensus log (at least one segment).
 func Exists(dir string) (bool, error) {
-	idx, err := listSegments(dir)
+	idx, err := fsync.ListSegments(dir, segmentSuffix)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -162,7 +160,7 @@ func Import(dir string, recs []Record) error {
 		}
 		return fmt.Errorf("import consensus log into %s: %w", dir, err)
 	}
-	if err := mkdirSynced(dir); err != nil {
+	if err := fsync.MkdirSynced(dir); err != nil {
 		return fmt.Errorf("import consensus log: %w", err)
 	}
 	var data []byte
@@ -181,7 +179,7 @@ func Import(dir string, recs []Record) error {
 		err = os.Rename(staged, filepath.Join(dir, segment{index: 1}.name()))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = fsync.SyncDir(dir)
 	}
 	if err != nil {
 		os.Remove(staged)
@@ -255,7 +253,7 @@ func (l *Log) Prune(below uint64) error {
 	}
 	l.segs = kept
 	if removed > 0 && err == nil {
-		err = syncDir(l.dir)
+		err = fsync.SyncDir(l.dir)
 	}
 	if err != nil {
 		return fmt.Errorf("consensus log: prune below %d: %w", below, err)
@@ -303,7 +301,7 @@ func (l *Log) createSegment(index uint64) error {
 	if err != nil {
 		return fmt.Errorf("create consensus log segment: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsync.SyncDir(l.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("create consensus log segment: %w", err)
 	}
@@ -414,28 +412,6 @@ func decodeFrame(b []byte) ([]Record, int, error) {
 	return recs, frameHeaderBytes + int(n), nil
 }
 
-// listSegments returns the indexes of dir's segment files, ascending.
-func listSegments(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list consensus log: %w", err)
-	}
-	var idx []uint64
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || len(name) != segmentNameLen || !strings.HasSuffix(name, segmentSuffix) {
-			continue
-		}
-		i, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 16, 64)
-		if err != nil || i == 0 {
-			continue
-		}
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	return idx, nil
-}
-
 func writeFileSynced(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -467,29 +443,4 @@ func truncateSynced(path string, size int64) error {
 		return fmt.Errorf("truncate consensus log: %w", err)
 	}
 	return nil
-}
-
-// mkdirSynced creates dir (mode 0700) if it does not exist and makes its
-// entry in the parent durable.
-func mkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(filepath.Clean(dir)))
-}
-
-// syncDir makes dir's entries (created, renamed or removed files) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
