@@ -42,6 +42,21 @@ func mustAppend(t *testing.T, f *File, ps [][]byte) []Location {
 	return locs
 }
 
+// appendBatches appends n batches of three entries, checks that no batch
+// was split across segments, and returns every location and payload.
+func appendBatches(t *testing.T, f *File, n int) (locs []Location, ps [][]byte) {
+	t.Helper()
+	for batch := range n {
+		p := payloads(batch*3, 3)
+		l := mustAppend(t, f, p)
+		if l[0].Segment != l[2].Segment {
+			t.Fatalf("batch %d split across segments %d and %d", batch, l[0].Segment, l[2].Segment)
+		}
+		locs, ps = append(locs, l...), append(ps, p...)
+	}
+	return locs, ps
+}
+
 func checkRead(t *testing.T, f *File, locs []Location, ps [][]byte) {
 	t.Helper()
 	for i, loc := range locs {
@@ -69,16 +84,7 @@ func segments(t *testing.T, dir string) []uint64 {
 func TestAppendReadAcrossSegmentsAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	f := openFile(t, dir, 1000)
-	var locs []Location
-	var ps [][]byte
-	for batch := range 8 {
-		p := payloads(batch*3, 3)
-		l := mustAppend(t, f, p)
-		if l[0].Segment != l[2].Segment {
-			t.Fatalf("batch %d split across segments %d and %d", batch, l[0].Segment, l[2].Segment)
-		}
-		locs, ps = append(locs, l...), append(ps, p...)
-	}
+	locs, ps := appendBatches(t, f, 8)
 	checkRead(t, f, locs, ps)
 	if n := len(segments(t, dir)); n < 3 {
 		t.Fatalf("%d segments, want several", n)
@@ -108,12 +114,7 @@ func TestAppendReadAcrossSegmentsAndReopen(t *testing.T) {
 func TestCut(t *testing.T) {
 	dir := t.TempDir()
 	f := openFile(t, dir, 1000)
-	var locs []Location
-	var ps [][]byte
-	for batch := range 8 {
-		p := payloads(batch*3, 3)
-		locs, ps = append(locs, mustAppend(t, f, p)...), append(ps, p...)
-	}
+	locs, ps := appendBatches(t, f, 8)
 	last := locs[len(locs)-1]
 	if err := f.Cut(Position{Segment: last.Segment, Offset: last.End().Offset + 1}); !errors.Is(err, ErrMissing) {
 		t.Fatalf("cut past the end: %v", err)
