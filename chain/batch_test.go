@@ -1,12 +1,14 @@
 package chain_test
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/apps/kv"
+	"github.com/ethereum/go-ethereum/rlp"
 )
 
 // batchBlocks builds five consecutive blocks whose transactions depend on
@@ -78,6 +80,16 @@ func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 				t.Fatalf("AppHashAt(%d) = %s, %v", h, ah, err)
 			}
 		}
+		for h := uint64(1); h <= 5; h++ {
+			b, err := n.store.Block(h)
+			if err != nil || b.Hash() != want[h-1].Hash {
+				t.Fatalf("Block(%d) = %v, %v; want hash %s", h, b, err, want[h-1].Hash)
+			}
+			r, err := n.store.Receipts(h)
+			if err != nil || !bytes.Equal(rlpBytes(t, r), rlpBytes(t, want[h-1].Receipts)) {
+				t.Fatalf("Receipts(%d) = %v, %v; want %v", h, r, err, want[h-1].Receipts)
+			}
+		}
 		for _, key := range []string{"a", "b", "c"} {
 			if g, w := query(t, n, kv.QueryGet, key), query(t, one, kv.QueryGet, key); g != w {
 				t.Fatalf("get %s = %s, want %s", key, g, w)
@@ -87,6 +99,15 @@ func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 	check(batch)
 	batch.reopen()
 	check(batch)
+}
+
+func rlpBytes(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := rlp.EncodeToBytes(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestApplyBlocksAllOrNothing: a batch with one block that cannot follow

@@ -17,7 +17,8 @@ var errCrash = errors.New("simulated crash")
 // TestCrashBeforeCommitLeavesPreviousHeight aborts the commit of block 2 at
 // every stage, reopens the database, and checks that nothing of block 2 is
 // visible (not even in the block file, which is appended before the Badger
-// commit) and that block 2 then applies exactly as on an uncrashed node.
+// commit and cut back when the commit fails) and that block 2 then applies
+// exactly as on an uncrashed node.
 func TestCrashBeforeCommitLeavesPreviousHeight(t *testing.T) {
 	k := keyN(t, 1)
 	block1 := []signed{sign(t, k, 0, "a=1")}
@@ -43,6 +44,9 @@ func TestCrashBeforeCommitLeavesPreviousHeight(t *testing.T) {
 			b, c := makeBlock(t, 2, n.parentHash(), block2)
 			if _, err := n.exec.ApplyBlock(b, c); !errors.Is(err, errCrash) {
 				t.Fatalf("apply err = %v", err)
+			}
+			if got := n.store.BlockFileBytes(); got != blockFileBytes {
+				t.Fatalf("block file after the failed commit: %d bytes, want %d as after block 1", got, blockFileBytes)
 			}
 			n.reopen()
 			if got := n.store.BlockFileBytes(); got != blockFileBytes {

@@ -148,7 +148,10 @@ func commitErr(height uint64, err error) error {
 // block file and synced just before), its certificate, the tx index, the
 // state and nonce writes, the new appHash and the new height.
 // It trusts b.Senders (the certificate's quorum checked them) and recovers
-// no signature. On any error nothing is written.
+// no signature. On an error before the Badger commit nothing is written:
+// entries already appended to the block file are cut off again. When the
+// commit itself fails its outcome is unknown, and the block file takes no
+// more entries until the store is reopened.
 func (e *Executor) ApplyBlock(b *Block, c *Certificate) (*BlockResult, error) {
 	res, err := e.ApplyBlocks([]*Block{b}, []*Certificate{c})
 	if err != nil {
@@ -185,15 +188,21 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 		maps.Copy(nonces, a.nonces)
 		entries = append(entries, a.block, a.receipts)
 	}
-	if err := e.writeLocations(txn, blocks[0].Header.Height, entries); err != nil {
-		return nil, err
+	appended, err := e.writeLocations(txn, blocks[0].Header.Height, entries)
+	if err != nil {
+		return nil, e.dropAppended(appended, err)
 	}
 	last := blocks[len(blocks)-1].Header.Height
 	if err := e.stage("commit"); err != nil {
-		return nil, err
+		return nil, e.dropAppended(appended, err)
 	}
 	if err := txn.Commit(); err != nil {
-		return nil, commitErr(last, err)
+		err = commitErr(last, err)
+		// Whether Badger holds the commit is unknown: append nothing
+		// after these entries until the node restarts and the store's
+		// open keeps them or cuts them as Badger says.
+		e.store.blocks.Fail(err)
+		return nil, err
 	}
 	e.store.committed.commit(last, nonces)
 	for i, res := range results {

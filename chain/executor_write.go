@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/bafomet/bafomet/chain/blockfile"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/rlp"
 )
@@ -216,12 +217,13 @@ func (e *Executor) writeBlock(txn *badger.Txn, b *Block, c *Certificate, res *Bl
 // writeLocations appends the blocks' and receipts' encodings (block,
 // receipts, block, receipts, … for heights first, first+1, …) to the block
 // file, synced, and stores where each landed under b/ and r/ in txn. The
-// Badger commit that follows makes them part of the chain; entries of a
-// commit that never happens are cut off when the store next opens.
-func (e *Executor) writeLocations(txn *badger.Txn, first uint64, entries [][]byte) error {
+// Badger commit that follows makes them part of the chain. It returns the
+// appended entries' locations, also with an error after the append, for
+// dropAppended.
+func (e *Executor) writeLocations(txn *badger.Txn, first uint64, entries [][]byte) ([]blockfile.Location, error) {
 	locs, err := e.store.blocks.Append(entries)
 	if err != nil {
-		return fmt.Errorf("commit height %d: %w", first, err)
+		return nil, fmt.Errorf("commit height %d: %w", first, err)
 	}
 	for i, loc := range locs {
 		prefix := prefixBlock
@@ -229,10 +231,25 @@ func (e *Executor) writeLocations(txn *badger.Txn, first uint64, entries [][]byt
 			prefix = prefixReceipts
 		}
 		if err := txn.Set(heightKey(prefix, first+uint64(i/2)), storedLocation(loc)); err != nil {
-			return commitErr(first+uint64(i/2), err)
+			return locs, commitErr(first+uint64(i/2), err)
 		}
 	}
-	return e.stage("blockfile")
+	return locs, e.stage("blockfile")
+}
+
+// dropAppended cuts entries appended for a commit that failed before
+// reaching Badger off the block file, and returns err. If the cut fails
+// too, the block file takes no more entries until the store is reopened
+// (whose open cuts them).
+func (e *Executor) dropAppended(appended []blockfile.Location, err error) error {
+	if len(appended) == 0 {
+		return err
+	}
+	if cerr := e.store.blocks.Cut(appended[0].Start()); cerr != nil {
+		e.store.blocks.Fail(cerr)
+		return errors.Join(err, cerr)
+	}
+	return err
 }
 
 // writeTxRecord indexes a transaction. A replay rejected for its nonce

@@ -249,6 +249,12 @@ func (s *Store) openBlocks() error {
 			blocks.Close()
 			return fmt.Errorf("receipts of latest height %d: %w", h, err)
 		} else if ok {
+			// Read it first: a location that does not name a whole,
+			// checksummed entry must not decide what Cut removes.
+			if _, err := blocks.Read(loc); err != nil {
+				blocks.Close()
+				return fmt.Errorf("receipts of latest height %d: %w", h, err)
+			}
 			end = loc.End()
 		}
 	}

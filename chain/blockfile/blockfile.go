@@ -83,7 +83,9 @@ func (l Location) Bytes() []byte {
 	return binary.BigEndian.AppendUint32(b, l.Length)
 }
 
-// ParseLocation decodes a Location encoded by Bytes.
+// ParseLocation decodes a Location encoded by Bytes. A Location whose
+// frame would end past the largest file offset is ErrCorrupt, so End never
+// overflows.
 func ParseLocation(b []byte) (Location, error) {
 	if len(b) != LocationBytes {
 		return Location{}, fmt.Errorf("%w: location is %d bytes, want %d", ErrCorrupt, len(b), LocationBytes)
@@ -93,10 +95,16 @@ func ParseLocation(b []byte) (Location, error) {
 		Offset:  binary.BigEndian.Uint64(b[4:]),
 		Length:  binary.BigEndian.Uint32(b[12:]),
 	}
-	if l.Segment == 0 || l.Length > maxPayloadBytes {
+	if l.Segment == 0 || l.Length > maxPayloadBytes || l.Offset > math.MaxInt64-frameHeaderBytes-uint64(l.Length) {
 		return Location{}, fmt.Errorf("%w: location %+v", ErrCorrupt, l)
 	}
 	return l, nil
+}
+
+// Start returns the position of l's frame: cutting there removes l and
+// everything after it.
+func (l Location) Start() Position {
+	return Position{Segment: l.Segment, Offset: l.Offset}
 }
 
 // End returns the position just past l's frame.
@@ -116,22 +124,29 @@ type Options struct {
 	SegmentBytes int64
 }
 
-// File is an open set of block segments. Read is safe from any goroutine,
-// concurrently with Append; Append and Cut are serialised.
+// File is an open set of block segments. Only the newest segment, the one
+// appended to, is kept open; a read from an older one opens it for that
+// read, so a node that has run for months holds one descriptor here, not
+// one per segment. Read and Size are safe from any goroutine, concurrently
+// with Append; Append, Cut and Fail are serialised.
 type File struct {
 	dir string
 	opt Options
 
-	// appendMu serialises Append, Cut, Size and Close, and guards size,
-	// buf and err; mu guards segs and closed for Read. appendMu is taken
-	// first.
+	// appendMu serialises Append, Cut, Fail and Close and guards buf and
+	// err. mu guards the fields after it; those Append and Cut change are
+	// written holding both locks, so either lock is enough to read them.
+	// appendMu is taken first.
 	appendMu sync.Mutex
-	mu       sync.RWMutex
-	segs     []*os.File // segs[i] is segment i+1; the last is written to
-	closed   bool
-	size     int64 // bytes in the last segment
 	buf      []byte
-	err      error // sticky: after a failed write or sync the tail is unknown
+	err      error // sticky: what reached the disk is unknown
+
+	mu          sync.RWMutex
+	sealed      []int64  // sealed[i] is the size of full segment i+1
+	sealedBytes int64    // the sum of sealed
+	active      *os.File // segment len(sealed)+1, appended to
+	size        int64    // bytes in the active segment
+	closed      bool
 }
 
 // Open opens the block files in dir, creating the directory and a first
@@ -152,28 +167,26 @@ func Open(dir string, opt Options) (*File, error) {
 	f := &File{dir: dir, opt: opt}
 	for i, index := range idx {
 		if index != uint64(i+1) {
-			f.closeSegments()
 			return nil, fmt.Errorf("%w: segment %d missing in %s", ErrMissing, i+1, dir)
 		}
-		seg, err := os.OpenFile(f.path(index), os.O_RDWR, 0o600)
-		if err != nil {
-			f.closeSegments()
-			return nil, fmt.Errorf("open block file: %w", err)
-		}
-		f.segs = append(f.segs, seg)
 	}
-	if len(f.segs) == 0 {
-		if err := f.addSegment(); err != nil {
+	if len(idx) == 0 {
+		if f.active, err = f.createSegment(1); err != nil {
 			return nil, err
 		}
 		return f, nil
 	}
-	st, err := f.segs[len(f.segs)-1].Stat()
-	if err != nil {
-		f.closeSegments()
-		return nil, fmt.Errorf("open block file: %w", err)
+	for _, index := range idx[:len(idx)-1] {
+		st, err := os.Stat(f.path(index))
+		if err != nil {
+			return nil, fmt.Errorf("open block file: %w", err)
+		}
+		f.sealed = append(f.sealed, st.Size())
+		f.sealedBytes += st.Size()
 	}
-	f.size = st.Size()
+	if f.active, f.size, err = f.openSegment(idx[len(idx)-1]); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -181,9 +194,46 @@ func (f *File) path(index uint64) string {
 	return filepath.Join(f.dir, fsync.SegmentName(index, segmentSuffix))
 }
 
+// openSegment opens an existing segment for writing and returns its size.
+func (f *File) openSegment(index uint64) (*os.File, int64, error) {
+	seg, err := os.OpenFile(f.path(index), os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open block file: %w", err)
+	}
+	st, err := seg.Stat()
+	if err != nil {
+		seg.Close()
+		return nil, 0, fmt.Errorf("open block file: %w", err)
+	}
+	return seg, st.Size(), nil
+}
+
+// createSegment creates segment index, empty, and makes its entry durable.
+func (f *File) createSegment(index uint64) (*os.File, error) {
+	seg, err := os.OpenFile(f.path(index), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create block file segment: %w", err)
+	}
+	if err := fsync.SyncDir(f.dir); err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("create block file segment: %w", err)
+	}
+	return seg, nil
+}
+
+// segmentSize returns the size of segment index (1 ≤ index ≤ the active
+// one); the caller holds appendMu or mu.
+func (f *File) segmentSize(index uint32) int64 {
+	if int(index) <= len(f.sealed) {
+		return f.sealed[index-1]
+	}
+	return f.size
+}
+
 // Cut removes everything after end: later segments are deleted and end's
-// segment is truncated to end.Offset, durably. The zero Position empties
-// the files. It returns ErrMissing when the files end before end.
+// segment is truncated to end.Offset, durably, and becomes the one
+// appended to. The zero Position empties the files. It returns ErrMissing
+// when the files end before end.
 func (f *File) Cut(end Position) error {
 	f.appendMu.Lock()
 	defer f.appendMu.Unlock()
@@ -193,42 +243,57 @@ func (f *File) Cut(end Position) error {
 	if end.Segment == 0 {
 		end = Position{Segment: 1}
 	}
-	if int(end.Segment) > len(f.segs) {
-		return fmt.Errorf("%w: the store names segment %d, %s holds %d", ErrMissing, end.Segment, f.dir, len(f.segs))
+	activeIndex := uint32(len(f.sealed) + 1)
+	if end.Segment > activeIndex {
+		return fmt.Errorf("%w: the store names segment %d, %s holds %d", ErrMissing, end.Segment, f.dir, activeIndex)
 	}
-	seg := f.segs[end.Segment-1]
-	st, err := seg.Stat()
-	if err != nil {
-		return fmt.Errorf("cut block file: %w", err)
+	if size := f.segmentSize(end.Segment); uint64(size) < end.Offset {
+		return fmt.Errorf("%w: segment %d is %d bytes, the store names %d", ErrMissing, end.Segment, size, end.Offset)
 	}
-	if uint64(st.Size()) < end.Offset {
-		return fmt.Errorf("%w: segment %d is %d bytes, the store names %d", ErrMissing, end.Segment, st.Size(), end.Offset)
-	}
-	if uint64(st.Size()) > end.Offset {
-		if err := seg.Truncate(int64(end.Offset)); err != nil {
+	seg := f.active
+	if end.Segment < activeIndex {
+		var err error
+		if seg, _, err = f.openSegment(uint64(end.Segment)); err != nil {
 			return fmt.Errorf("cut block file: %w", err)
 		}
-		if err := seg.Sync(); err != nil {
+	}
+	if uint64(f.segmentSize(end.Segment)) > end.Offset {
+		if err := truncateSynced(seg, int64(end.Offset)); err != nil {
+			if seg != f.active {
+				seg.Close()
+			}
 			return fmt.Errorf("cut block file: %w", err)
 		}
 	}
 	f.mu.Lock()
-	drop := f.segs[end.Segment:]
-	f.segs = f.segs[:end.Segment]
-	f.size = int64(end.Offset)
+	old := f.active
+	f.active, f.size = seg, int64(end.Offset)
+	f.sealed = f.sealed[:end.Segment-1]
+	f.sealedBytes = 0
+	for _, n := range f.sealed {
+		f.sealedBytes += n
+	}
 	f.mu.Unlock()
-	for i := len(drop) - 1; i >= 0; i-- { // newest first: a crash leaves no gap
-		drop[i].Close()
-		if err := os.Remove(f.path(uint64(int(end.Segment) + 1 + i))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if old == seg {
+		return nil
+	}
+	old.Close()
+	for index := activeIndex; index > end.Segment; index-- { // newest first: a crash leaves no gap
+		if err := os.Remove(f.path(uint64(index))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cut block file: %w", err)
 		}
 	}
-	if len(drop) > 0 {
-		if err := fsync.SyncDir(f.dir); err != nil {
-			return fmt.Errorf("cut block file: %w", err)
-		}
+	if err := fsync.SyncDir(f.dir); err != nil {
+		return fmt.Errorf("cut block file: %w", err)
 	}
 	return nil
+}
+
+func truncateSynced(seg *os.File, size int64) error {
+	if err := seg.Truncate(size); err != nil {
+		return err
+	}
+	return seg.Sync()
 }
 
 // Append durably appends one entry per payload, in order, and returns
@@ -258,12 +323,12 @@ func (f *File) Append(payloads [][]byte) ([]Location, error) {
 		total += frameHeaderBytes + len(p)
 	}
 	if f.size > 0 && f.size+int64(total) > f.opt.SegmentBytes {
-		if err := f.addSegment(); err != nil { // the active one is synced
+		if err := f.roll(); err != nil {
 			f.err = err
 			return nil, err
 		}
 	}
-	segment := uint32(len(f.segs))
+	segment := uint32(len(f.sealed) + 1)
 	locs := make([]Location, len(payloads))
 	buf := f.buf[:0]
 	for i, p := range payloads {
@@ -277,35 +342,46 @@ func (f *File) Append(payloads [][]byte) ([]Location, error) {
 	} else {
 		f.buf = nil
 	}
-	seg := f.segs[segment-1]
-	if _, err := seg.WriteAt(buf, f.size); err != nil {
+	if _, err := f.active.WriteAt(buf, f.size); err != nil {
 		f.err = fmt.Errorf("append to block file: %w", err)
 		return nil, f.err
 	}
-	if err := seg.Sync(); err != nil {
+	if err := f.active.Sync(); err != nil {
 		f.err = fmt.Errorf("sync block file: %w", err)
 		return nil, f.err
 	}
+	f.mu.Lock()
 	f.size += int64(len(buf))
+	f.mu.Unlock()
 	return locs, nil
 }
 
-// addSegment creates the next segment and makes its entry durable.
-func (f *File) addSegment() error {
-	index := uint64(len(f.segs) + 1)
-	seg, err := os.OpenFile(f.path(index), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+// roll seals the active segment (synced by the Append that wrote it last)
+// and continues in a new one.
+func (f *File) roll() error {
+	seg, err := f.createSegment(uint64(len(f.sealed) + 2))
 	if err != nil {
-		return fmt.Errorf("create block file segment: %w", err)
-	}
-	if err := fsync.SyncDir(f.dir); err != nil {
-		seg.Close()
-		return fmt.Errorf("create block file segment: %w", err)
+		return err
 	}
 	f.mu.Lock()
-	f.segs = append(f.segs, seg)
-	f.size = 0
+	old := f.active
+	f.sealed = append(f.sealed, f.size)
+	f.sealedBytes += f.size
+	f.active, f.size = seg, 0
 	f.mu.Unlock()
-	return nil
+	return old.Close()
+}
+
+// Fail makes every later Append return err. The caller calls it when what
+// it did with appended entries has an unknown outcome (a failed database
+// commit), so that nothing is appended after them before the node
+// restarts and Cut sorts it out.
+func (f *File) Fail(err error) {
+	f.appendMu.Lock()
+	defer f.appendMu.Unlock()
+	if f.err == nil {
+		f.err = fmt.Errorf("block file: an earlier commit failed: %w", err)
+	}
 }
 
 // Read returns the payload of the entry at l, checked against its length
@@ -315,14 +391,36 @@ func (f *File) Read(l Location) ([]byte, error) {
 		return nil, fmt.Errorf("%w: location %+v", ErrCorrupt, l)
 	}
 	f.mu.RLock()
-	defer f.mu.RUnlock()
 	if f.closed {
+		f.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	if l.Segment == 0 || int(l.Segment) > len(f.segs) {
-		return nil, fmt.Errorf("%w: segment %d of %d", ErrMissing, l.Segment, len(f.segs))
+	activeIndex := uint32(len(f.sealed) + 1)
+	if l.Segment == 0 || l.Segment > activeIndex {
+		f.mu.RUnlock()
+		return nil, fmt.Errorf("%w: segment %d of %d", ErrMissing, l.Segment, activeIndex)
 	}
-	seg := f.segs[l.Segment-1]
+	if l.Segment == activeIndex {
+		// Under the lock: a roll or Cut that closes the active segment
+		// waits for the read. Reads of recent blocks come from the page
+		// cache and are short.
+		defer f.mu.RUnlock()
+		return readEntry(f.active, l)
+	}
+	f.mu.RUnlock()
+	seg, err := os.Open(f.path(uint64(l.Segment)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: segment %d was removed", ErrMissing, l.Segment)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read block file: %w", err)
+	}
+	defer seg.Close()
+	return readEntry(seg, l)
+}
+
+// readEntry reads and checks the entry at l from its segment.
+func readEntry(seg *os.File, l Location) ([]byte, error) {
 	var header [frameHeaderBytes]byte
 	if err := readAt(seg, header[:], l.Offset); err != nil {
 		return nil, fmt.Errorf("entry at %+v: %w", l, err)
@@ -357,18 +455,12 @@ func readAt(seg *os.File, b []byte, off uint64) error {
 
 // Size returns the bytes the segments hold.
 func (f *File) Size() int64 {
-	f.appendMu.Lock()
-	defer f.appendMu.Unlock()
-	total := f.size
-	for _, seg := range f.segs[:max(len(f.segs)-1, 0)] {
-		if st, err := seg.Stat(); err == nil {
-			total += st.Size()
-		}
-	}
-	return total
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.sealedBytes + f.size
 }
 
-// Close closes the segments. Entries appended before stay on disk.
+// Close closes the active segment. Entries appended before stay on disk.
 func (f *File) Close() error {
 	f.appendMu.Lock()
 	defer f.appendMu.Unlock()
@@ -378,15 +470,8 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
-	return f.closeSegments()
-}
-
-func (f *File) closeSegments() error {
-	var first error
-	for _, seg := range f.segs {
-		if err := seg.Close(); err != nil && first == nil {
-			first = fmt.Errorf("close block file: %w", err)
-		}
+	if err := f.active.Close(); err != nil {
+		return fmt.Errorf("close block file: %w", err)
 	}
-	return first
+	return nil
 }

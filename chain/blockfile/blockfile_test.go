@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -70,6 +72,22 @@ func checkRead(t *testing.T, f *File, locs []Location, ps [][]byte) {
 	}
 }
 
+// checkSize fails unless f.Size is what the segment files in dir hold.
+func checkSize(t *testing.T, f *File, dir string) {
+	t.Helper()
+	var total int64
+	for _, index := range segments(t, dir) {
+		st, err := os.Stat(filepath.Join(dir, fsync.SegmentName(index, segmentSuffix)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += st.Size()
+	}
+	if f.Size() != total {
+		t.Fatalf("Size() = %d, the segments hold %d", f.Size(), total)
+	}
+}
+
 func segments(t *testing.T, dir string) []uint64 {
 	t.Helper()
 	idx, err := fsync.ListSegments(dir, segmentSuffix)
@@ -86,6 +104,7 @@ func TestAppendReadAcrossSegmentsAndReopen(t *testing.T) {
 	f := openFile(t, dir, 1000)
 	locs, ps := appendBatches(t, f, 8)
 	checkRead(t, f, locs, ps)
+	checkSize(t, f, dir)
 	if n := len(segments(t, dir)); n < 3 {
 		t.Fatalf("%d segments, want several", n)
 	}
@@ -132,6 +151,7 @@ func TestCut(t *testing.T) {
 		t.Fatalf("segments after cut %v, want %d", got, locs[keep-1].Segment)
 	}
 	checkRead(t, f, locs[:keep], ps[:keep])
+	checkSize(t, f, dir)
 	for _, loc := range locs[keep:] {
 		if _, err := f.Read(loc); err == nil {
 			t.Fatalf("entry at %+v still reads after the cut", loc)
@@ -143,6 +163,7 @@ func TestCut(t *testing.T) {
 		t.Fatalf("append after cut at %+v, want right after %+v", l[0], locs[keep-1])
 	}
 	checkRead(t, f, l, more)
+	checkSize(t, f, dir)
 
 	if err := f.Cut(Position{}); err != nil {
 		t.Fatal(err)
@@ -211,17 +232,77 @@ func TestOpenRefusesMissingSegment(t *testing.T) {
 }
 
 // TestAppendAfterFailureFails: after a write error the tail is unknown and
-// every later Append fails until the file is reopened.
+// every later Append fails until the file is reopened, even when the
+// segment could be written again; so does every Append after Fail.
 func TestAppendAfterFailureFails(t *testing.T) {
-	f := openFile(t, t.TempDir(), 0)
+	dir := t.TempDir()
+	f := openFile(t, dir, 0)
 	mustAppend(t, f, payloads(0, 1))
-	f.segs[0].Close() // the next write fails
+	size := f.Size()
+	f.active.Close() // the next write fails
 	if _, err := f.Append(payloads(1, 1)); err == nil {
 		t.Fatal("append to a closed segment succeeded")
 	}
+	working, _, err := f.openSegment(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.active = working
 	if _, err := f.Append(payloads(2, 1)); err == nil {
 		t.Fatal("append after a failed append succeeded")
 	}
+	if f.Size() != size {
+		t.Fatalf("size %d after failed appends, want %d", f.Size(), size)
+	}
+	if st, err := os.Stat(filepath.Join(dir, fsync.SegmentName(1, segmentSuffix))); err != nil || st.Size() != size {
+		t.Fatalf("segment after failed appends: %v, %v; want %d bytes", st, err, size)
+	}
+
+	g := openFile(t, t.TempDir(), 0)
+	mustAppend(t, g, payloads(0, 1))
+	cause := errors.New("database commit failed")
+	g.Fail(cause)
+	if _, err := g.Append(payloads(1, 1)); !errors.Is(err, cause) {
+		t.Fatalf("append after Fail: %v", err)
+	}
+}
+
+// TestOneDescriptorForManySegments: only the segment appended to stays
+// open, however many there are, before and after a reopen; older ones are
+// opened for a read and closed after it.
+func TestOneDescriptorForManySegments(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors in /proc/self/fd")
+	}
+	openFDs := func() int {
+		t.Helper()
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	dir := t.TempDir()
+	before := openFDs()
+	f := openFile(t, dir, 100)
+	locs, ps := appendBatches(t, f, 40)
+	checkRead(t, f, locs, ps)
+	if n := len(segments(t, dir)); n < 30 {
+		t.Fatalf("%d segments, want dozens", n)
+	}
+	if got := openFDs() - before; got != 1 {
+		t.Fatalf("%d descriptors open for %d segments, want 1", got, len(segments(t, dir)))
+	}
+	size := f.Size()
+	f.Close()
+	g := openFile(t, dir, 100)
+	if got := openFDs() - before; got != 1 {
+		t.Fatalf("%d descriptors open after reopen, want 1", got)
+	}
+	if g.Size() != size {
+		t.Fatalf("size after reopen %d, want %d", g.Size(), size)
+	}
+	checkRead(t, g, locs, ps)
 }
 
 func TestLocationBytesRoundTrip(t *testing.T) {
@@ -230,7 +311,8 @@ func TestLocationBytesRoundTrip(t *testing.T) {
 	if err != nil || got != l {
 		t.Fatalf("round trip = %+v, %v", got, err)
 	}
-	for _, b := range [][]byte{nil, make([]byte, LocationBytes-1), make([]byte, LocationBytes)} {
+	overflow := Location{Segment: 1, Offset: math.MaxInt64 - frameHeaderBytes - 9, Length: 10}
+	for _, b := range [][]byte{nil, make([]byte, LocationBytes-1), make([]byte, LocationBytes), overflow.Bytes()} {
 		if _, err := ParseLocation(b); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("parse %x: %v", b, err)
 		}

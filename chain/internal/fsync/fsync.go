@@ -13,11 +13,9 @@ import (
 )
 
 // MkdirSynced creates dir (mode 0700) if it does not exist and makes its
-// entry in the parent durable.
+// entry in the parent durable. It syncs the parent even when dir exists: a
+// crash may have come between an earlier creation and its sync.
 func MkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
