@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -110,5 +111,50 @@ func TestDamagedBlockIsAnError(t *testing.T) {
 	}
 	if _, err := n.store.Receipts(1); err != nil {
 		t.Fatalf("receipts beside the damaged block: %v", err)
+	}
+}
+
+// TestTxIndexHoldsNoReceipt: a transaction's index entry is only where it
+// executed, [height, index]; Tx reads the receipt from the block's
+// receipts, and a record written before (receipt inside) reads as it is.
+func TestTxIndexHoldsNoReceipt(t *testing.T) {
+	n := newTestNode(t, kv.New(), "")
+	defer func() { n.close() }()
+	k := keyN(t, 1)
+	first := sign(t, k, 0, "a=1")
+	n.apply(first)
+	res := n.apply(sign(t, k, 1, "b=2"), first, sign(t, k, 2, "no separator"))
+	for i, h := range res.TxHashes {
+		raw, err := chain.TxRecordBytes(n.store, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var loc []uint64
+		if err := rlp.DecodeBytes(raw, &loc); err != nil || len(loc) != 2 {
+			t.Fatalf("t/ value of tx %d = %x (%v, %v): want [height, index]", i, raw, loc, err)
+		}
+		rec, err := n.store.Tx(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 { // the replay keeps the record of its execution in block 1
+			if rec.Height != 1 || rec.Index != 0 || rec.Receipt.Code != chain.CodeOK {
+				t.Fatalf("replayed tx record %+v, want block 1's execution", rec)
+			}
+			continue
+		}
+		if rec.Height != res.Height || rec.Index != uint64(i) || !bytes.Equal(rlpBytes(t, rec.Receipt), rlpBytes(t, res.Receipts[i])) {
+			t.Fatalf("tx %d record %+v, want height %d index %d receipt %+v", i, rec, res.Height, i, res.Receipts[i])
+		}
+	}
+
+	legacy := chain.TxRecord{Height: res.Height, Index: 0, Receipt: chain.Receipt{Code: 7, Message: "from the record"}}
+	if err := chain.PutLegacyTxRecord(n.store, res.TxHashes[0], legacy); err != nil {
+		t.Fatal(err)
+	}
+	n.reopen()
+	rec, err := n.store.Tx(res.TxHashes[0])
+	if err != nil || rec.Receipt.Code != 7 || rec.Receipt.Message != "from the record" {
+		t.Fatalf("legacy record read as %+v, %v", rec, err)
 	}
 }

@@ -207,7 +207,7 @@ func (e *Executor) writeBlock(txn *badger.Txn, b *Block, c *Certificate, res *Bl
 		return nil, nil, err
 	}
 	for i, h := range res.TxHashes {
-		if err := writeTxRecord(txn, h, TxRecord{Height: res.Height, Index: uint64(i), Receipt: res.Receipts[i]}); err != nil {
+		if err := writeTxRecord(txn, h, res.Height, uint64(i), res.Receipts[i].Code); err != nil {
 			return nil, nil, commitErr(res.Height, err)
 		}
 	}
@@ -252,19 +252,20 @@ func (e *Executor) dropAppended(appended []blockfile.Location, err error) error 
 	return err
 }
 
-// writeTxRecord indexes a transaction. A replay rejected for its nonce
-// never overwrites an existing record, so the index keeps the real
-// execution; a transaction executes at most once, so nothing else can.
-func writeTxRecord(txn *badger.Txn, h Hash, rec TxRecord) error {
+// writeTxRecord indexes a transaction: where it executed (its receipt is
+// read from the block's receipts). A replay rejected for its nonce never
+// overwrites an existing record, so the index keeps the real execution; a
+// transaction executes at most once, so nothing else can.
+func writeTxRecord(txn *badger.Txn, h Hash, height, index uint64, code uint32) error {
 	key := prefixed(prefixTx, h[:])
-	if rec.Receipt.Code == CodeBadNonce {
+	if code == CodeBadNonce {
 		if _, err := getValue(txn, key); err == nil {
 			return nil
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}
-	enc, err := rlp.EncodeToBytes(&rec)
+	enc, err := rlp.EncodeToBytes(&storedTx{Height: height, Index: index})
 	if err != nil {
 		return fmt.Errorf("encode tx record: %w", err)
 	}

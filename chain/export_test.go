@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/ethereum/go-ethereum/rlp"
 )
 
 // PutLegacyRecord writes a consensus record as versions before the
@@ -31,4 +32,19 @@ func PutInlineBlock(s *Store, height uint64, block, receipts []byte) error {
 		}
 		return txn.Set(heightKey(prefixReceipts, height), receipts)
 	})
+}
+
+// TxRecordBytes returns the t/ value stored for the transaction h.
+func TxRecordBytes(s *Store, h Hash) ([]byte, error) {
+	return s.get(prefixed(prefixTx, h[:]))
+}
+
+// PutLegacyTxRecord stores rec for h as versions before the slim
+// transaction index did: [height, index, receipt].
+func PutLegacyTxRecord(s *Store, h Hash, rec TxRecord) error {
+	enc, err := rlp.EncodeToBytes(&rec)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(prefixed(prefixTx, h[:]), enc) })
 }

@@ -27,7 +27,9 @@ import (
 //	r/<height>          where the block's receipts (RLP, in block order) are
 //	                    in the block file
 //	h/<block hash>      height of the block
-//	t/<tx hash>         TxRecord, RLP
+//	t/<tx hash>         [height, index], RLP: where the transaction
+//	                    executed; its receipt is in that block's receipts
+//	                    (stores written before hold [height, index, receipt])
 //	a/<height>          appHash after the height
 //	s/<app key>         application state
 //	n/<address>         sender's next nonce, 8 bytes big-endian
@@ -457,15 +459,36 @@ type TxRecord struct {
 	Receipt Receipt
 }
 
+// storedTx is a t/ value. The receipt is read from the block's receipts in
+// the block file; records written before that hold it here too.
+type storedTx struct {
+	Height  uint64
+	Index   uint64
+	Receipt *Receipt `rlp:"optional"`
+}
+
 // Tx returns the record of the transaction with hash h, or ErrNotFound.
 // When a transaction was included more than once (a replay rejected with
 // CodeBadNonce), the record is the one of its real execution.
 func (s *Store) Tx(h Hash) (*TxRecord, error) {
-	var r TxRecord
-	if err := s.getRLP(prefixed(prefixTx, h[:]), &r); err != nil {
+	var st storedTx
+	if err := s.getRLP(prefixed(prefixTx, h[:]), &st); err != nil {
 		return nil, fmt.Errorf("tx %s: %w", h, err)
 	}
-	return &r, nil
+	r := &TxRecord{Height: st.Height, Index: st.Index}
+	if st.Receipt != nil {
+		r.Receipt = *st.Receipt
+		return r, nil
+	}
+	receipts, err := s.Receipts(st.Height)
+	if err != nil {
+		return nil, fmt.Errorf("tx %s: %w", h, err)
+	}
+	if st.Index >= uint64(len(receipts)) {
+		return nil, fmt.Errorf("tx %s: index %d is past the %d receipts of height %d", h, st.Index, len(receipts), st.Height)
+	}
+	r.Receipt = receipts[st.Index]
+	return r, nil
 }
 
 // AppHashAt returns the appHash after height (0 is the genesis state). The
