@@ -38,14 +38,21 @@ func AppendFrame(dst, payload []byte, limit int) ([]byte, error) {
 
 // WriteFrame writes one frame to w in a single Write call.
 func WriteFrame(w io.Writer, payload []byte, limit int) error {
-	buf, err := AppendFrame(make([]byte, 0, maxPrefixLen+len(payload)), payload, limit)
+	_, err := writeFrameIn(w, make([]byte, 0, maxPrefixLen+len(payload)), payload, limit)
+	return err
+}
+
+// writeFrameIn is WriteFrame building the frame in buf's storage; it
+// returns the buffer, grown if need be, for the next frame.
+func writeFrameIn(w io.Writer, buf, payload []byte, limit int) ([]byte, error) {
+	buf, err := AppendFrame(buf[:0], payload, limit)
 	if err != nil {
-		return err
+		return buf, err
 	}
 	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("writing frame: %w", err)
+		return buf, fmt.Errorf("writing frame: %w", err)
 	}
-	return nil
+	return buf, nil
 }
 
 // ReadFrame reads one frame from r and returns its payload. The length prefix

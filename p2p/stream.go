@@ -14,6 +14,10 @@ import (
 // readBufSize is the read-ahead buffer of an inbound frame stream.
 const readBufSize = 4 << 10
 
+// retainWriteBufBytes bounds the frame buffer a write loop keeps between
+// frames; a larger one (a big block) is dropped after its write.
+const retainWriteBufBytes = 256 << 10
+
 // writeLoop owns the one outbound stream to p for proto. It takes frames
 // from p's queue in order, waits while p is not connected, and writes each
 // frame with a deadline, so a peer that stops reading only ever fills its
@@ -26,13 +30,14 @@ func (h *Host) writeLoop(p *peerState, proto Protocol) {
 		}
 	}()
 	q := p.queues[proto]
+	var buf []byte // reused for every frame: no garbage per message
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case frame := <-q:
 			var err error
-			s, err = h.deliver(p, proto, s, frame)
+			s, err = h.deliver(p, proto, s, frame, &buf)
 			if err != nil {
 				if h.ctx.Err() != nil {
 					return
@@ -47,7 +52,8 @@ func (h *Host) writeLoop(p *peerState, proto Protocol) {
 // deliver writes frame on s, opening a stream first if s is nil. A reused
 // stream that fails (the peer restarted, say) is replaced once and the frame
 // retried on the fresh stream. It returns the stream to use next time.
-func (h *Host) deliver(p *peerState, proto Protocol, s network.Stream, frame []byte) (network.Stream, error) {
+// The frame is built in *buf, which is kept for the next one.
+func (h *Host) deliver(p *peerState, proto Protocol, s network.Stream, frame []byte, buf *[]byte) (network.Stream, error) {
 	for attempt := 0; ; attempt++ {
 		fresh := s == nil
 		if fresh {
@@ -56,7 +62,7 @@ func (h *Host) deliver(p *peerState, proto Protocol, s network.Stream, frame []b
 				return nil, err
 			}
 		}
-		err := h.writeFrame(s, proto, frame)
+		err := h.writeFrame(s, proto, frame, buf)
 		if err == nil {
 			h.ctr.proto[proto].msgsOut.Add(1)
 			h.ctr.proto[proto].bytesOut.Add(uint64(len(frame)))
@@ -71,11 +77,17 @@ func (h *Host) deliver(p *peerState, proto Protocol, s network.Stream, frame []b
 	}
 }
 
-func (h *Host) writeFrame(s network.Stream, proto Protocol, frame []byte) error {
+func (h *Host) writeFrame(s network.Stream, proto Protocol, frame []byte, buf *[]byte) error {
 	if err := s.SetWriteDeadline(now().Add(h.lim.WriteTimeout)); err != nil {
 		return fmt.Errorf("setting write deadline: %w", err)
 	}
-	return WriteFrame(s, frame, h.lim.frameMax(proto))
+	b, err := writeFrameIn(s, *buf, frame, h.lim.frameMax(proto))
+	if cap(b) <= retainWriteBufBytes {
+		*buf = b
+	} else {
+		*buf = nil
+	}
+	return err
 }
 
 // openStream waits until p is connected and verified, then opens a stream
