@@ -91,6 +91,35 @@ func TestStoreRefusesLostBlockFile(t *testing.T) {
 	}
 }
 
+// TestStoreRefusesDamagedLatestReceipts: the store reads the latest
+// receipts entry before cutting the block file to its end, so a damaged
+// entry stops the open and the file is left as it was, not cut short.
+func TestStoreRefusesDamagedLatestReceipts(t *testing.T) {
+	n := newTestNode(t, kv.New(), "")
+	n.apply(sign(t, keyN(t, 1), 0, "a=1"))
+	n.close()
+	path := blockFileSegment(n)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 1 // the last entry: height 1's receipts
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := chain.OpenStore(n.dir, chain.StoreOptions{Logger: quietLog})
+	if err == nil {
+		s.Close()
+		t.Fatal("store opened with its latest receipts damaged")
+	}
+	if !errors.Is(err, blockfile.ErrCorrupt) {
+		t.Fatalf("open: %v, want ErrCorrupt", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(data)) {
+		t.Fatalf("block file after the refused open: %v, %v; want %d bytes", st, err, len(data))
+	}
+}
+
 // TestDamagedBlockIsAnError: a block whose bytes changed on disk is
 // refused by its checksum, never served.
 func TestDamagedBlockIsAnError(t *testing.T) {

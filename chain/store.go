@@ -489,9 +489,11 @@ func (s *Store) Tx(h Hash) (*TxRecord, error) {
 		r.Receipt = *st.Receipt
 		return r, nil
 	}
+	// The index names the block, so a missing block is damage, never
+	// ErrNotFound (which callers read as "not committed").
 	receipts, err := s.Receipts(st.Height)
 	if err != nil {
-		return nil, fmt.Errorf("tx %s: %w", h, err)
+		return nil, fmt.Errorf("tx %s is indexed at height %d but its receipts do not read: %s", h, st.Height, err)
 	}
 	if st.Index >= uint64(len(receipts)) {
 		return nil, fmt.Errorf("tx %s: index %d is past the %d receipts of height %d", h, st.Index, len(receipts), st.Height)

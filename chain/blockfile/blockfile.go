@@ -5,9 +5,10 @@
 // fsync, and only then commits, in one synced Badger transaction, the
 // Locations of the new entries with the rest of the blocks' data. Badger is
 // therefore the index and the authority: an entry no Location in Badger
-// names (written before a crash that came before the Badger commit) is an
-// orphan, and the store cuts the files back to the end of the last entry it
-// knows (Cut) when it opens.
+// names is an orphan: the store cuts it off again (Cut) when the commit
+// fails before reaching Badger, and at open for a crash before the commit.
+// When the Badger commit itself fails, the store calls Fail and appends
+// nothing more until it is reopened.
 //
 // Blocks live here rather than in Badger because Badger writes large values
 // into a value log through a shared memory mapping and keeps the written
@@ -302,7 +303,7 @@ func truncateSynced(seg *os.File, size int64) error {
 // would take the active one past Options.SegmentBytes. After a failed
 // write or sync every later call fails too, since what reached the disk is
 // unknown; the node must restart, and the store's Cut at open removes
-// whatever part of the batch was written.
+// whatever part of the batch was written. Fail has the same effect.
 func (f *File) Append(payloads [][]byte) ([]Location, error) {
 	f.appendMu.Lock()
 	defer f.appendMu.Unlock()

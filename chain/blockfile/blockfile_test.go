@@ -274,15 +274,21 @@ func TestOneDescriptorForManySegments(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts descriptors in /proc/self/fd")
 	}
-	openFDs := func() int {
+	dir := t.TempDir()
+	openFDs := func() int { // descriptors open on files in dir
 		t.Helper()
 		entries, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(entries)
+		n := 0
+		for _, e := range entries {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && filepath.Dir(target) == dir {
+				n++
+			}
+		}
+		return n
 	}
-	dir := t.TempDir()
 	before := openFDs()
 	f := openFile(t, dir, 100)
 	locs, ps := appendBatches(t, f, 40)
