@@ -79,14 +79,7 @@ func TestStoreRefusesLostBlockFile(t *testing.T) {
 			if err := damage(n); err != nil {
 				t.Fatal(err)
 			}
-			s, err := chain.OpenStore(n.dir, chain.StoreOptions{Logger: quietLog})
-			if err == nil {
-				s.Close()
-				t.Fatal("store opened without its blocks")
-			}
-			if !errors.Is(err, blockfile.ErrMissing) {
-				t.Fatalf("open: %v, want ErrMissing", err)
-			}
+			checkOpenRefused(t, n.dir, blockfile.ErrMissing)
 		})
 	}
 }
@@ -99,25 +92,39 @@ func TestStoreRefusesDamagedLatestReceipts(t *testing.T) {
 	n.apply(sign(t, keyN(t, 1), 0, "a=1"))
 	n.close()
 	path := blockFileSegment(n)
+	size := flipLastByte(t, path) // inside the last entry: height 1's receipts
+	checkOpenRefused(t, n.dir, blockfile.ErrCorrupt)
+	if st, err := os.Stat(path); err != nil || st.Size() != size {
+		t.Fatalf("block file after the refused open: %v, %v; want %d bytes", st, err, size)
+	}
+}
+
+// checkOpenRefused fails unless opening the store in dir fails with want.
+func checkOpenRefused(t *testing.T, dir string, want error) {
+	t.Helper()
+	s, err := chain.OpenStore(dir, chain.StoreOptions{Logger: quietLog})
+	if err == nil {
+		s.Close()
+		t.Fatalf("store opened; want %v", want)
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("open: %v, want %v", err, want)
+	}
+}
+
+// flipLastByte changes the last byte of the file at path and returns the
+// file's size.
+func flipLastByte(t *testing.T, path string) int64 {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[len(data)-1] ^= 1 // the last entry: height 1's receipts
+	data[len(data)-1] ^= 1
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := chain.OpenStore(n.dir, chain.StoreOptions{Logger: quietLog})
-	if err == nil {
-		s.Close()
-		t.Fatal("store opened with its latest receipts damaged")
-	}
-	if !errors.Is(err, blockfile.ErrCorrupt) {
-		t.Fatalf("open: %v, want ErrCorrupt", err)
-	}
-	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(data)) {
-		t.Fatalf("block file after the refused open: %v, %v; want %d bytes", st, err, len(data))
-	}
+	return int64(len(data))
 }
 
 // TestDamagedBlockIsAnError: a block whose bytes changed on disk is

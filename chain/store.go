@@ -249,32 +249,42 @@ func (s *Store) openBlocks() error {
 	if err != nil {
 		return err
 	}
-	var end blockfile.Position
-	if h, err := s.Height(); err == nil && h > 0 {
-		v, err := s.get(heightKey(prefixReceipts, h))
-		if err != nil {
-			blocks.Close()
-			return fmt.Errorf("receipts of latest height %d: %w", h, err)
-		}
-		if loc, ok, err := parseStoredLocation(v); err != nil {
-			blocks.Close()
-			return fmt.Errorf("receipts of latest height %d: %w", h, err)
-		} else if ok {
-			// Read it first: a location that does not name a whole,
-			// checksummed entry must not decide what Cut removes.
-			if _, err := blocks.Read(loc); err != nil {
-				blocks.Close()
-				return fmt.Errorf("receipts of latest height %d: %w", h, err)
-			}
-			end = loc.End()
-		}
+	end, err := s.latestBlockFileEnd(blocks)
+	if err == nil {
+		err = blocks.Cut(end)
 	}
-	if err := blocks.Cut(end); err != nil {
+	if err != nil {
 		blocks.Close()
 		return err
 	}
 	s.blocks = blocks
 	return nil
+}
+
+// latestBlockFileEnd returns the end of the latest height's receipts in
+// blocks (the zero Position before any block, or when they are inline).
+// It reads the entry first: a location that does not name a whole,
+// checksummed entry must not decide what Cut removes.
+func (s *Store) latestBlockFileEnd(blocks *blockfile.File) (blockfile.Position, error) {
+	h, err := s.Height()
+	if err != nil || h == 0 {
+		return blockfile.Position{}, nil
+	}
+	v, err := s.get(heightKey(prefixReceipts, h))
+	if err != nil {
+		return blockfile.Position{}, fmt.Errorf("receipts of latest height %d: %w", h, err)
+	}
+	loc, ok, err := parseStoredLocation(v)
+	if err == nil && ok {
+		_, err = blocks.Read(loc)
+	}
+	if err != nil {
+		return blockfile.Position{}, fmt.Errorf("receipts of latest height %d: %w", h, err)
+	}
+	if !ok {
+		return blockfile.Position{}, nil
+	}
+	return loc.End(), nil
 }
 
 // Close closes the block file and the database.

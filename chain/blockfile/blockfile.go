@@ -248,7 +248,8 @@ func (f *File) Cut(end Position) error {
 	if end.Segment > activeIndex {
 		return fmt.Errorf("%w: the store names segment %d, %s holds %d", ErrMissing, end.Segment, f.dir, activeIndex)
 	}
-	if size := f.segmentSize(end.Segment); uint64(size) < end.Offset {
+	size := f.segmentSize(end.Segment)
+	if uint64(size) < end.Offset {
 		return fmt.Errorf("%w: segment %d is %d bytes, the store names %d", ErrMissing, end.Segment, size, end.Offset)
 	}
 	seg := f.active
@@ -258,7 +259,7 @@ func (f *File) Cut(end Position) error {
 			return fmt.Errorf("cut block file: %w", err)
 		}
 	}
-	if uint64(f.segmentSize(end.Segment)) > end.Offset {
+	if uint64(size) > end.Offset {
 		if err := truncateSynced(seg, int64(end.Offset)); err != nil {
 			if seg != f.active {
 				seg.Close()
