@@ -124,12 +124,12 @@ func (n *Node) persist(rd ordering.Ready) error {
 		return nil
 	}
 	recs := make([]wal.Record, len(rd.Persist))
-	for i, m := range rd.Persist {
-		enc, err := ordering.EncodeMessage(m)
+	for i, r := range rd.Persist {
+		enc, err := ordering.EncodeMessage(r.Msg)
 		if err != nil {
 			return fmt.Errorf("encode record: %w", err)
 		}
-		recs[i] = wal.Record{Height: m.Height, Data: enc}
+		recs[i] = wal.Record{Height: r.Height, Data: enc}
 	}
 	start := time.Now()
 	if err := n.wal.Append(recs); err != nil {

@@ -155,13 +155,24 @@ type SoftState struct {
 //  3. execute Committed blocks in order and report each with Executed,
 //  4. call Advance(rd).
 type Ready struct {
-	Persist   []*Message // messages to store BEFORE Messages leave: this node's signed ones, and the prepared certificates it commits on
+	Persist   []Record // messages to store BEFORE Messages leave: this node's signed ones, the prepared certificates it commits on, and the NewView it entered its view by
 	Messages  []Outbound
 	Committed []Committed
 	Stable    *CheckpointProof // a checkpoint that became stable, if any
 	Evidence  []Evidence
 	SoftState SoftState
 	Propose   *ProposalSlot // non-nil: this node is primary and may propose this slot now
+}
+
+// Record is a message the driver persists, with the height that decides
+// when the driver may discard it: once a stable checkpoint reaches Height.
+// Height is the message's own height for votes and checkpoints; records
+// that pin this node's view (its view change, the NewView of its view) are
+// handed out again with a higher Height whenever a stable checkpoint would
+// otherwise prune them, so a restart always finds them.
+type Record struct {
+	Msg    *Message
+	Height uint64
 }
 
 // ProposalSlot tells the primary's driver what the next block must carry.
@@ -215,7 +226,7 @@ type Restore struct {
 	Certificate *chain.Certificate `rlp:"nil"`
 	AppHashes   []AppHashAt        // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
 	Stable      *CheckpointProof   `rlp:"nil"`
-	Records     []*Message         // every message Ready.Persist handed out (minus those pruned below Stable), oldest first
+	Records     []*Message         // the Msg of every Record Ready.Persist handed out, minus those pruned by a stable checkpoint, oldest first
 
 	// NoVoteThroughHeight and MinView protect a node that lost its records
 	// (wiped data directory): it signs no pre-prepare, prepare or commit at

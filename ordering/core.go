@@ -93,7 +93,7 @@ type Core struct {
 
 // readyOut accumulates outputs until Advance.
 type readyOut struct {
-	persist   []*Message
+	persist   []Record
 	msgs      []Outbound
 	committed []Committed
 	stable    *CheckpointProof
@@ -448,8 +448,13 @@ func (c *Core) signOwn(m *Message) (*Message, error) {
 	if isVote {
 		c.own[voteKey{m.Type, m.View, m.Height}] = m
 	}
-	c.out.persist = append(c.out.persist, m)
+	c.persist(m)
 	return m, nil
+}
+
+// persist queues m for the driver to store, prunable at its own height.
+func (c *Core) persist(m *Message) {
+	c.out.persist = append(c.out.persist, Record{Msg: m, Height: m.Height})
 }
 
 // addEvidence records two conflicting messages from one signer, bounded by

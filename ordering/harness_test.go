@@ -56,7 +56,7 @@ type envelope struct {
 type testNode struct {
 	core      *Core
 	cfg       Config
-	records   []*Message
+	records   []Record
 	committed []Committed
 	appHash   chain.Hash
 	appHashes map[uint64]chain.Hash
@@ -152,9 +152,9 @@ func (cl *cluster) process(i int) {
 
 func (nd *testNode) pruneRecords(stable uint64) {
 	kept := nd.records[:0]
-	for _, m := range nd.records {
-		if m.Height >= stable {
-			kept = append(kept, m)
+	for _, r := range nd.records {
+		if r.Height >= stable {
+			kept = append(kept, r)
 		}
 	}
 	nd.records = kept
@@ -347,8 +347,10 @@ func (cl *cluster) restart(i int) {
 	if len(nd.committed) > 0 {
 		last = &nd.committed[len(nd.committed)-1]
 	}
-	r := Restore{Height: 0, BlockHash: genesisHash, BlockTimestamp: genesisTs, Records: append([]*Message(nil), nd.records...),
-		Stable: nd.stable}
+	r := Restore{Height: 0, BlockHash: genesisHash, BlockTimestamp: genesisTs, Stable: nd.stable}
+	for _, rec := range nd.records {
+		r.Records = append(r.Records, rec.Msg)
+	}
 	if last != nil {
 		r.Height, r.BlockHash, r.BlockTimestamp = last.Block.Header.Height, last.Block.Hash(), last.Block.Header.Timestamp
 	}

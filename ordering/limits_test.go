@@ -227,7 +227,8 @@ func TestInvalidProposalsStartViewChange(t *testing.T) {
 		if ss := rd.SoftState; ss.View != 1 || !ss.InViewChange {
 			t.Errorf("%s: soft state %+v, want view change to 1", tt.name, ss)
 		}
-		for _, m := range rd.Persist {
+		for _, r := range rd.Persist {
+			m := r.Msg
 			if m.Type == MsgPrepare {
 				t.Errorf("%s: prepared an invalid proposal", tt.name)
 			}
@@ -249,17 +250,17 @@ func TestBehindFromCheckpointsAndCatchUp(t *testing.T) {
 	cl.nodes[3].down = false
 	cl.heal()
 	lag := cl.nodes[3].core
-	for _, m := range cl.nodes[0].records {
-		if m.Type == MsgCheckpoint {
-			lag.Step(m)
+	for _, r := range cl.nodes[0].records {
+		if r.Msg.Type == MsgCheckpoint {
+			lag.Step(r.Msg)
 		}
 	}
 	if b := lag.SoftState().Behind; b != 0 {
 		t.Fatalf("behind %d on one validator's checkpoint", b)
 	}
-	for _, m := range cl.nodes[1].records {
-		if m.Type == MsgCheckpoint {
-			lag.Step(m)
+	for _, r := range cl.nodes[1].records {
+		if r.Msg.Type == MsgCheckpoint {
+			lag.Step(r.Msg)
 		}
 	}
 	if b := lag.SoftState().Behind; b != 10 {

@@ -339,11 +339,11 @@ func (c *Core) notePrepared(s *slot) bool {
 // certificate for persisting (this node's own are already there).
 func (c *Core) persistProof(p *PreparedProof) {
 	if p.PrePrepare.From != c.self {
-		c.out.persist = append(c.out.persist, p.PrePrepare)
+		c.persist(p.PrePrepare)
 	}
 	for _, m := range p.Prepares {
 		if m.From != c.self {
-			c.out.persist = append(c.out.persist, m)
+			c.persist(m)
 		}
 	}
 }

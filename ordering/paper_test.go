@@ -78,7 +78,7 @@ func TestPreparedCertificateSurvivesViewChange(t *testing.T) {
 func TestStaleViewCommitIsIgnored(t *testing.T) {
 	cl := newCluster(t, 4, nil)
 	cl.run(1, 50)
-	old := cl.nodes[1].records[len(cl.nodes[1].records)-1]
+	old := cl.nodes[1].records[len(cl.nodes[1].records)-1].Msg
 	cl.isolate(0)
 	for i := 1; i < 4; i++ {
 		cl.nodes[i].core.NotePending(true)
@@ -129,7 +129,8 @@ func TestEquivocatingPrimaryIsReplaced(t *testing.T) {
 	if ss := rd.SoftState; ss.View != 1 || !ss.InViewChange {
 		t.Fatalf("soft state after equivocation %+v", ss)
 	}
-	for _, m := range rd.Persist {
+	for _, r := range rd.Persist {
+		m := r.Msg
 		if m.Type == MsgPrepare && m.Digest == b.Hash() {
 			t.Fatal("backup prepared the second pre-prepare")
 		}
@@ -146,8 +147,8 @@ func TestRestoredNodeDoesNotDoubleSign(t *testing.T) {
 	cl.deliverAll()
 	nd := cl.nodes[1]
 	var prepared *Message
-	for _, m := range nd.records {
-		if m.Type == MsgPrepare && m.Height == 2 {
+	for _, r := range nd.records {
+		if m := r.Msg; m.Type == MsgPrepare && m.Height == 2 {
 			prepared = m
 		}
 	}
@@ -171,7 +172,8 @@ func TestRestoredNodeDoesNotDoubleSign(t *testing.T) {
 	if err := c.Step(pp); err != nil {
 		t.Fatalf("step: %v", err)
 	}
-	for _, m := range c.Ready().Persist {
+	for _, r := range c.Ready().Persist {
+		m := r.Msg
 		if m.Type == MsgPrepare && m.Height == 2 && m.View == 0 {
 			t.Fatalf("restored node signed a second prepare at (0, 2): %s", short(m.Digest))
 		}

@@ -62,8 +62,8 @@ func (s *Sim) drain(n *node) {
 		for n.up && n.core.HasReady() {
 			rd := n.core.Ready()
 			n.store.persist(rd.Persist)
-			for _, m := range rd.Persist {
-				s.check.observe(m)
+			for _, r := range rd.Persist {
+				s.check.observe(r.Msg)
 			}
 			s.sendAll(n, rd.Messages)
 			n.store.setStable(rd.Stable)

@@ -10,8 +10,8 @@ import (
 // storage is a node's simulated durable storage: what survives a crash.
 // Everything else a node holds is lost when it crashes.
 type storage struct {
-	records   []*ordering.Message // signed messages, oldest first
-	blocks    []*chain.Block      // blocks[h-1] is height h
+	records   []ordering.Record // signed messages with their prune heights, oldest first
+	blocks    []*chain.Block    // blocks[h-1] is height h
 	certs     []*chain.Certificate
 	appHashes []chain.Hash // appHashes[h] is the appHash after height h
 	stable    *ordering.CheckpointProof
@@ -27,21 +27,19 @@ func (s *storage) height() uint64 { return uint64(len(s.blocks)) }
 
 // persist appends signed records. The simulator's storage is synchronous,
 // so a record is durable when persist returns.
-func (s *storage) persist(msgs []*ordering.Message) { s.records = append(s.records, msgs...) }
+func (s *storage) persist(recs []ordering.Record) { s.records = append(s.records, recs...) }
 
 // setStable records a stable checkpoint and discards the records it
-// covers: every record whose Height is at or below the checkpoint (a view
-// change or new view carries the signer's high watermark as its Height, so
-// it survives until the log moves past it).
+// covers: every record whose prune Height is at or below the checkpoint.
 func (s *storage) setStable(cp *ordering.CheckpointProof) {
 	if cp == nil || (s.stable != nil && cp.Height <= s.stable.Height) {
 		return
 	}
 	s.stable = cp
 	kept := s.records[:0]
-	for _, m := range s.records {
-		if m.Height > cp.Height {
-			kept = append(kept, m)
+	for _, r := range s.records {
+		if r.Height > cp.Height {
+			kept = append(kept, r)
 		}
 	}
 	clear(s.records[len(kept):])
@@ -76,7 +74,9 @@ func (s *storage) restore(window uint64) ordering.Restore {
 		BlockHash:      tip.Hash(),
 		BlockTimestamp: tip.Header.Timestamp,
 		Stable:         s.stable,
-		Records:        append([]*ordering.Message(nil), s.records...),
+	}
+	for _, rec := range s.records {
+		r.Records = append(r.Records, rec.Msg)
 	}
 	if n := len(s.certs); n > 0 {
 		r.Certificate = s.certs[n-1]

@@ -66,10 +66,10 @@ func TestStorageRestore(t *testing.T) {
 
 func TestStorageStablePrunesCoveredRecords(t *testing.T) {
 	s := testStorage(t, 0)
-	rec := func(typ ordering.MsgType, h uint64) *ordering.Message {
-		return &ordering.Message{Type: typ, Height: h}
+	rec := func(typ ordering.MsgType, h uint64) ordering.Record {
+		return ordering.Record{Msg: &ordering.Message{Type: typ, Height: h}, Height: h}
 	}
-	s.persist([]*ordering.Message{
+	s.persist([]ordering.Record{
 		rec(ordering.MsgPrepare, 9), rec(ordering.MsgViewChange, 30), rec(ordering.MsgCommit, 10),
 		rec(ordering.MsgCommit, 11), rec(ordering.MsgViewChange, 10), rec(ordering.MsgPrepare, 12),
 	})
