@@ -61,6 +61,25 @@ func (n *Node) ticks(d time.Duration) int {
 	return max(1, int(d/n.cfg.Consensus.TickInterval))
 }
 
+// restoreCertificates reads the commit certificates of the executed
+// heights above the stable checkpoint, at most a log window of them: view
+// changes certify every height committed above the checkpoint.
+func (n *Node) restoreCertificates(h uint64, stable *ordering.CheckpointProof) ([]*chain.Certificate, error) {
+	low := h - min(h, ordering.DefaultLogWindowFactor*n.gen.Consensus.CheckpointInterval)
+	if stable != nil {
+		low = max(low, min(stable.Height, h))
+	}
+	var certs []*chain.Certificate
+	for i := low + 1; i <= h; i++ {
+		cert, err := n.store.Certificate(i)
+		if err != nil {
+			return nil, fmt.Errorf("certificate of %d: %w", i, err)
+		}
+		certs = append(certs, cert)
+	}
+	return certs, nil
+}
+
 // restoreState reads what the core needs from the store.
 func (n *Node) restoreState() (ordering.Restore, error) {
 	h := n.height.Load()
@@ -71,9 +90,6 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 			return r, err
 		}
 		r.BlockHash, r.BlockTimestamp = hash, b.Header.Timestamp
-		if r.Certificate, err = n.store.Certificate(h); err != nil {
-			return r, fmt.Errorf("certificate of %d: %w", h, err)
-		}
 	}
 	w := n.gen.Consensus.PipelineWindow
 	for i := h - min(h, w-1); i <= h; i++ {
@@ -92,6 +108,11 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 	} else if !errors.Is(err, chain.ErrNotFound) {
 		return r, err
 	}
+	certs, err := n.restoreCertificates(h, r.Stable)
+	if err != nil {
+		return r, err
+	}
+	r.Certificates = certs
 	for i, rec := range n.walRecords {
 		m, err := ordering.DecodeMessage(rec.Data, 0)
 		if err != nil {

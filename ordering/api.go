@@ -220,13 +220,15 @@ type Restore struct {
 	Height         uint64     // last executed height (0 = genesis only)
 	BlockHash      chain.Hash // hash of that block (genesis hash at 0)
 	BlockTimestamp uint64     // its timestamp, unix ms
-	// Certificate is the commit certificate of Height, when the driver has
-	// it (nil at genesis); view changes carry it in place of the blocks up
-	// to Height.
-	Certificate *chain.Certificate `rlp:"nil"`
-	AppHashes   []AppHashAt        // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
-	Stable      *CheckpointProof   `rlp:"nil"`
-	Records     []*Message         // the Msg of every Record Ready.Persist handed out, minus those pruned by a stable checkpoint, oldest first
+	// Certificates are the commit certificates of consecutive heights
+	// ending at Height, oldest first: at least those above the stable
+	// checkpoint, up to LogWindow of them (none at genesis). View changes
+	// carry them in place of the blocks: a view change certifies every
+	// height its sender committed above its checkpoint (see decidedBase).
+	Certificates []*chain.Certificate
+	AppHashes    []AppHashAt      // appHash after heights max(0, Height+1−PipelineWindow)…Height (0 = genesis state)
+	Stable       *CheckpointProof `rlp:"nil"`
+	Records      []*Message       // the Msg of every Record Ready.Persist handed out, minus those pruned by a stable checkpoint, oldest first
 
 	// NoVoteThroughHeight and MinView protect a node that lost its records
 	// (wiped data directory): it signs no pre-prepare, prepare or commit at

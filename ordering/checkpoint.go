@@ -122,6 +122,14 @@ func (c *Core) becomeStable(p *CheckpointProof) {
 			delete(c.far, from)
 		}
 	}
+	for _, h := range sortedKeys(c.decidedCerts) {
+		if h <= p.Height {
+			delete(c.decidedCerts, h)
+		}
+	}
+	if c.pin != nil && c.pinKey <= p.Height {
+		c.repin()
+	}
 	c.reinstallOwn()
 	c.progress()
 	c.advance()

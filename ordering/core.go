@@ -58,7 +58,8 @@ type Core struct {
 	committedHash chain.Hash
 	committedTs   uint64
 	certs         map[uint64]*chain.Certificate // commit certificates of heights in (stable, committed], when known
-	decided       uint64                        // heights ≤ decided are fixed by a commit certificate a new view carried
+	decided       uint64                        // heights ≤ decided are fixed by the NewView of a view (decidedBase)
+	decidedCerts  map[uint64]*chain.Certificate // the NewView's certificates of heights in (committed, decided]
 	hashes        map[uint64]chain.Hash         // committed block hashes in (stable, committed]
 	executed      uint64
 	appHashes     map[uint64]chain.Hash // appHash after executed heights ≥ executed+1−W
@@ -74,6 +75,12 @@ type Core struct {
 	myVC      *Message            // this node's view change for c.view
 	lastNV    *Message            // the new view this node sent or accepted for c.view
 	myCkpt    *Message            // this node's latest checkpoint
+	// pin is the record a restart needs to resume in this node's view: its
+	// view change while it waits for a NewView, else the NewView it entered
+	// the view by (nil in view 0 before any view change). pinKey is the
+	// prune height of its latest persisted copy.
+	pin    *Message
+	pinKey uint64
 
 	noVoteThrough uint64
 	lagTarget     uint64 // highest height a quorum committed that this node cannot deliver
@@ -115,18 +122,19 @@ func New(cfg Config, r Restore) (*Core, error) {
 	n := cfg.Validators.Size()
 	c := &Core{
 		cfg: cfg, vs: cfg.Validators, n: n, f: chain.MaxFaulty(n), self: uint32(cfg.Self),
-		q:         quorum(n, cfg.WeakenQuorum),
-		hashes:    map[uint64]chain.Hash{},
-		certs:     map[uint64]*chain.Certificate{},
-		appHashes: map[uint64]chain.Hash{},
-		slots:     map[uint64]*slot{},
-		own:       map[voteKey]*Message{},
-		ckpts:     map[uint64]map[uint32]*Message{},
-		far:       map[uint32]*Message{},
-		farCommit: map[uint32]uint64{},
-		vcs:       map[uint32]*Message{},
-		replied:   map[uint32]uint64{},
-		timeout:   cfg.ViewChangeTimeout,
+		q:            quorum(n, cfg.WeakenQuorum),
+		hashes:       map[uint64]chain.Hash{},
+		certs:        map[uint64]*chain.Certificate{},
+		decidedCerts: map[uint64]*chain.Certificate{},
+		appHashes:    map[uint64]chain.Hash{},
+		slots:        map[uint64]*slot{},
+		own:          map[voteKey]*Message{},
+		ckpts:        map[uint64]map[uint32]*Message{},
+		far:          map[uint32]*Message{},
+		farCommit:    map[uint32]uint64{},
+		vcs:          map[uint32]*Message{},
+		replied:      map[uint32]uint64{},
+		timeout:      cfg.ViewChangeTimeout,
 	}
 	if err := c.restore(r); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -455,6 +463,23 @@ func (c *Core) signOwn(m *Message) (*Message, error) {
 // persist queues m for the driver to store, prunable at its own height.
 func (c *Core) persist(m *Message) {
 	c.out.persist = append(c.out.persist, Record{Msg: m, Height: m.Height})
+}
+
+// pinView makes m the record that pins this node's view. A NewView from
+// the primary (key 0) is persisted here; this node's own view change or
+// NewView was persisted by signOwn with prune height key.
+func (c *Core) pinView(m *Message, key uint64) {
+	c.pin, c.pinKey = m, key
+	if key == 0 {
+		c.repin()
+	}
+}
+
+// repin persists the pinning record again with a prune height above the
+// stable checkpoint, so that pruning at the checkpoint keeps a copy.
+func (c *Core) repin() {
+	c.pinKey = max(c.pin.Height, c.highWatermark())
+	c.out.persist = append(c.out.persist, Record{Msg: c.pin, Height: c.pinKey})
 }
 
 // addEvidence records two conflicting messages from one signer, bounded by

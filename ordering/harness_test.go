@@ -57,13 +57,18 @@ type testNode struct {
 	core      *Core
 	cfg       Config
 	records   []Record
-	committed []Committed
+	committed committedList
 	appHash   chain.Hash
 	appHashes map[uint64]chain.Hash
 	toPropose int
 	down      bool
 	stable    *CheckpointProof
 	evidence  []Evidence
+	// execQueue holds committed blocks not yet executed when the cluster
+	// executes asynchronously; a crash loses it. execCap, when set, is the
+	// highest height the node executes until a test raises it.
+	execQueue []Committed
+	execCap   *uint64
 }
 
 type cluster struct {
@@ -85,6 +90,7 @@ type cluster struct {
 	skipCertCheck bool
 	trimCommitted bool        // keep only the last 64 committed blocks per node
 	crashes       bool        // randomRound may crash and restart nodes
+	asyncExec     bool        // committed blocks queue for execution (see testNode.execQueue)
 	onFork        func(error) // called on an agreement violation instead of failing
 }
 
@@ -132,8 +138,13 @@ func (cl *cluster) process(i int) {
 			cl.enqueue(i, ob)
 		}
 		for _, cm := range rd.Committed {
-			cl.execute(i, cm)
+			if cl.asyncExec {
+				nd.execQueue = append(nd.execQueue, cm)
+			} else {
+				cl.execute(i, cm)
+			}
 		}
+		cl.executeQueued(i)
 		if rd.Stable != nil {
 			nd.stable = rd.Stable
 			nd.pruneRecords(rd.Stable.Height)
@@ -191,6 +202,23 @@ func (cl *cluster) addTwin(id int) int {
 	cl.byz[id] = true
 	return len(cl.nodes) - 1
 }
+
+// executeQueued executes node i's queued blocks up to its execCap.
+func (cl *cluster) executeQueued(i int) {
+	nd := cl.nodes[i]
+	for len(nd.execQueue) > 0 && !nd.down {
+		cm := nd.execQueue[0]
+		if nd.execCap != nil && cm.Block.Header.Height > *nd.execCap {
+			return
+		}
+		nd.execQueue = nd.execQueue[1:]
+		cl.execute(i, cm)
+	}
+}
+
+// capExecution lets node i execute only up to height h (asynchronous
+// execution that lags); uncap lifts it.
+func (cl *cluster) capExecution(i int, h uint64) { cl.nodes[i].execCap = &h }
 
 // execute applies a committed block: the appHash chains the block hashes.
 func (cl *cluster) execute(i int, cm Committed) {
@@ -354,6 +382,11 @@ func (cl *cluster) restart(i int) {
 	if last != nil {
 		r.Height, r.BlockHash, r.BlockTimestamp = last.Block.Header.Height, last.Block.Hash(), last.Block.Header.Timestamp
 	}
+	for _, cm := range nd.committed {
+		if nd.stable == nil || cm.Block.Header.Height > nd.stable.Height {
+			r.Certificates = append(r.Certificates, cm.Certificate)
+		}
+	}
 	for h := r.Height + 1 - min(r.Height+1, nd.cfg.PipelineWindow); h <= r.Height; h++ {
 		r.AppHashes = append(r.AppHashes, AppHashAt{h, nd.appHashes[h]})
 	}
@@ -361,7 +394,7 @@ func (cl *cluster) restart(i int) {
 	if err != nil {
 		cl.t.Fatalf("restart %d: %v", i, err)
 	}
-	nd.core, nd.down = core, false
+	nd.core, nd.down, nd.execQueue = core, false, nil
 	cl.process(i)
 }
 
@@ -404,4 +437,14 @@ func (cl *cluster) tickAll(count int) {
 		}
 		cl.deliverAll()
 	}
+}
+
+type committedList []Committed
+
+func (cs committedList) certificates() []*chain.Certificate {
+	out := make([]*chain.Certificate, len(cs))
+	for i, c := range cs {
+		out[i] = c.Certificate
+	}
+	return out
 }

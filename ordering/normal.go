@@ -349,9 +349,18 @@ func (c *Core) persistProof(p *PreparedProof) {
 }
 
 // deliver hands out, in height order, every block with a commit
-// certificate whose parent is the committed tip.
+// certificate whose parent is the committed tip: decided heights with the
+// NewView's certificates, then heights committed in the current view.
 func (c *Core) deliver() {
 	for {
+		if c.committed < c.decided {
+			before := c.committed
+			c.commitDecided()
+			if c.committed == before {
+				return
+			}
+			continue
+		}
 		h := c.committed + 1
 		s := c.slots[h]
 		if s == nil || s.pp == nil || s.view != c.view {
@@ -387,6 +396,7 @@ func (c *Core) commitBlock(b *chain.Block, cert *chain.Certificate) {
 	c.committedHash = b.Hash()
 	c.committedTs = b.Header.Timestamp
 	c.certs[c.committed] = cert
+	delete(c.decidedCerts, c.committed)
 	c.hashes[c.committed] = c.committedHash
 	c.out.committed = append(c.out.committed, Committed{Block: b, Certificate: cert})
 	c.progress()

@@ -5,8 +5,9 @@ import (
 )
 
 // restore rebuilds the core from the driver's persisted state. Records are
-// this node's own signed messages plus the pre-prepares and prepares of the
-// prepared certificates it committed on (persisted before its commits).
+// this node's own signed messages, the pre-prepares and prepares of the
+// prepared certificates it committed on (persisted before its commits), and
+// the NewViews it entered views by.
 // After restore the node:
 //   - never signs a different hash for a (type, view, height) it signed,
 //   - never pre-prepares twice at one (view, height),
@@ -16,15 +17,6 @@ import (
 func (c *Core) restore(r Restore) error {
 	c.committed, c.committedHash, c.committedTs = r.Height, r.BlockHash, r.BlockTimestamp
 	c.executed = r.Height
-	if cert := r.Certificate; cert != nil && r.Height > 0 {
-		if cert.Height != r.Height || cert.BlockHash != r.BlockHash {
-			return fmt.Errorf("certificate is for %d/%s, restored block %d/%s", cert.Height, cert.BlockHash, r.Height, r.BlockHash)
-		}
-		if err := c.verifyCertificate(cert); err != nil {
-			return fmt.Errorf("certificate of %d: %w", r.Height, err)
-		}
-		c.certs[r.Height] = cert
-	}
 	c.hashes[r.Height] = r.BlockHash
 	for _, a := range r.AppHashes {
 		if a.Height <= r.Height {
@@ -45,6 +37,9 @@ func (c *Core) restore(r Restore) error {
 		}
 		c.stable, c.stableProof = r.Stable.Height, r.Stable
 	}
+	if err := c.restoreCertificates(r); err != nil {
+		return err
+	}
 	st, err := c.scanRecords(r.Records)
 	if err != nil {
 		return err
@@ -56,20 +51,48 @@ func (c *Core) restore(r Restore) error {
 		c.becomeNormal(0)
 	case st.active && st.activeView == view:
 		c.becomeNormal(view)
-		if st.nv != nil && st.nv.View == view {
-			c.lastNV = st.nv
-		}
 	case st.vc != nil && st.vc.View == view:
 		c.becomeViewChange(view)
-		c.myVC = st.vc
+		c.myVC, c.pin = st.vc, st.vc
 		c.vcs[c.self] = st.vc
 	default:
 		c.becomeNormal(view) // left for a view change once the log is back
 		needVC = true
 	}
 	c.installRecords(st)
+	if nv := st.nv; nv != nil && nv.View == view && !c.inViewChange {
+		c.pin = nv
+		c.installNewView(nv)
+	}
 	if needVC {
 		c.startViewChange(view)
+	}
+	return nil
+}
+
+// restoreCertificates checks the restored commit certificates — consecutive
+// heights ending at the restored block — and keeps those inside the log
+// window above the stable checkpoint.
+func (c *Core) restoreCertificates(r Restore) error {
+	certs := r.Certificates
+	if len(certs) == 0 {
+		return nil
+	}
+	if last := certs[len(certs)-1]; last.Height != r.Height || last.BlockHash != r.BlockHash {
+		return fmt.Errorf("last certificate is for %d/%s, restored block %d/%s", last.Height, last.BlockHash, r.Height, r.BlockHash)
+	}
+	low := max(c.stable, r.Height-min(r.Height, c.cfg.LogWindow))
+	for i, cert := range certs {
+		if want := r.Height - uint64(len(certs)-1-i); cert.Height != want {
+			return fmt.Errorf("certificate %d is for height %d, want %d (consecutive heights ending at %d)", i, cert.Height, want, r.Height)
+		}
+		if cert.Height <= low {
+			continue
+		}
+		if err := c.verifyCertificate(cert); err != nil {
+			return fmt.Errorf("certificate of %d: %w", cert.Height, err)
+		}
+		c.certs[cert.Height] = cert
 	}
 	return nil
 }
@@ -81,7 +104,7 @@ type recordScan struct {
 	activeView uint64 // highest view of a signed vote or NewView
 	signedVC   bool
 	vc         *Message // latest own view change
-	nv         *Message // latest own new view
+	nv         *Message // latest NewView this node sent or entered its view by
 	votes      []*Message
 	others     []*Message // pre-prepares and prepares of prepared certificates
 }
@@ -93,10 +116,17 @@ func (c *Core) scanRecords(records []*Message) (*recordScan, error) {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
 		if m.From != c.self {
-			if m.Type != MsgPrePrepare && m.Type != MsgPrepare {
+			switch m.Type {
+			case MsgPrePrepare, MsgPrepare:
+				st.others = append(st.others, m)
+			case MsgNewView:
+				if err := c.verifyNewView(m); err != nil {
+					return nil, fmt.Errorf("record %d: %w", i, err)
+				}
+				st.noteNewView(m)
+			default:
 				return nil, fmt.Errorf("record %d: %s from validator %d", i, m.Type, m.From)
 			}
-			st.others = append(st.others, m)
 			continue
 		}
 		st.maxView = max(st.maxView, m.View)
@@ -105,10 +135,7 @@ func (c *Core) scanRecords(records []*Message) (*recordScan, error) {
 			st.votes = append(st.votes, m)
 			st.noteActive(m.View)
 		case MsgNewView:
-			st.noteActive(m.View)
-			if st.nv == nil || m.View >= st.nv.View {
-				st.nv = m
-			}
+			st.noteNewView(m)
 		case MsgViewChange:
 			st.signedVC = true
 			if st.vc == nil || m.View >= st.vc.View {
@@ -121,6 +148,15 @@ func (c *Core) scanRecords(records []*Message) (*recordScan, error) {
 		}
 	}
 	return st, nil
+}
+
+// noteNewView notes a NewView this node sent or entered its view by.
+func (st *recordScan) noteNewView(m *Message) {
+	st.maxView = max(st.maxView, m.View)
+	st.noteActive(m.View)
+	if st.nv == nil || m.View >= st.nv.View {
+		st.nv = m
+	}
 }
 
 func (st *recordScan) noteActive(v uint64) {

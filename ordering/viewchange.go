@@ -36,6 +36,7 @@ func (c *Core) startViewChange(v uint64) {
 		return
 	}
 	c.myVC = m
+	c.pinView(m, m.Height)
 	c.vcs[c.self] = m
 	c.send(Broadcast, m)
 	c.tryNewView()
@@ -160,20 +161,44 @@ func (c *Core) verifyPreparedProof(p *PreparedProof) error {
 }
 
 // decidedBase returns the highest height a quorum of view changes shows
-// decided — by a stable checkpoint or a commit certificate — with its block
-// hash; ok is false when none shows any (the chain from genesis).
+// decided, with its block hash: the highest stable checkpoint among them,
+// raised through every next height for which one of them carries a commit
+// certificate. A certificate above a height none of them certifies does not
+// count: every decided height must be one whose block f+1 honest validators
+// can produce (an honest view change certifies every height it committed
+// above its checkpoint, and the q signers of a certificate include f+1
+// honest validators that persisted the block's prepared certificate), so a
+// validator that shows a high certificate and withholds the ones below it
+// cannot leave the new view waiting for blocks nobody honest holds. ok is
+// false when none shows any (the chain from genesis).
 func decidedBase(vcs []*Message) (height uint64, hash chain.Hash, ok bool) {
+	certs := map[uint64]*chain.Certificate{}
 	for _, m := range vcs {
 		if cp := m.ViewChange.Checkpoint; cp != nil && (!ok || cp.Height > height) {
 			height, hash, ok = cp.Height, cp.BlockHash, true
 		}
-		if certs := m.ViewChange.Committed; len(certs) > 0 {
-			if cert := certs[len(certs)-1]; !ok || cert.Height > height {
-				height, hash, ok = cert.Height, cert.BlockHash, true
+		for _, cert := range m.ViewChange.Committed {
+			certs[cert.Height] = cert
+		}
+	}
+	for cert := certs[height+1]; cert != nil; cert = certs[height+1] {
+		height, hash, ok = cert.Height, cert.BlockHash, true
+	}
+	return height, hash, ok
+}
+
+// decidedCerts returns the commit certificates the view changes carry for
+// heights in (from, to].
+func decidedCerts(vcs []*Message, from, to uint64) map[uint64]*chain.Certificate {
+	certs := map[uint64]*chain.Certificate{}
+	for _, m := range vcs {
+		for _, cert := range m.ViewChange.Committed {
+			if cert.Height > from && cert.Height <= to {
+				certs[cert.Height] = cert
 			}
 		}
 	}
-	return height, hash, ok
+	return certs
 }
 
 // carriedChain computes, from a quorum of view changes, the chain a new
@@ -184,9 +209,11 @@ func decidedBase(vcs []*Message) (height uint64, hash chain.Hash, ok bool) {
 // the same chain from the same view changes.
 //
 // Heights up to the decided base are not re-proposed. That is safe: a block
-// prepared at some height by a quorum's honest members in an earlier view is
-// either carried by one of them (it had not committed that height) or lies
-// at or below the height that member's commit certificate shows decided.
+// committed at some height was prepared by q validators, so an honest one
+// among the quorum either carries its prepared certificate (it had not
+// committed that height, or lost the commit in a crash before storing it)
+// or certifies that height and every one below it down to its checkpoint,
+// which makes the height decided.
 func carriedChain(vcs []*Message) []*PreparedProof {
 	baseHeight, baseHash, haveBase := decidedBase(vcs)
 	best := map[uint64]*PreparedProof{}
@@ -319,19 +346,16 @@ func (c *Core) verifyNewView(m *Message) error {
 
 // enterNewView starts normal operation in nv's view: per-view state of the
 // log is reset (prepared certificates are kept), the re-proposed chain is
-// installed, and proposals not on it are void.
+// installed, and proposals not on it are void. A NewView from the primary is
+// persisted before this node votes in the view, so that a restart still
+// knows which heights the view decided.
 func (c *Core) enterNewView(nv *Message) {
 	c.becomeNormal(nv.View)
-	c.lastNV = nv
 	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
-	for _, h := range sortedKeys(c.slots) {
-		c.slots[h].resetView(c.view)
-	}
-	for _, pp := range nv.NewView.PrePrepares {
-		if c.inWindow(pp.Height) {
-			s := c.slotAt(pp.Height)
-			s.pp, s.fresh = pp, false
-		}
+	if nv.From == c.self {
+		c.pinView(nv, nv.Height) // signOwn persisted it
+	} else {
+		c.pinView(nv, 0)
 	}
 	for _, from := range sortedKeys(c.vcs) {
 		if c.vcs[from].View <= c.view {
@@ -339,38 +363,58 @@ func (c *Core) enterNewView(nv *Message) {
 		}
 	}
 	c.myVC = nil
-	c.noteDecided(nv.NewView.ViewChanges)
+	for _, h := range sortedKeys(c.slots) {
+		c.slots[h].resetView(c.view)
+	}
+	c.installNewView(nv)
 	c.reaffirmCommitted(nv.NewView.PrePrepares)
 	c.advance()
 }
 
-// noteDecided records the height the new view's view changes show decided.
-// Nothing is proposed or accepted at or below it. The node commits, with the
-// view changes' certificates, every next height whose block it holds (it
-// prepared it); if it still has not reached the decided height it is behind
-// at once and fetches the rest by block sync.
+// installNewView installs nv, a NewView for the current view, in the log:
+// the re-proposed pre-prepares and the heights its view changes decided.
+func (c *Core) installNewView(nv *Message) {
+	c.lastNV = nv
+	for _, pp := range nv.NewView.PrePrepares {
+		if c.inWindow(pp.Height) && pp.Height > c.committed {
+			s := c.slotAt(pp.Height)
+			s.pp, s.fresh = pp, false
+		}
+	}
+	c.noteDecided(nv.NewView.ViewChanges)
+}
+
+// noteDecided records the height the view changes show decided and their
+// certificates of the heights up to it. Nothing is proposed or accepted at
+// or below it. The node commits every next decided height whose block it
+// holds (it prepared it) with its certificate — now, or later once block
+// sync filled the heights below (see deliver); while it has not reached the
+// decided height it is behind and fetches the rest by block sync.
 func (c *Core) noteDecided(vcs []*Message) {
 	h, _, ok := decidedBase(vcs)
 	if !ok || h <= c.decided {
 		return
 	}
 	c.decided = h
-	certs := map[uint64]*chain.Certificate{}
-	for _, m := range vcs {
-		for _, cert := range m.ViewChange.Committed {
-			certs[cert.Height] = cert
-		}
+	for height, cert := range decidedCerts(vcs, c.committed, h) { // each key is its own entry: order is irrelevant
+		c.decidedCerts[height] = cert
 	}
-	for c.committed < h {
-		cert, b := certs[c.committed+1], c.heldBlock(c.committed+1)
-		if cert == nil || b == nil || b.Hash() != cert.BlockHash || b.Header.ParentHash != c.committedHash || b.CheckTxRoot() != nil {
-			break
-		}
-		c.commitBlock(b, cert)
-	}
+	c.commitDecided()
 	if h > c.committed && h > c.lagTarget {
 		c.lagTarget = h
 		c.lagSince = c.ticks - min(c.ticks, uint64(c.cfg.RetransmitTicks))
+	}
+}
+
+// commitDecided commits, in order, every next decided height whose block
+// this node holds, with the certificate the view changes carried.
+func (c *Core) commitDecided() {
+	for c.committed < c.decided {
+		cert, b := c.decidedCerts[c.committed+1], c.heldBlock(c.committed+1)
+		if cert == nil || b == nil || b.Hash() != cert.BlockHash || b.Header.ParentHash != c.committedHash || b.CheckTxRoot() != nil {
+			return
+		}
+		c.commitBlock(b, cert)
 	}
 }
 

@@ -78,9 +78,11 @@ func (s *storage) restore(window uint64) ordering.Restore {
 	for _, rec := range s.records {
 		r.Records = append(r.Records, rec.Msg)
 	}
-	if n := len(s.certs); n > 0 {
-		r.Certificate = s.certs[n-1]
+	low := uint64(0)
+	if s.stable != nil {
+		low = min(s.stable.Height, h)
 	}
+	r.Certificates = append(r.Certificates, s.certs[low:h]...)
 	from := uint64(0)
 	if h+1 > window {
 		from = h + 1 - window
