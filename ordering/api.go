@@ -206,8 +206,13 @@ type Config struct {
 	// are accepted, everything else is dropped. ≥ PipelineWindow and ≥
 	// CheckpointInterval; 0 means DefaultLogWindowFactor×CheckpointInterval.
 	LogWindow       uint64
-	RetransmitTicks int // ticks between re-sends of this node's latest messages while stuck
-	MaxRetransmits  int // re-sends per stuck period (reset by progress)
+	// While stuck, a node re-sends its latest messages after
+	// RetransmitTicks, then at intervals that double up to
+	// RetransmitTicksMax; it never stops, so a network that heals after any
+	// outage hears from it again within RetransmitTicksMax ticks. Progress,
+	// or a peer joining its view change, restarts at RetransmitTicks.
+	RetransmitTicks    int
+	RetransmitTicksMax int // 0 means DefaultRetransmitBackoff × RetransmitTicks
 	MaxEvidence     int // evidence pairs buffered in Ready before more are dropped
 
 	// WeakenQuorum lowers the quorum to f+1. It exists only so the

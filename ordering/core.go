@@ -16,7 +16,7 @@ const (
 	DefaultViewChangeTimeout    = 20
 	DefaultViewChangeTimeoutMax = 640
 	DefaultRetransmitTicks      = 5
-	DefaultMaxRetransmits       = 1000
+	DefaultRetransmitBackoff    = 8
 	DefaultMaxEvidence          = 64
 	DefaultMaxClockDriftMs      = 10_000
 )
@@ -91,8 +91,8 @@ type Core struct {
 	pending       bool
 	elapsed       int // ticks since progress while the timer runs
 	timeout       int
-	sinceResend   int
-	resends       int
+	sinceResend   int // stuck ticks since the last re-send
+	resends       int // re-sends since the last progress (backs the interval off)
 	offered       *ProposalSlot // slot offered and not re-armed since
 
 	out readyOut
@@ -158,12 +158,15 @@ func withDefaults(cfg Config) (Config, error) {
 	setDefault(&cfg.ViewChangeTimeout, DefaultViewChangeTimeout)
 	setDefault(&cfg.ViewChangeTimeoutMax, DefaultViewChangeTimeoutMax)
 	setDefault(&cfg.RetransmitTicks, DefaultRetransmitTicks)
-	setDefault(&cfg.MaxRetransmits, DefaultMaxRetransmits)
+	setDefault(&cfg.RetransmitTicksMax, DefaultRetransmitBackoff*cfg.RetransmitTicks)
 	setDefault(&cfg.MaxEvidence, DefaultMaxEvidence)
 	setDefault(&cfg.MaxClockDriftMs, DefaultMaxClockDriftMs)
 	if cfg.LogWindow < cfg.PipelineWindow || cfg.LogWindow < cfg.CheckpointInterval {
 		return cfg, fmt.Errorf("config: LogWindow %d must be ≥ PipelineWindow %d and ≥ CheckpointInterval %d",
 			cfg.LogWindow, cfg.PipelineWindow, cfg.CheckpointInterval)
+	}
+	if cfg.RetransmitTicksMax < cfg.RetransmitTicks {
+		return cfg, fmt.Errorf("config: RetransmitTicksMax %d < RetransmitTicks %d", cfg.RetransmitTicksMax, cfg.RetransmitTicks)
 	}
 	if cfg.ViewChangeTimeoutMax < cfg.ViewChangeTimeout {
 		return cfg, fmt.Errorf("config: ViewChangeTimeoutMax %d < ViewChangeTimeout %d",
@@ -291,7 +294,7 @@ func (c *Core) Tick(nowMs uint64) {
 	}
 	if c.stuck() {
 		c.sinceResend++
-		if c.sinceResend >= c.cfg.RetransmitTicks && c.resends < c.cfg.MaxRetransmits {
+		if c.sinceResend >= c.retransmitInterval() {
 			c.sinceResend = 0
 			c.resends++
 			c.retransmit()
@@ -343,6 +346,13 @@ func (c *Core) stuck() bool {
 	next := c.committed + 1
 	votedNext := c.own[voteKey{MsgPrepare, c.view, next}] != nil || c.own[voteKey{MsgCommit, c.view, next}] != nil
 	return c.inViewChange || c.inFlight() || votedNext || (c.myCkpt != nil && c.myCkpt.Height > c.stable)
+}
+
+// retransmitInterval is the number of stuck ticks before the next re-send:
+// RetransmitTicks doubled per re-send since the last progress, capped at
+// RetransmitTicksMax.
+func (c *Core) retransmitInterval() int {
+	return min(c.cfg.RetransmitTicks<<min(c.resends, 20), c.cfg.RetransmitTicksMax)
 }
 
 // progress notes that the chain moved: timers and re-send budgets restart.

@@ -102,7 +102,7 @@ func newCluster(t testing.TB, n int, tweak func(*Config)) *cluster {
 		cfg := Config{
 			ChainID: testChainID, Validators: vs, Self: i, Signer: NewKeySigner(keys[i]),
 			CheckpointInterval: 10, PipelineWindow: 1, ViewChangeTimeout: 10, ViewChangeTimeoutMax: 80,
-			RetransmitTicks: 3, MaxRetransmits: 50, MaxClockDriftMs: 60_000,
+			RetransmitTicks: 3, RetransmitTicksMax: 24, MaxClockDriftMs: 60_000,
 		}
 		if tweak != nil {
 			tweak(&cfg)

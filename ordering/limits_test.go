@@ -11,7 +11,7 @@ func newTestCore(t *testing.T, self int, tweak func(*Config)) *Core {
 	t.Helper()
 	vs, keys := testValidators(t, 4)
 	cfg := Config{ChainID: testChainID, Validators: vs, Self: self, Signer: NewKeySigner(keys[self]),
-		CheckpointInterval: 10, ViewChangeTimeout: 4, ViewChangeTimeoutMax: 10, RetransmitTicks: 2, MaxRetransmits: 3}
+		CheckpointInterval: 10, ViewChangeTimeout: 4, ViewChangeTimeoutMax: 10, RetransmitTicks: 2, RetransmitTicksMax: 8}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -129,26 +129,34 @@ func TestLoneViewChangeDoesNotEscalate(t *testing.T) {
 	}
 }
 
-// A node re-sends its view change every RetransmitTicks, at most
-// MaxRetransmits times per stuck period.
-func TestRetransmitsAreBounded(t *testing.T) {
+// A node stuck in a view change re-sends it after RetransmitTicks, then at
+// intervals that double up to RetransmitTicksMax, and never stops.
+func TestRetransmitsBackOffAndNeverStop(t *testing.T) {
 	c := newTestCore(t, 1, func(c *Config) { c.ViewChangeTimeout, c.ViewChangeTimeoutMax = 100, 100 })
 	c.startViewChange(1)
-	rd := c.Ready()
-	c.Advance(rd)
-	sent := 0
-	for tick := 0; tick < 50; tick++ {
+	c.Advance(c.Ready())
+	var at []int
+	for tick := 1; tick <= 1000; tick++ {
 		c.Tick(0)
 		rd := c.Ready()
 		for _, ob := range rd.Messages {
 			if ob.Msg.Type == MsgViewChange {
-				sent++
+				at = append(at, tick)
 			}
 		}
 		c.Advance(rd)
 	}
-	if sent != 3 {
-		t.Fatalf("re-sent the view change %d times, want MaxRetransmits = 3", sent)
+	want := []int{2, 6, 14, 22, 30}
+	if len(at) < len(want) {
+		t.Fatalf("re-sent at ticks %v, want %v first", at, want)
+	}
+	for i, w := range want {
+		if at[i] != w {
+			t.Fatalf("re-sent at ticks %v, want %v first", at[:len(want)], want)
+		}
+	}
+	if last := at[len(at)-1]; last < 1000-8 {
+		t.Fatalf("last re-send at tick %d of 1000: re-sending stopped", last)
 	}
 }
 
