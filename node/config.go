@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/bafomet/bafomet/genesis"
+	"github.com/bafomet/bafomet/ordering"
 )
 
 // Node home layout, relative to the home directory (docs/operations.md).
@@ -378,6 +379,9 @@ func (c *Config) CheckGenesis(g *genesis.Genesis) error {
 	if need := p.MaxBlockBytes + FrameOverheadBytes; uint64(c.P2P.MaxFrameBytes) < need {
 		errs = append(errs, cfgKeyErr("p2p.max_frame_bytes", "%d cannot carry a block of genesis max_block_bytes %d (need at least %d)",
 			c.P2P.MaxFrameBytes, p.MaxBlockBytes, need))
+	} else if need := ordering.MaxNewViewBytes(len(g.Validators), ordering.DefaultLogWindowFactor*p.CheckpointInterval); c.P2P.MaxFrameBytes < need {
+		errs = append(errs, cfgKeyErr("p2p.max_frame_bytes", "%d cannot carry a NewView of %d validators with checkpoint_interval %d (need at least %d; raise it, or lower the genesis checkpoint_interval)",
+			c.P2P.MaxFrameBytes, len(g.Validators), p.CheckpointInterval, need))
 	}
 	if need := p.MaxTxBytes + RequestOverheadBytes; uint64(c.P2P.MaxTxFrameBytes) < need {
 		errs = append(errs, cfgKeyErr("p2p.max_tx_frame_bytes", "%d cannot carry a transaction of genesis max_tx_bytes %d (need at least %d)",

@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/genesis"
+	"github.com/bafomet/bafomet/ordering"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -337,4 +339,17 @@ func TestMemoryLimit(t *testing.T) {
 	if bigWant <= MinMemoryLimit || bigWant >= DefaultMemoryLimit {
 		t.Fatalf("big-block limit %d not between the minimum and the default", bigWant)
 	}
+}
+
+// The frame must carry the largest NewView of the validator set, not only
+// a block: 16 validators with checkpoint_interval 100 need more than the
+// default 4 MiB.
+func TestCheckGenesisFrameCarriesANewView(t *testing.T) {
+	g := &genesis.Genesis{Consensus: genesis.DefaultConsensus(), Validators: make([]genesis.Validator, 16)}
+	need := ordering.MaxNewViewBytes(16, ordering.DefaultLogWindowFactor*g.Consensus.CheckpointInterval)
+	c := DefaultConfig()
+	c.P2P.MaxFrameBytes = need - 1
+	checkErr(t, c.CheckGenesis(g), fmt.Sprintf("config: p2p.max_frame_bytes: %d cannot carry a NewView of 16 validators with checkpoint_interval 100 (need at least %d; raise it, or lower the genesis checkpoint_interval)", need-1, need))
+	c.P2P.MaxFrameBytes = need
+	checkErr(t, c.CheckGenesis(g), "")
 }

@@ -205,7 +205,7 @@ type Config struct {
 	// LogWindow bounds the message log: heights in (stable, stable+LogWindow]
 	// are accepted, everything else is dropped. ≥ PipelineWindow and ≥
 	// CheckpointInterval; 0 means DefaultLogWindowFactor×CheckpointInterval.
-	LogWindow       uint64
+	LogWindow uint64
 	// While stuck, a node re-sends its latest messages after
 	// RetransmitTicks, then at intervals that double up to
 	// RetransmitTicksMax; it never stops, so a network that heals after any
@@ -213,7 +213,7 @@ type Config struct {
 	// or a peer joining its view change, restarts at RetransmitTicks.
 	RetransmitTicks    int
 	RetransmitTicksMax int // 0 means DefaultRetransmitBackoff × RetransmitTicks
-	MaxEvidence     int // evidence pairs buffered in Ready before more are dropped
+	MaxEvidence        int // evidence pairs buffered in Ready before more are dropped
 
 	// WeakenQuorum lowers the quorum to f+1. It exists only so the
 	// simulator can prove its checkers catch a fork; node refuses it.

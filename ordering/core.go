@@ -60,6 +60,7 @@ type Core struct {
 	certs         map[uint64]*chain.Certificate // commit certificates of heights in (stable, committed], when known
 	decided       uint64                        // heights ≤ decided are fixed by the NewView of a view (decidedBase)
 	decidedCerts  map[uint64]*chain.Certificate // the NewView's certificates of heights in (committed, decided]
+	carried       map[chain.Hash]*chain.Block   // blocks received for the view change this node leads, by hash
 	hashes        map[uint64]chain.Hash         // committed block hashes in (stable, committed]
 	executed      uint64
 	appHashes     map[uint64]chain.Hash // appHash after executed heights ≥ executed+1−W
@@ -91,8 +92,8 @@ type Core struct {
 	pending       bool
 	elapsed       int // ticks since progress while the timer runs
 	timeout       int
-	sinceResend   int // stuck ticks since the last re-send
-	resends       int // re-sends since the last progress (backs the interval off)
+	sinceResend   int           // stuck ticks since the last re-send
+	resends       int           // re-sends since the last progress (backs the interval off)
 	offered       *ProposalSlot // slot offered and not re-armed since
 
 	out readyOut
@@ -126,6 +127,7 @@ func New(cfg Config, r Restore) (*Core, error) {
 		hashes:       map[uint64]chain.Hash{},
 		certs:        map[uint64]*chain.Certificate{},
 		decidedCerts: map[uint64]*chain.Certificate{},
+		carried:      map[chain.Hash]*chain.Block{},
 		appHashes:    map[uint64]chain.Hash{},
 		slots:        map[uint64]*slot{},
 		own:          map[voteKey]*Message{},
@@ -210,6 +212,9 @@ func (c *Core) Step(m *Message) error {
 	}
 	if m.Type == MsgCommit {
 		c.noteFarCommit(m)
+	}
+	if m.Type == MsgPrePrepare && m.View < c.view {
+		return c.stepCarriedBlock(m)
 	}
 	switch m.Type {
 	case MsgCheckpoint:
@@ -330,10 +335,11 @@ func (c *Core) countViewChanges(v uint64) int {
 }
 
 // inFlight reports whether a proposal above the committed height is known
-// in the current view.
+// in the current view (pre-prepared, or re-proposed by the NewView and
+// waiting for its block).
 func (c *Core) inFlight() bool {
 	for h := c.committed + 1; h <= c.committed+c.cfg.PipelineWindow; h++ {
-		if s := c.slots[h]; s != nil && s.view == c.view && s.pp != nil {
+		if s := c.slots[h]; s != nil && s.view == c.view && (s.pp != nil || s.reproposed != nil) {
 			return true
 		}
 	}
@@ -368,6 +374,7 @@ func (c *Core) retransmit() {
 	if c.inViewChange {
 		if c.myVC != nil {
 			c.send(Broadcast, c.myVC)
+			c.sendCarriedBlocks()
 		}
 	} else {
 		if c.lastNV != nil && c.isPrimary() {

@@ -88,10 +88,14 @@ type cluster struct {
 	// skipCertCheck skips verifying certificates in execute (long runs,
 	// where other tests already verify them).
 	skipCertCheck bool
-	trimCommitted bool        // keep only the last 64 committed blocks per node
-	crashes       bool        // randomRound may crash and restart nodes
-	asyncExec     bool        // committed blocks queue for execution (see testNode.execQueue)
-	onFork        func(error) // called on an agreement violation instead of failing
+	trimCommitted bool            // keep only the last 64 committed blocks per node
+	crashes       bool            // randomRound may crash and restart nodes
+	asyncExec     bool            // committed blocks queue for execution (see testNode.execQueue)
+	txBytes       int             // size of the one transaction of each proposed block (0: a short one)
+	frameLimit    int             // messages whose encoding is larger are not sent (0: no limit)
+	oversize      int             // messages frameLimit stopped
+	largest       map[MsgType]int // largest encoding seen per type while frameLimit is set
+	onFork        func(error)     // called on an agreement violation instead of failing
 }
 
 func newCluster(t testing.TB, n int, tweak func(*Config)) *cluster {
@@ -177,6 +181,21 @@ func (cl *cluster) noteLogSize(c *Core) {
 }
 
 func (cl *cluster) enqueue(from int, ob Outbound) {
+	if cl.frameLimit > 0 {
+		enc, err := EncodeMessage(ob.Msg)
+		if err != nil {
+			cl.t.Fatal(err)
+		}
+		if cl.largest == nil {
+			cl.largest = map[MsgType]int{}
+		}
+		cl.largest[ob.Msg.Type] = max(cl.largest[ob.Msg.Type], len(enc))
+		if len(enc) > cl.frameLimit {
+			cl.oversize++
+			cl.logf("%d %s of %d bytes not sent: frame limit %d", from, describe(ob.Msg), len(enc), cl.frameLimit)
+			return
+		}
+	}
 	self := cl.nodes[from].cfg.Self
 	for to, nd := range cl.nodes {
 		id := nd.cfg.Self
@@ -248,7 +267,11 @@ func (cl *cluster) execute(i int, cm Committed) {
 
 // block builds the block node i proposes for slot.
 func (cl *cluster) block(i int, slot *ProposalSlot) *chain.Block {
-	txs := [][]byte{[]byte(fmt.Sprintf("tx from %d at %d", i, slot.Height))}
+	tx := []byte(fmt.Sprintf("tx from %d at %d", i, slot.Height))
+	if cl.txBytes > len(tx) {
+		tx = append(tx, make([]byte, cl.txBytes-len(tx))...)
+	}
+	txs := [][]byte{tx}
 	senders := []chain.Address{{}}
 	return &chain.Block{
 		Header: chain.Header{

@@ -12,8 +12,9 @@ import (
 )
 
 // DefaultMaxMessageBytes is the default limit DecodeMessage callers pass for
-// one encoded consensus message. A NewView carries a quorum of view changes,
-// each with up to LogWindow prepared blocks, so it is generous.
+// one encoded consensus message. The largest messages are a pre-prepare
+// (one block) and a NewView (see MaxNewViewBytes); the node passes its
+// configured frame limit instead.
 const DefaultMaxMessageBytes = 64 << 20
 
 // Domain tags of the digests validators sign, one per message type. Commit
@@ -264,3 +265,5 @@ func NewKeySigner(key *ecdsa.PrivateKey) *KeySigner { return &KeySigner{key: key
 func (s *KeySigner) Sign(digest chain.Hash) ([]byte, error) {
 	return chain.Sign(s.key, digest)
 }
+
+func encodeRLP(v any) ([]byte, error) { return rlp.EncodeToBytes(v) }

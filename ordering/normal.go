@@ -18,6 +18,10 @@ type slot struct {
 	// proof is the highest-view prepared certificate this node holds for
 	// the height. Invariant: proof == nil || proof.PrePrepare.View <= view.
 	proof *PreparedProof
+	// reproposed is the header-only pre-prepare the view's NewView
+	// re-proposes at this height, while pp waits for its block.
+	// Invariant: pp == nil || reproposed == nil || pp.Digest == reproposed.Digest.
+	reproposed *Message
 }
 
 func newSlot(v uint64) *slot {
@@ -26,7 +30,7 @@ func newSlot(v uint64) *slot {
 
 // resetView forgets the per-view state, keeping the prepared certificate.
 func (s *slot) resetView(v uint64) {
-	s.view, s.pp, s.fresh = v, nil, false
+	s.view, s.pp, s.fresh, s.reproposed = v, nil, false, nil
 	clear(s.prepares)
 	clear(s.commits)
 }
@@ -67,6 +71,9 @@ func (c *Core) stepPrePrepare(m *Message) error {
 	if m.Height <= c.committed || m.Height <= c.decided {
 		return fmt.Errorf("%w: pre-prepare at %d", ErrCommitted, m.Height)
 	}
+	if s := c.slots[m.Height]; s != nil && s.view == c.view && s.pp == nil && s.reproposed != nil {
+		return c.stepReproposedBlock(s, m)
+	}
 	if s := c.slots[m.Height]; s != nil && s.view == c.view && s.pp != nil {
 		if s.pp.Digest == m.Digest {
 			return fmt.Errorf("%w: pre-prepare view %d height %d", ErrDuplicate, m.View, m.Height)
@@ -82,6 +89,40 @@ func (c *Core) stepPrePrepare(m *Message) error {
 	s := c.slotAt(m.Height)
 	s.pp, s.fresh = m, true
 	c.advance()
+	return nil
+}
+
+// stepReproposedBlock takes the block of a pre-prepare the view's NewView
+// re-proposed by header: the primary's full pre-prepare for that height.
+// The NewView fixed its hash, so the block is checked against it, not
+// against the rules for a fresh proposal (its proposer is an earlier
+// view's primary).
+func (c *Core) stepReproposedBlock(s *slot, m *Message) error {
+	if m.Digest != s.reproposed.Digest {
+		c.addEvidence(s.reproposed, m)
+		c.startViewChange(c.view + 1)
+		return fmt.Errorf("%w: primary %d pre-prepared %s at view %d height %d, its NewView %s",
+			ErrConflict, m.From, m.Digest, m.View, m.Height, s.reproposed.Digest)
+	}
+	if err := checkFullBlock(m); err != nil {
+		return err
+	}
+	s.pp, s.fresh = m, false
+	c.advance()
+	return nil
+}
+
+// checkFullBlock checks that a pre-prepare carries its whole block: the
+// block hashes to its digest, is for its height, and its transactions
+// match the header's root.
+func checkFullBlock(m *Message) error {
+	b := m.Block
+	if b.Hash() != m.Digest || b.Header.Height != m.Height {
+		return fmt.Errorf("%w: block %s at %d in a pre-prepare for %s at %d", ErrInvalidProposal, b.Hash(), b.Header.Height, m.Digest, m.Height)
+	}
+	if err := b.CheckTxRoot(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidProposal, err)
+	}
 	return nil
 }
 

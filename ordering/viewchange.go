@@ -28,7 +28,7 @@ func (c *Core) startViewChange(v uint64) {
 	}
 	for _, h := range sortedKeys(c.slots) {
 		if s := c.slots[h]; s.proof != nil && h > above {
-			body.Prepared = append(body.Prepared, s.proof)
+			body.Prepared = append(body.Prepared, headerOnlyProof(s.proof))
 		}
 	}
 	m, err := c.signOwn(&Message{Type: MsgViewChange, View: v, Height: c.highWatermark(), ViewChange: body})
@@ -39,7 +39,109 @@ func (c *Core) startViewChange(v uint64) {
 	c.pinView(m, m.Height)
 	c.vcs[c.self] = m
 	c.send(Broadcast, m)
+	c.sendCarriedBlocks()
 	c.tryNewView()
+}
+
+// sendCarriedBlocks sends the new primary the whole blocks of the prepared
+// certificates this node's view change carries by header: the original
+// pre-prepares, one block to a message.
+func (c *Core) sendCarriedBlocks() {
+	primary := c.primaryOf(c.view)
+	if c.myVC == nil || primary == c.self {
+		return
+	}
+	for _, p := range c.myVC.ViewChange.Prepared {
+		if s := c.slots[p.PrePrepare.Height]; s != nil && s.proof != nil && s.proof.PrePrepare.Digest == p.PrePrepare.Digest {
+			c.send(int(primary), s.proof.PrePrepare)
+		}
+	}
+}
+
+// stepCarriedBlock takes a pre-prepare of an earlier view whose block this
+// node, as the primary of the view it changes to, needs to re-propose: one
+// of the view changes it holds carries that block's prepared certificate
+// by header. Any other pre-prepare of an earlier view is stale.
+func (c *Core) stepCarriedBlock(m *Message) error {
+	if !c.wantsCarriedBlock(m) {
+		return fmt.Errorf("%w: pre-prepare view %d, node in view %d", ErrStaleView, m.View, c.view)
+	}
+	if m.From != c.primaryOf(m.View) {
+		return fmt.Errorf("%w: pre-prepare from %d in view %d", ErrNotPrimary, m.From, m.View)
+	}
+	if err := checkFullBlock(m); err != nil {
+		return err
+	}
+	c.carried[m.Digest] = m.Block
+	c.tryNewView()
+	return nil
+}
+
+// wantsCarriedBlock reports whether this node waits, as the next primary,
+// for the block of pre-prepare m: a view change for its view carries m's
+// prepared certificate and the node does not hold the block yet.
+func (c *Core) wantsCarriedBlock(m *Message) bool {
+	if !c.inViewChange || c.primaryOf(c.view) != c.self || !c.inWindow(m.Height) || c.fullBlock(m.Height, m.Digest) != nil {
+		return false
+	}
+	for _, from := range sortedKeys(c.vcs) {
+		vc := c.vcs[from]
+		if vc.View != c.view {
+			continue
+		}
+		for _, p := range vc.ViewChange.Prepared {
+			if p.PrePrepare.Height == m.Height && p.PrePrepare.Digest == m.Digest && p.PrePrepare.View == m.View {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fullBlock returns the whole block with hash digest at height h if this
+// node holds it — pre-prepared, prepared, proposed by itself in this view,
+// or received for a view change — or nil.
+func (c *Core) fullBlock(h uint64, digest chain.Hash) *chain.Block {
+	var candidates []*Message
+	if s := c.slots[h]; s != nil {
+		candidates = append(candidates, s.pp)
+		if s.proof != nil {
+			candidates = append(candidates, s.proof.PrePrepare)
+		}
+	}
+	candidates = append(candidates, c.own[voteKey{MsgPrePrepare, c.view, h}])
+	for _, m := range candidates {
+		if m != nil && m.Digest == digest && m.Block.CheckTxRoot() == nil {
+			return m.Block
+		}
+	}
+	if b := c.carried[digest]; b != nil && b.Header.Height == h {
+		return b
+	}
+	return nil
+}
+
+// headerOnly returns a copy of pre-prepare m whose block keeps only its
+// header. The signature still verifies (it covers the block hash, which
+// is the header's), the header still names the parent, and the copy
+// weighs a few hundred bytes however large the block is.
+func headerOnly(m *Message) *Message {
+	cp := *m
+	cp.Block = &chain.Block{Header: m.Block.Header}
+	return &cp
+}
+
+// headerOnlyProof returns p with a header-only pre-prepare.
+func headerOnlyProof(p *PreparedProof) *PreparedProof {
+	return &PreparedProof{PrePrepare: headerOnly(p.PrePrepare), Prepares: p.Prepares}
+}
+
+// withBlock returns a copy of header-only pre-prepare m carrying block b
+// (whose hash is m's digest).
+func withBlock(m *Message, b *chain.Block) *Message {
+	cp := *m
+	cp.Block = b
+	return &cp
 }
 
 func (c *Core) stepViewChange(m *Message) error {
@@ -270,21 +372,31 @@ func (c *Core) tryNewView() {
 	if len(vcs) < c.q {
 		return
 	}
-	var pps []*Message
-	for _, p := range carriedChain(vcs) {
+	carried := carriedChain(vcs)
+	blocks := make([]*chain.Block, len(carried))
+	for i, p := range carried {
+		if blocks[i] = c.fullBlock(p.PrePrepare.Height, p.PrePrepare.Digest); blocks[i] == nil {
+			return // its sender's view change brings it (see sendCarriedBlocks)
+		}
+	}
+	var pps, headers []*Message
+	for i, p := range carried {
 		pp, err := c.signOwn(&Message{Type: MsgPrePrepare, View: c.view, Height: p.PrePrepare.Height,
-			Digest: p.PrePrepare.Digest, Block: p.PrePrepare.Block})
+			Digest: p.PrePrepare.Digest, Block: blocks[i]})
 		if err != nil {
 			return
 		}
-		pps = append(pps, pp)
+		pps, headers = append(pps, pp), append(headers, headerOnly(pp))
 	}
 	nv, err := c.signOwn(&Message{Type: MsgNewView, View: c.view, Height: c.highWatermark(),
-		NewView: &NewView{ViewChanges: vcs, PrePrepares: pps}})
+		NewView: &NewView{ViewChanges: vcs, PrePrepares: headers}})
 	if err != nil {
 		return
 	}
 	c.send(Broadcast, nv)
+	for _, pp := range pps {
+		c.send(Broadcast, pp)
+	}
 	c.enterNewView(nv)
 }
 
@@ -372,15 +484,22 @@ func (c *Core) enterNewView(nv *Message) {
 }
 
 // installNewView installs nv, a NewView for the current view, in the log:
-// the re-proposed pre-prepares and the heights its view changes decided.
+// the re-proposed pre-prepares and the heights its view changes decided. A
+// re-proposed pre-prepare carries only its block's header; the node takes
+// the block from what it holds, or from the primary's full pre-prepare.
 func (c *Core) installNewView(nv *Message) {
 	c.lastNV = nv
 	for _, pp := range nv.NewView.PrePrepares {
-		if c.inWindow(pp.Height) && pp.Height > c.committed {
-			s := c.slotAt(pp.Height)
-			s.pp, s.fresh = pp, false
+		if !c.inWindow(pp.Height) || pp.Height <= c.committed {
+			continue
+		}
+		s := c.slotAt(pp.Height)
+		s.reproposed, s.fresh = pp, false
+		if b := c.fullBlock(pp.Height, pp.Digest); b != nil {
+			s.pp = withBlock(pp, b)
 		}
 	}
+	clear(c.carried)
 	c.noteDecided(nv.NewView.ViewChanges)
 }
 
