@@ -83,6 +83,9 @@ func (n *Node) handleReady(p *proposer, ex *execLoop) error {
 	n.core.NotePending(n.pool.NumReady() > 0)
 	for n.core.HasReady() {
 		rd := n.core.Ready()
+		if rd.SignErr != nil {
+			return fmt.Errorf("sign consensus message: %w", rd.SignErr)
+		}
 		if err := n.persist(rd); err != nil {
 			return err
 		}

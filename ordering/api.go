@@ -149,7 +149,8 @@ type SoftState struct {
 	Behind uint64
 }
 
-// Ready holds the core's outputs after an input. The driver must, in order:
+// Ready holds the core's outputs after an input. The driver stops on a
+// non-nil SignErr; otherwise it must, in order:
 //  1. durably persist Persist (fsync),
 //  2. send Messages,
 //  3. execute Committed blocks in order and report each with Executed,
@@ -162,6 +163,10 @@ type Ready struct {
 	Evidence  []Evidence
 	SoftState SoftState
 	Propose   *ProposalSlot // non-nil: this node is primary and may propose this slot now
+	// SignErr is set once the Signer failed: the core could not sign a
+	// message it had to (a vote, a view change, a checkpoint), so the
+	// driver must stop the node rather than run on without it.
+	SignErr error
 }
 
 // Record is a message the driver persists, with the height that decides

@@ -35,7 +35,7 @@ func (c *Core) signCheckpoint(h uint64, appHash chain.Hash) {
 	if err != nil {
 		return
 	}
-	c.myCkpt = m
+	c.ownCheckpoint = m
 	c.send(Broadcast, m)
 	c.addCheckpoint(m)
 }
@@ -47,13 +47,13 @@ func (c *Core) stepCheckpoint(m *Message) error {
 	if m.Height <= c.stable {
 		return fmt.Errorf("%w: checkpoint %d ≤ stable %d", ErrOutsideWindow, m.Height, c.stable)
 	}
-	if far := c.far[m.From]; far == nil || far.Height < m.Height {
-		c.far[m.From] = m
+	if far := c.peerCheckpoints[m.From]; far == nil || far.Height < m.Height {
+		c.peerCheckpoints[m.From] = m
 	}
 	if !c.inWindow(m.Height) {
 		return fmt.Errorf("%w: checkpoint %d above %d (noted for catching up)", ErrOutsideWindow, m.Height, c.highWatermark())
 	}
-	if prev := c.ckpts[m.Height][m.From]; prev != nil {
+	if prev := c.checkpoints[m.Height][m.From]; prev != nil {
 		if prev.Digest == m.Digest && prev.AppHash == m.AppHash {
 			return fmt.Errorf("%w: checkpoint %d from %d", ErrDuplicate, m.Height, m.From)
 		}
@@ -67,10 +67,10 @@ func (c *Core) stepCheckpoint(m *Message) error {
 // addCheckpoint stores a checkpoint vote and makes its height stable once a
 // quorum matches.
 func (c *Core) addCheckpoint(m *Message) {
-	votes := c.ckpts[m.Height]
+	votes := c.checkpoints[m.Height]
 	if votes == nil {
 		votes = map[uint32]*Message{}
-		c.ckpts[m.Height] = votes
+		c.checkpoints[m.Height] = votes
 	}
 	votes[m.From] = m
 	var match []*Message
@@ -97,14 +97,14 @@ func (c *Core) becomeStable(p *CheckpointProof) {
 			delete(c.slots, h)
 		}
 	}
-	for k := range c.own {
+	for k := range c.signed {
 		if k.height <= p.Height {
-			delete(c.own, k)
+			delete(c.signed, k)
 		}
 	}
-	for _, h := range sortedKeys(c.ckpts) {
+	for _, h := range sortedKeys(c.checkpoints) {
 		if h <= p.Height {
-			delete(c.ckpts, h)
+			delete(c.checkpoints, h)
 		}
 	}
 	for _, h := range sortedKeys(c.hashes) {
@@ -117,9 +117,9 @@ func (c *Core) becomeStable(p *CheckpointProof) {
 			delete(c.certs, h)
 		}
 	}
-	for _, from := range sortedKeys(c.far) {
-		if c.far[from].Height <= p.Height {
-			delete(c.far, from)
+	for _, from := range sortedKeys(c.peerCheckpoints) {
+		if c.peerCheckpoints[from].Height <= p.Height {
+			delete(c.peerCheckpoints, from)
 		}
 	}
 	for _, h := range sortedKeys(c.decidedCerts) {
@@ -143,7 +143,7 @@ func (c *Core) reinstallOwn() {
 	if c.inViewChange {
 		return
 	}
-	for k, m := range c.own { // each key touches its own slot: order is irrelevant
+	for k, m := range c.signed { // each key touches its own slot: order is irrelevant
 		if k.view != c.view || k.height <= c.committed || !c.inWindow(k.height) {
 			continue
 		}
@@ -176,7 +176,7 @@ func (c *Core) behind() uint64 {
 		target = max(target, c.lagTarget)
 	}
 	var hs []uint64
-	for _, m := range c.far {
+	for _, m := range c.peerCheckpoints {
 		if m.Height > c.committed {
 			hs = append(hs, m.Height)
 		}
@@ -196,15 +196,15 @@ func (c *Core) behind() uint64 {
 // RetransmitTicks, Behind asks the driver to sync. This also covers a node
 // waiting alone in a view change, which ignores the view the others use.
 func (c *Core) noteFarCommit(m *Message) {
-	if m.Height <= c.farCommit[m.From] {
+	if m.Height <= c.peerCommitHeights[m.From] {
 		return
 	}
-	c.farCommit[m.From] = m.Height
+	c.peerCommitHeights[m.From] = m.Height
 	if m.Height <= c.committed+c.cfg.PipelineWindow {
 		return
 	}
 	var hs []uint64
-	for _, h := range c.farCommit { // sorted below
+	for _, h := range c.peerCommitHeights { // sorted below
 		hs = append(hs, h)
 	}
 	if len(hs) < c.f+1 {

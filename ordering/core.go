@@ -42,6 +42,7 @@ var (
 // Core is the PBFT ordering state machine of one validator. It is not safe
 // for concurrent use: one goroutine of the driver feeds and drains it.
 type Core struct {
+	// Configuration, fixed at New.
 	cfg  Config
 	vs   *chain.ValidatorSet
 	n    int
@@ -49,33 +50,45 @@ type Core struct {
 	f    int
 	self uint32
 
+	// The view this node is in, and the step function of its role there.
 	view         uint64
 	inViewChange bool
 	step         func(c *Core, m *Message) error // role-specific, set by become*
 
+	// The committed chain and its execution.
 	// Invariant: stable <= committed when not Behind, executed <= committed.
 	committed     uint64
 	committedHash chain.Hash
 	committedTs   uint64
 	certs         map[uint64]*chain.Certificate // commit certificates of heights in (stable, committed], when known
-	decided       uint64                        // heights ≤ decided are fixed by the NewView of a view (decidedBase)
-	decidedCerts  map[uint64]*chain.Certificate // the NewView's certificates of heights in (committed, decided]
-	carried       map[chain.Hash]*chain.Block   // blocks received for the view change this node leads, by hash
 	hashes        map[uint64]chain.Hash         // committed block hashes in (stable, committed]
 	executed      uint64
 	appHashes     map[uint64]chain.Hash // appHash after executed heights ≥ executed+1−W
 	stable        uint64
 	stableProof   *CheckpointProof
 
-	slots     map[uint64]*slot     // heights in (stable, stable+LogWindow]
-	own       map[voteKey]*Message // votes this node signed, heights > stable
-	ckpts     map[uint64]map[uint32]*Message
-	far       map[uint32]*Message // each sender's highest checkpoint (for Behind)
-	farCommit map[uint32]uint64   // each sender's highest commit height, any view (for Behind)
-	vcs       map[uint32]*Message // each sender's highest view change
-	myVC      *Message            // this node's view change for c.view
-	lastNV    *Message            // the new view this node sent or accepted for c.view
-	myCkpt    *Message            // this node's latest checkpoint
+	// What the NewView of this view fixed.
+	decided      uint64                        // heights ≤ decided are fixed by the view's NewView (decidedBase)
+	decidedCerts map[uint64]*chain.Certificate // the NewView's certificates of heights in (committed, decided]
+	carried      map[chain.Hash]*chain.Block   // blocks received for the view change this node leads, by hash
+
+	// The message log: heights in (stable, stable+LogWindow].
+	slots       map[uint64]*slot
+	signed      map[voteKey]*Message           // votes this node signed, heights > stable
+	checkpoints map[uint64]map[uint32]*Message // checkpoint votes by height and sender
+
+	// What other validators showed, for view synchronisation and Behind.
+	viewChanges       map[uint32]*Message // each validator's highest view change (this node's included)
+	peerCheckpoints   map[uint32]*Message // each sender's highest checkpoint
+	peerCommitHeights map[uint32]uint64   // each sender's highest commit height, any view
+	lagTarget         uint64              // highest height a quorum committed that this node cannot deliver
+	lagSince          uint64              // tick at which lagTarget first exceeded committed
+	replied           map[uint32]uint64   // tick of the last catch-up reply per peer
+
+	// This node's latest messages of each kind, re-sent while stuck.
+	ownViewChange *Message // this node's view change for view
+	newView       *Message // the NewView this node sent or entered view by
+	ownCheckpoint *Message // this node's latest checkpoint
 	// pin is the record a restart needs to resume in this node's view: its
 	// view change while it waits for a NewView, else the NewView it entered
 	// the view by (nil in view 0 before any view change). pinKey is the
@@ -83,20 +96,24 @@ type Core struct {
 	pin    *Message
 	pinKey uint64
 
+	// Protection after lost records (Restore.NoVoteThroughHeight).
 	noVoteThrough uint64
-	lagTarget     uint64 // highest height a quorum committed that this node cannot deliver
-	lagSince      uint64 // tick at which lagTarget first exceeded committed
-	nowMs         uint64
-	ticks         uint64            // ticks since New
-	replied       map[uint32]uint64 // tick of the last catch-up reply per peer
-	pending       bool
-	elapsed       int // ticks since progress while the timer runs
-	timeout       int
-	sinceResend   int           // stuck ticks since the last re-send
-	resends       int           // re-sends since the last progress (backs the interval off)
-	offered       *ProposalSlot // slot offered and not re-armed since
 
-	out readyOut
+	// Time and timers, in ticks.
+	nowMs       uint64
+	ticks       uint64 // ticks since New
+	pending     bool   // the driver holds transactions to order
+	elapsed     int    // ticks since progress while the view-change timer runs
+	timeout     int    // the view-change timeout now (backed off)
+	sinceResend int    // stuck ticks since the last re-send
+	resends     int    // re-sends since the last progress (backs the interval off)
+
+	// Outputs until Advance, and the proposal slot offered and not re-armed since.
+	out     readyOut
+	offered *ProposalSlot
+	// signErr is the first failure of the Signer; Ready hands it out until
+	// the driver stops.
+	signErr error
 }
 
 // readyOut accumulates outputs until Advance.
@@ -123,20 +140,20 @@ func New(cfg Config, r Restore) (*Core, error) {
 	n := cfg.Validators.Size()
 	c := &Core{
 		cfg: cfg, vs: cfg.Validators, n: n, f: chain.MaxFaulty(n), self: uint32(cfg.Self),
-		q:            quorum(n, cfg.WeakenQuorum),
-		hashes:       map[uint64]chain.Hash{},
-		certs:        map[uint64]*chain.Certificate{},
-		decidedCerts: map[uint64]*chain.Certificate{},
-		carried:      map[chain.Hash]*chain.Block{},
-		appHashes:    map[uint64]chain.Hash{},
-		slots:        map[uint64]*slot{},
-		own:          map[voteKey]*Message{},
-		ckpts:        map[uint64]map[uint32]*Message{},
-		far:          map[uint32]*Message{},
-		farCommit:    map[uint32]uint64{},
-		vcs:          map[uint32]*Message{},
-		replied:      map[uint32]uint64{},
-		timeout:      cfg.ViewChangeTimeout,
+		q:                 quorum(n, cfg.WeakenQuorum),
+		hashes:            map[uint64]chain.Hash{},
+		certs:             map[uint64]*chain.Certificate{},
+		decidedCerts:      map[uint64]*chain.Certificate{},
+		carried:           map[chain.Hash]*chain.Block{},
+		appHashes:         map[uint64]chain.Hash{},
+		slots:             map[uint64]*slot{},
+		signed:            map[voteKey]*Message{},
+		checkpoints:       map[uint64]map[uint32]*Message{},
+		peerCheckpoints:   map[uint32]*Message{},
+		peerCommitHeights: map[uint32]uint64{},
+		viewChanges:       map[uint32]*Message{},
+		replied:           map[uint32]uint64{},
+		timeout:           cfg.ViewChangeTimeout,
 	}
 	if err := c.restore(r); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -259,9 +276,10 @@ func stepBackup(c *Core, m *Message) error {
 		return c.stepPrePrepare(m)
 	case MsgPrepare:
 		return c.stepPrepare(m)
-	default:
+	case MsgCommit:
 		return c.stepCommit(m)
 	}
+	return fmt.Errorf("%w: %s reached a backup's normal-case step", ErrMsgUnknownType, m.Type)
 }
 
 func stepViewChanging(c *Core, m *Message) error {
@@ -326,7 +344,7 @@ func (c *Core) timerRunning() bool {
 // view change is for view v.
 func (c *Core) countViewChanges(v uint64) int {
 	n := 0
-	for _, m := range c.vcs { // counting: order is irrelevant
+	for _, m := range c.viewChanges { // counting: order is irrelevant
 		if m.View == v {
 			n++
 		}
@@ -350,8 +368,8 @@ func (c *Core) inFlight() bool {
 // latest messages.
 func (c *Core) stuck() bool {
 	next := c.committed + 1
-	votedNext := c.own[voteKey{MsgPrepare, c.view, next}] != nil || c.own[voteKey{MsgCommit, c.view, next}] != nil
-	return c.inViewChange || c.inFlight() || votedNext || (c.myCkpt != nil && c.myCkpt.Height > c.stable)
+	votedNext := c.signed[voteKey{MsgPrepare, c.view, next}] != nil || c.signed[voteKey{MsgCommit, c.view, next}] != nil
+	return c.inViewChange || c.inFlight() || votedNext || (c.ownCheckpoint != nil && c.ownCheckpoint.Height > c.stable)
 }
 
 // retransmitInterval is the number of stuck ticks before the next re-send:
@@ -372,24 +390,24 @@ func (c *Core) progress() {
 // retransmit re-sends this node's latest messages for what is stuck.
 func (c *Core) retransmit() {
 	if c.inViewChange {
-		if c.myVC != nil {
-			c.send(Broadcast, c.myVC)
+		if c.ownViewChange != nil {
+			c.send(Broadcast, c.ownViewChange)
 			c.sendCarriedBlocks()
 		}
 	} else {
-		if c.lastNV != nil && c.isPrimary() {
-			c.send(Broadcast, c.lastNV)
+		if c.newView != nil && c.isPrimary() {
+			c.send(Broadcast, c.newView)
 		}
 		for h := c.committed + 1; h <= c.committed+c.cfg.PipelineWindow; h++ {
 			for _, t := range []MsgType{MsgPrePrepare, MsgPrepare, MsgCommit} {
-				if m := c.own[voteKey{t, c.view, h}]; m != nil {
+				if m := c.signed[voteKey{t, c.view, h}]; m != nil {
 					c.send(Broadcast, m)
 				}
 			}
 		}
 	}
-	if c.myCkpt != nil && c.myCkpt.Height > c.stable {
-		c.send(Broadcast, c.myCkpt)
+	if c.ownCheckpoint != nil && c.ownCheckpoint.Height > c.stable {
+		c.send(Broadcast, c.ownCheckpoint)
 	}
 }
 
@@ -404,7 +422,7 @@ func (c *Core) SoftState() SoftState {
 // HasReady reports whether Ready has something new for the driver.
 func (c *Core) HasReady() bool {
 	o := &c.out
-	if len(o.persist) > 0 || len(o.msgs) > 0 || len(o.committed) > 0 || o.stable != nil || len(o.evidence) > 0 {
+	if len(o.persist) > 0 || len(o.msgs) > 0 || len(o.committed) > 0 || o.stable != nil || len(o.evidence) > 0 || c.signErr != nil {
 		return true
 	}
 	p := c.proposalSlot()
@@ -421,6 +439,7 @@ func (c *Core) Ready() Ready {
 		Evidence:  c.out.evidence,
 		SoftState: c.SoftState(),
 		Propose:   c.proposalSlot(),
+		SignErr:   c.signErr,
 	}
 }
 
@@ -451,7 +470,9 @@ func (c *Core) send(to int, m *Message) {
 // signOwn signs m as this node and queues it for persisting. Votes
 // (pre-prepare, prepare, commit) are checked against everything this node
 // signed before at the same (type, view, height): the same hash returns the
-// earlier message, a different one is refused.
+// earlier message, a different one is refused with ErrAlreadySigned (the
+// caller leaves that vote unsent: refusing is the point). A failure of the
+// Signer is kept for Ready.SignErr, which stops the driver.
 func (c *Core) signOwn(m *Message) (*Message, error) {
 	m.From = c.self
 	isVote := m.Type == MsgPrePrepare || m.Type == MsgPrepare || m.Type == MsgCommit
@@ -460,7 +481,7 @@ func (c *Core) signOwn(m *Message) (*Message, error) {
 			return nil, fmt.Errorf("%w: height %d ≤ %d after data loss", ErrAlreadySigned, m.Height, c.noVoteThrough)
 		}
 		k := voteKey{m.Type, m.View, m.Height}
-		if prev := c.own[k]; prev != nil {
+		if prev := c.signed[k]; prev != nil {
 			if prev.Digest != m.Digest {
 				return nil, fmt.Errorf("%w: %s view %d height %d", ErrAlreadySigned, m.Type, m.View, m.Height)
 			}
@@ -468,10 +489,13 @@ func (c *Core) signOwn(m *Message) (*Message, error) {
 		}
 	}
 	if err := SignMessage(c.cfg.Signer, c.cfg.ChainID, m); err != nil {
+		if c.signErr == nil {
+			c.signErr = err
+		}
 		return nil, err
 	}
 	if isVote {
-		c.own[voteKey{m.Type, m.View, m.Height}] = m
+		c.signed[voteKey{m.Type, m.View, m.Height}] = m
 	}
 	c.persist(m)
 	return m, nil

@@ -40,7 +40,7 @@ func TestNoForkWhenValidatorsRestartBelowDecidedHeight(t *testing.T) {
 	cl.propose(1, 1)
 	cl.deliverAll()
 	for i := 1; i < 4; i++ {
-		if cl.nodes[i].core.own[voteKey{MsgCommit, 1, 9}] == nil {
+		if cl.nodes[i].core.signed[voteKey{MsgCommit, 1, 9}] == nil {
 			t.Fatalf("node %d did not vote at 9 in view 1: %s", i, cl.status())
 		}
 	}
@@ -91,7 +91,7 @@ func TestRestartedViewChangeCertifiesEveryCommittedHeight(t *testing.T) {
 	cl.restart(1)
 	c := cl.nodes[1].core
 	c.startViewChange(1)
-	vc := c.myVC.ViewChange
+	vc := c.ownViewChange.ViewChange
 	var got []uint64
 	for _, cert := range vc.Committed {
 		got = append(got, cert.Height)

@@ -176,7 +176,7 @@ func (nd *testNode) pruneRecords(stable uint64) {
 }
 
 func (cl *cluster) noteLogSize(c *Core) {
-	size := len(c.slots) + len(c.own) + len(c.ckpts) + len(c.hashes) + len(c.appHashes) + len(c.vcs) + len(c.far)
+	size := len(c.slots) + len(c.signed) + len(c.checkpoints) + len(c.hashes) + len(c.appHashes) + len(c.viewChanges) + len(c.peerCheckpoints)
 	cl.maxLogs = max(cl.maxLogs, size)
 }
 

@@ -179,8 +179,8 @@ func TestViewSynchronisation(t *testing.T) {
 	if ss := c.SoftState(); ss.View != 5 || !ss.InViewChange {
 		t.Fatalf("after f+1 view changes: %+v, want view change to 5", ss)
 	}
-	if len(c.vcs) != 3 {
-		t.Fatalf("holds %d view changes, want one per sender (3)", len(c.vcs))
+	if len(c.viewChanges) != 3 {
+		t.Fatalf("holds %d view changes, want one per sender (3)", len(c.viewChanges))
 	}
 }
 
@@ -315,5 +315,26 @@ func TestBehindFromCommitsWhileInViewChange(t *testing.T) {
 	c.Tick(0)
 	if b := c.SoftState().Behind; b != 4 {
 		t.Fatalf("behind %d, want 4 (the second-highest commit)", b)
+	}
+}
+
+type failingSigner struct{}
+
+func (failingSigner) Sign(chain.Hash) ([]byte, error) { return nil, errors.New("hsm unreachable") }
+
+// A Signer failure is not swallowed: Ready reports it (and keeps reporting
+// it) so the driver stops, and nothing unsigned is persisted or sent.
+func TestSignerFailureReachesReady(t *testing.T) {
+	c := newTestCore(t, 1, func(c *Config) { c.Signer = failingSigner{} })
+	c.startViewChange(1)
+	for range 2 {
+		if !c.HasReady() {
+			t.Fatal("HasReady is false after a signer failure")
+		}
+		rd := c.Ready()
+		if rd.SignErr == nil || len(rd.Persist) != 0 || len(rd.Messages) != 0 {
+			t.Fatalf("ready after a signer failure: SignErr %v, %d records, %d messages", rd.SignErr, len(rd.Persist), len(rd.Messages))
+		}
+		c.Advance(rd)
 	}
 }

@@ -230,7 +230,7 @@ func (c *Core) stepCommit(m *Message) error {
 // lost commits and re-sends its prepare catches up.
 func (c *Core) stepVote(m *Message, votes func(*slot) map[uint32]*Message) error {
 	if m.Height <= c.committed {
-		own := c.own[voteKey{MsgCommit, m.View, m.Height}]
+		own := c.signed[voteKey{MsgCommit, m.View, m.Height}]
 		last, replied := c.replied[m.From]
 		if m.Type == MsgPrepare && own != nil && (!replied || c.ticks >= last+uint64(c.cfg.RetransmitTicks)) {
 			c.replied[m.From] = c.ticks
@@ -305,7 +305,7 @@ func (c *Core) prepareChain() bool {
 		if s == nil || s.view != c.view || s.pp == nil {
 			return true
 		}
-		if !primary && c.own[voteKey{MsgPrepare, c.view, h}] == nil {
+		if !primary && c.signed[voteKey{MsgPrepare, c.view, h}] == nil {
 			// An invalid link replaces the primary; the reason is not kept.
 			verdict, _ := c.checkLinked(s.pp.Block, s.fresh, parentHash, parentTs)
 			if verdict == linkWait {
@@ -337,13 +337,13 @@ func (c *Core) commitChain() {
 		if s == nil || s.view != c.view || s.pp == nil {
 			return
 		}
-		if !c.isPrimary() && c.own[voteKey{MsgPrepare, c.view, h}] == nil {
+		if !c.isPrimary() && c.signed[voteKey{MsgPrepare, c.view, h}] == nil {
 			return
 		}
 		if !c.notePrepared(s) {
 			return
 		}
-		if c.own[voteKey{MsgCommit, c.view, h}] != nil {
+		if c.signed[voteKey{MsgCommit, c.view, h}] != nil {
 			continue
 		}
 		c.persistProof(s.proof)

@@ -20,7 +20,7 @@ func TestViewChangeRecordSurvivesACheckpointJump(t *testing.T) {
 	}
 	ahead := cl.nodes[0].core
 	ahead.startViewChange(7)
-	if err := lag.core.Step(ahead.myVC); err != nil {
+	if err := lag.core.Step(ahead.ownViewChange); err != nil {
 		t.Fatalf("view change with a checkpoint at %d: %v", ahead.stable, err)
 	}
 	cl.process(3)

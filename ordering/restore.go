@@ -53,8 +53,8 @@ func (c *Core) restore(r Restore) error {
 		c.becomeNormal(view)
 	case st.vc != nil && st.vc.View == view:
 		c.becomeViewChange(view)
-		c.myVC, c.pin = st.vc, st.vc
-		c.vcs[c.self] = st.vc
+		c.ownViewChange, c.pin = st.vc, st.vc
+		c.viewChanges[c.self] = st.vc
 	default:
 		c.becomeNormal(view) // left for a view change once the log is back
 		needVC = true
@@ -142,8 +142,8 @@ func (c *Core) scanRecords(records []*Message) (*recordScan, error) {
 				st.vc = m
 			}
 		case MsgCheckpoint:
-			if c.myCkpt == nil || m.Height > c.myCkpt.Height {
-				c.myCkpt = m
+			if c.ownCheckpoint == nil || m.Height > c.ownCheckpoint.Height {
+				c.ownCheckpoint = m
 			}
 		}
 	}
@@ -184,7 +184,7 @@ func (c *Core) installRecords(st *recordScan) {
 		if m.Height <= c.stable {
 			continue
 		}
-		c.own[voteKey{m.Type, m.View, m.Height}] = m
+		c.signed[voteKey{m.Type, m.View, m.Height}] = m
 		add(m)
 		if m.View != c.view || m.Height <= c.committed || !c.inWindow(m.Height) || c.inViewChange {
 			continue

@@ -16,7 +16,7 @@ func (c *Core) startViewChange(v uint64) {
 		return
 	}
 	c.becomeViewChange(v)
-	c.lastNV = nil
+	c.newView = nil
 	c.offered = nil
 	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
 	body := &ViewChange{Checkpoint: c.stableProof}
@@ -35,9 +35,9 @@ func (c *Core) startViewChange(v uint64) {
 	if err != nil {
 		return
 	}
-	c.myVC = m
+	c.ownViewChange = m
 	c.pinView(m, m.Height)
-	c.vcs[c.self] = m
+	c.viewChanges[c.self] = m
 	c.send(Broadcast, m)
 	c.sendCarriedBlocks()
 	c.tryNewView()
@@ -48,10 +48,10 @@ func (c *Core) startViewChange(v uint64) {
 // pre-prepares, one block to a message.
 func (c *Core) sendCarriedBlocks() {
 	primary := c.primaryOf(c.view)
-	if c.myVC == nil || primary == c.self {
+	if c.ownViewChange == nil || primary == c.self {
 		return
 	}
-	for _, p := range c.myVC.ViewChange.Prepared {
+	for _, p := range c.ownViewChange.ViewChange.Prepared {
 		if s := c.slots[p.PrePrepare.Height]; s != nil && s.proof != nil && s.proof.PrePrepare.Digest == p.PrePrepare.Digest {
 			c.send(int(primary), s.proof.PrePrepare)
 		}
@@ -84,8 +84,8 @@ func (c *Core) wantsCarriedBlock(m *Message) bool {
 	if !c.inViewChange || c.primaryOf(c.view) != c.self || !c.inWindow(m.Height) || c.fullBlock(m.Height, m.Digest) != nil {
 		return false
 	}
-	for _, from := range sortedKeys(c.vcs) {
-		vc := c.vcs[from]
+	for _, from := range sortedKeys(c.viewChanges) {
+		vc := c.viewChanges[from]
 		if vc.View != c.view {
 			continue
 		}
@@ -109,7 +109,7 @@ func (c *Core) fullBlock(h uint64, digest chain.Hash) *chain.Block {
 			candidates = append(candidates, s.proof.PrePrepare)
 		}
 	}
-	candidates = append(candidates, c.own[voteKey{MsgPrePrepare, c.view, h}])
+	candidates = append(candidates, c.signed[voteKey{MsgPrePrepare, c.view, h}])
 	for _, m := range candidates {
 		if m != nil && m.Digest == digest && m.Block.CheckTxRoot() == nil {
 			return m.Block
@@ -146,18 +146,18 @@ func withBlock(m *Message, b *chain.Block) *Message {
 
 func (c *Core) stepViewChange(m *Message) error {
 	if m.View < c.view || (m.View == c.view && !c.inViewChange) {
-		if m.View == c.view && c.isPrimary() && c.lastNV != nil {
-			c.send(int(m.From), c.lastNV) // the sender missed this view's NewView
+		if m.View == c.view && c.isPrimary() && c.newView != nil {
+			c.send(int(m.From), c.newView) // the sender missed this view's NewView
 		}
 		return fmt.Errorf("%w: view change to %d, node in view %d", ErrStaleView, m.View, c.view)
 	}
-	if prev := c.vcs[m.From]; prev != nil && prev.View >= m.View {
+	if prev := c.viewChanges[m.From]; prev != nil && prev.View >= m.View {
 		return fmt.Errorf("%w: view change to %d from %d (holds %d)", ErrDuplicate, m.View, m.From, prev.View)
 	}
 	if err := c.verifyViewChangeBody(m); err != nil {
 		return err
 	}
-	c.vcs[m.From] = m
+	c.viewChanges[m.From] = m
 	if m.View == c.view && c.inViewChange {
 		c.resends = 0 // a peer joined this view change: keep re-sending
 	}
@@ -171,9 +171,9 @@ func (c *Core) stepViewChange(m *Message) error {
 // above this node's (view synchronisation).
 func (c *Core) syncView() {
 	var higher []uint64
-	for _, from := range sortedKeys(c.vcs) {
-		if from != c.self && c.vcs[from].View > c.view {
-			higher = append(higher, c.vcs[from].View)
+	for _, from := range sortedKeys(c.viewChanges) {
+		if from != c.self && c.viewChanges[from].View > c.view {
+			higher = append(higher, c.viewChanges[from].View)
 		}
 	}
 	if len(higher) < c.f+1 {
@@ -364,8 +364,8 @@ func (c *Core) tryNewView() {
 		return
 	}
 	var vcs []*Message
-	for _, from := range sortedKeys(c.vcs) {
-		if m := c.vcs[from]; m.View == c.view && len(vcs) < c.q {
+	for _, from := range sortedKeys(c.viewChanges) {
+		if m := c.viewChanges[from]; m.View == c.view && len(vcs) < c.q {
 			vcs = append(vcs, m)
 		}
 	}
@@ -469,12 +469,12 @@ func (c *Core) enterNewView(nv *Message) {
 	} else {
 		c.pinView(nv, 0)
 	}
-	for _, from := range sortedKeys(c.vcs) {
-		if c.vcs[from].View <= c.view {
-			delete(c.vcs, from)
+	for _, from := range sortedKeys(c.viewChanges) {
+		if c.viewChanges[from].View <= c.view {
+			delete(c.viewChanges, from)
 		}
 	}
-	c.myVC = nil
+	c.ownViewChange = nil
 	for _, h := range sortedKeys(c.slots) {
 		c.slots[h].resetView(c.view)
 	}
@@ -488,7 +488,7 @@ func (c *Core) enterNewView(nv *Message) {
 // re-proposed pre-prepare carries only its block's header; the node takes
 // the block from what it holds, or from the primary's full pre-prepare.
 func (c *Core) installNewView(nv *Message) {
-	c.lastNV = nv
+	c.newView = nv
 	for _, pp := range nv.NewView.PrePrepares {
 		if !c.inWindow(pp.Height) || pp.Height <= c.committed {
 			continue

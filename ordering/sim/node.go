@@ -61,6 +61,10 @@ func (s *Sim) drain(n *node) {
 	for round := 0; n.up; round++ {
 		for n.up && n.core.HasReady() {
 			rd := n.core.Ready()
+			if rd.SignErr != nil {
+				s.fail(fmt.Errorf("%w: slot %d: %w", ErrSim, n.slot, rd.SignErr))
+				return
+			}
 			n.store.persist(rd.Persist)
 			for _, r := range rd.Persist {
 				s.check.observe(r.Msg)
