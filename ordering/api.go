@@ -77,13 +77,10 @@ type CheckpointProof struct {
 }
 
 // ViewChange is the body of a view-change message: the sender's latest stable
-// checkpoint, the commit certificates of the heights it committed above that
-// checkpoint (increasing heights), and every block it prepared above the
-// highest of them. Heights up to a commit certificate are decided: the new
-// view does not carry their blocks again — a node that prepared such a block
-// commits it with the certificate, one that lacks it fetches it by block
-// sync — so a view change holds a few hundred bytes per committed height and
-// at most about PipelineWindow blocks, however far the checkpoint trails.
+// checkpoint, the commit certificates of every height it committed above
+// that checkpoint (increasing heights), and every certificate it prepared
+// above the highest of them, each pre-prepare carrying only its block's
+// header (the blocks travel as pre-prepares of their own; see doc.go).
 type ViewChange struct {
 	Checkpoint *CheckpointProof `rlp:"nil"`
 	Prepared   []*PreparedProof
@@ -92,7 +89,8 @@ type ViewChange struct {
 
 // NewView is the body of a new-view message: the quorum of view changes that
 // justify the view, and the pre-prepares the new primary re-issues for the
-// blocks carried forward.
+// blocks carried forward, each carrying only its block's header (the
+// primary sends each in full right after).
 type NewView struct {
 	ViewChanges []*Message
 	PrePrepares []*Message

@@ -8,19 +8,26 @@
 //
 // After every input (Step, Tick, Propose, Executed, NotePending,
 // StepCertified) the driver checks HasReady and, while it is true, takes
-// rd := Ready() and does four things, in this order:
+// rd := Ready() and, unless rd.SignErr is set (the Signer failed: stop the
+// node), does four things, in this order:
 //
 //  1. Persist: durably store rd.Persist (fsync) BEFORE any message leaves.
-//     These are the messages this node signed (and, before each Commit, the
-//     prepared certificate it commits on). Restore.Records gives them back.
-//     Records may be pruned by Message.Height below rd.Stable.Height; view
-//     change and new view records carry the high watermark as Height so the
-//     record that pins the node's view outlives that pruning.
+//     These are the messages this node signed, before each Commit the
+//     prepared certificate it commits on, and the NewView it entered its
+//     view by. Restore.Records gives them back. A Record may be discarded
+//     once a stable checkpoint reaches its Height; the record that pins
+//     the node's view (its view change, or its view's NewView) is handed
+//     out again with a higher Height before a checkpoint would take it.
 //  2. Send: deliver rd.Messages (To is an index or Broadcast).
-//  3. Apply: execute rd.Committed blocks in order (they come in height
-//     order with no gap, each with a commit certificate that verifies with
-//     chain.Certificate.Verify) and report each with Executed(height,
-//     appHash). Store rd.Evidence; prune records below rd.Stable.
+//  3. Apply: hand rd.Committed to the executor (they come in height order
+//     with no gap, each with a commit certificate that verifies with
+//     chain.Certificate.Verify). Execution may be asynchronous: the driver
+//     reports each executed height later, in order, with Executed(height,
+//     appHash), and the core needs it only before it votes for the height
+//     a pipeline window later. A crash may lose committed blocks that were
+//     not yet executed; the core's records and the view changes it sends
+//     after a restart are built so that nothing relies on them. Store
+//     rd.Evidence; prune records by rd.Stable.
 //  4. Advance(rd).
 //
 // When rd.Propose is non-nil this node is the primary and may propose that
@@ -53,6 +60,36 @@
 // log at and below it is discarded, and only heights in (stable,
 // stable+LogWindow] are accepted, so memory stays flat.
 //
+// # View changes
+//
+// A view change carries the sender's stable checkpoint, the commit
+// certificates of every height it committed above it, and, for each height
+// above the highest of those, its highest-view prepared certificate. A
+// prepared certificate's pre-prepare carries only its block's header: the
+// signature covers the block hash, which is the header's, and the header
+// names the parent, so a view change weighs a few hundred bytes a height
+// however large the blocks are (MaxViewChangeBytes). The blocks travel one
+// to a message: each validator sends the new primary the original
+// pre-prepares of the certificates its view change carries.
+//
+// The new primary computes from a quorum of view changes the decided
+// height (decidedBase): the highest stable checkpoint among them, raised
+// through every next height one of them certifies. Above it, the carried
+// chain: for each next height the prepared certificate with the highest
+// view, stopping at the first gap or the first block whose parent is not
+// the carried block below it. Once it holds every carried block it sends
+// NewView — the view changes and a header-only re-proposal of the carried
+// chain (original timestamps; the clock-drift check applies only to fresh
+// proposals) — and then each re-proposal in full. Every backup recomputes
+// both from the view changes inside the NewView and rejects a NewView that
+// differs; it takes a re-proposed block from what it holds or from the
+// primary's full pre-prepare, whose hash the NewView fixed. Proposals not
+// on the carried chain are void, and nothing is proposed or accepted at or
+// below the decided height. A node commits each decided height whose block
+// it holds with the certificate the NewView carries, whenever the heights
+// below it are in place; a node that lacks one is behind and fetches it by
+// block sync.
+//
 // # Safety of chained pipelining across view changes
 //
 // Rule P: an honest node sends Prepare(v, h, B) only if B's parent is its
@@ -60,45 +97,46 @@
 // h−1 in the same view v and this node prepared it.
 //
 // Rule C: it sends Commit(v, h, B) only when it holds a prepared
-// certificate in v for B and for every uncommitted ancestor of B.
+// certificate in v for B and for every uncommitted ancestor of B, and it
+// persisted them first.
 //
-// Hence an honest node that committed B at h holds prepared certificates
-// for the whole chain from its stable checkpoint up to B. A view change
-// message carries the sender's stable checkpoint, the commit certificates
-// of the heights it committed above it, and, for each height above the
-// highest of those, its highest-view prepared certificate (with the block).
-// Committed heights travel as certificates, not blocks, so a view change
-// stays small however far the checkpoint trails (carrying every block above
-// the checkpoint made view changes outgrow the frame limit under load and
-// never complete). The new primary computes the carried chain from a quorum
-// of view changes: start at the highest decided height among them — a
-// stable checkpoint or a commit certificate, both pin the block by hash;
-// for each next height take the certificate with the highest view; stop at
-// the first gap or the first block whose parent is not the carried block
-// below it. Heights up to the decided one are not re-proposed: a node that
-// holds such a block commits it with the carried certificate, one that does
-// not is behind and fetches it by block sync (a certificate's q signers
-// include f+1 honest validators that prepared the block, so it can always
-// be had), and nothing is proposed or accepted at or below it. NewView
-// re-proposes exactly that chain in the new view (original timestamps; the
-// clock-drift check applies only to fresh proposals), and every backup
-// recomputes it from the view changes inside the NewView and rejects a
-// NewView that differs. Proposals not on the carried chain are void.
+// Rule V: an honest view change certifies every height its sender
+// committed above its stable checkpoint (after a restart, every height it
+// stored, read back from the store), and carries a prepared certificate
+// for every height above the highest of those that it prepared.
 //
 // Why no fork: if B was committed at h in view v, q validators sent
-// Commit(v, h, B), so by rule C each held certificates in v for B and its
-// uncommitted ancestors. Any quorum of view changes for a later view
-// intersects that set in f+1 validators, one of them honest, who carries
-// those certificates (or a stable checkpoint or commit certificate at or
-// above h, which pins the chain by block hash: a commit certificate at
-// h' ≥ h means h' is committed, and the committed chain is one chain). By induction on views, as in PBFT, every
-// certificate in a view above v at a height ≤ h is for the same block as
-// the committed chain, so the highest-view choice picks the committed
-// block at each height up to h and the parent links hold; the carried
-// chain therefore extends through B, and every later view re-proposes it.
-// Rule P keeps an honest node from preparing a block whose ancestry is not
-// the chain it prepared in that same view, so a certificate never vouches
-// for a block on a different branch from the one its ancestors' did.
+// Commit(v, h, B), so by rule C each persisted prepared certificates in v
+// for B and its uncommitted ancestors. Any quorum of view changes for a
+// later view intersects that set in f+1 validators, one of them honest, X.
+// If X's stable checkpoint or stored chain reaches h, then by rule V every
+// height from the quorum's highest checkpoint up to h is certified without
+// a gap, so h is decided and its block is pinned by hash (certificates at
+// one height name one block: the committed chain is one chain). Otherwise
+// X carries its prepared certificate at h (its records kept it: they are
+// pruned only below a stable checkpoint, and a crash loses only what it
+// had not stored), so, by induction on views as in PBFT, every
+// certificate at h in a view above v is for B, the highest-view choice
+// picks B, the parent links hold down to the decided height, and the
+// carried chain extends through B; every later view re-proposes it. Rule P
+// keeps an honest node from preparing a block whose ancestry is not the
+// chain it prepared in that same view, so a certificate never vouches for
+// a block on a different branch from the one its ancestors' did.
+//
+// Why decided heights stay decided across a crash: a backup persists the
+// NewView it enters a view by before it votes in the view, and the record
+// that pins its view is re-persisted above every checkpoint that would
+// prune it; restore re-installs the NewView, so a restarted node neither
+// accepts nor proposes a fresh block at or below the decided height, and
+// commits the decided heights from its records.
+//
+// Why decided heights can be had: a decided height h is certified without
+// a gap from a stable checkpoint. Each certificate's q signers include f+1
+// honest validators that persisted the block's prepared certificate (rule
+// C), so an honest node that prepared it commits it from its own records;
+// a node that did not fetches it by block sync from one that committed it.
+// A validator that shows a high certificate and withholds those below it
+// does not raise the decided height.
 //
 // # Liveness
 //
@@ -107,23 +145,28 @@
 // ViewChangeTimeout ticks without a commit, doubling per consecutive view
 // change up to ViewChangeTimeoutMax. A node waiting for a NewView escalates
 // to the next view only once it holds q view changes for its own view (as
-// in PBFT), so a node alone in a view change waits for the others instead of
-// racing ahead. f+1 view changes for higher views make a node join the
-// smallest of them. While stuck, a node re-sends its latest messages every
-// RetransmitTicks (at most MaxRetransmits times per stuck period); a primary
-// answers a view change for its current view with its NewView. Commits from
-// f+1 validators for a block this node lacks restart its timer (the view is
-// alive; this node must sync). After a NewView, validators that already
-// committed a re-proposed block prepare and commit it again in the new view
-// (it is committed, so this cannot help a conflicting block), so that
-// validators that missed it gather a quorum in the new view.
+// in PBFT), so a node alone in a view change waits for the others instead
+// of racing ahead. f+1 view changes for higher views make a node join the
+// smallest of them. While stuck, a node re-sends its latest messages (in a
+// view change also the blocks it carries) after RetransmitTicks, then at
+// intervals doubling up to RetransmitTicksMax, and never stops: after a
+// partition of any length, with no quorum on any side, every stuck node is
+// heard again within RetransmitTicksMax ticks of the network healing. A
+// primary answers a view change for its current view with its NewView.
+// Commits from f+1 validators for a block this node lacks restart its
+// timer (the view is alive; this node must sync). After a NewView,
+// validators that already committed a re-proposed block prepare and commit
+// it again in the new view (it is committed, so this cannot help a
+// conflicting block), so that validators that missed it gather a quorum in
+// the new view. Every message a view change needs fits a frame of one
+// block plus MaxNewViewBytes; the node refuses a frame limit below that.
 //
 // # Crashes and wiped data
 //
 // A restored node never signs a different hash for a (type, view, height)
 // it signed, never pre-prepares twice at one (view, height), and resumes in
-// a view at least as high as any it signed in. A node that lost its records
-// is restored with Restore.NoVoteThroughHeight and Restore.MinView above
-// anything it may have signed: it votes at no height at or below the first
-// and in no view below the second.
+// a view at least as high as any it signed in or entered. A node that lost
+// its records is restored with Restore.NoVoteThroughHeight and
+// Restore.MinView above anything it may have signed: it votes at no height
+// at or below the first and in no view below the second.
 package ordering
