@@ -360,7 +360,7 @@ func (d *Driver) checkSyncedCheckpoint(height uint64, appHash chain.Hash) error 
 // change to the mempool, and asks for block sync when the core is behind.
 func (d *Driver) noteSoftState(s ordering.SoftState) {
 	if s.View != d.soft.View {
-		d.log.Warn("view changed", "from", d.soft.View, "to", s.View, "primary", s.Primary)
+		d.log.Debug("view changed", "from", d.soft.View, "to", s.View, "primary", s.Primary)
 		d.d.Mempool.ReleaseProposed()
 	}
 	d.soft = s
