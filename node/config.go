@@ -17,6 +17,7 @@ import (
 
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/ordering"
+	"github.com/bafomet/bafomet/ordering/driver"
 )
 
 // Node home layout, relative to the home directory (docs/operations.md).
@@ -41,7 +42,7 @@ const (
 const (
 	DefaultDialBackoffMin      = 100 * time.Millisecond
 	DefaultDialBackoffMax      = 30 * time.Second
-	DefaultMaxFrameBytes       = 4 << 20
+	DefaultMaxFrameBytes       = driver.DefaultMaxFrameBytes
 	DefaultMaxTxFrameBytes     = 256 << 10
 	DefaultOutboundQueue       = 1024
 	DefaultMaxRequestBytes     = 5 << 20

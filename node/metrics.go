@@ -29,6 +29,7 @@ type metrics struct {
 	applySeconds  prometheus.Histogram
 	blockTxs      prometheus.Histogram
 	logAppend     prometheus.Histogram
+	oversize      prometheus.Counter
 	rpc           *rpc.Metrics
 }
 
@@ -58,9 +59,13 @@ func newMetrics(n *Node) *metrics {
 			Help:    "Time to write and fsync one batch of signed messages to the consensus log, before they are sent.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
+		oversize: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bafomet_consensus_oversize_messages_total",
+			Help: "Consensus messages not sent because their encoding exceeds p2p.max_frame_bytes.",
+		}),
 		rpc: rpc.NewMetrics(),
 	}
-	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs, m.logAppend, m.rpc,
+	m.reg.MustRegister(m.viewChanges, m.commitLatency, m.applySeconds, m.blockTxs, m.logAppend, m.oversize, m.rpc,
 		&collector{n: n},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

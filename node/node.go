@@ -55,7 +55,6 @@ type Node struct {
 	exec  *chain.Executor
 	pool  *mempool.Mempool
 	host  *p2p.Host
-	core  *ordering.Core
 	rpc   *rpc.Server
 
 	// wal is the consensus log; walRecords holds what it had at open until
@@ -68,7 +67,6 @@ type Node struct {
 	metrics    *metrics
 	metricsSrv *metricsServer
 	syncer     *syncer
-	syncProofs map[uint64]*ordering.CheckpointProof // checkpoint proofs of synced blocks awaiting execution (driver only)
 
 	consensusIn chan *ordering.Message
 	txWake      chan struct{} // a transaction entered the mempool
@@ -127,7 +125,6 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
 	n.metrics.reg.MustRegister(n.syncer)
-	n.syncProofs = make(map[uint64]*ordering.CheckpointProof)
 	if opts.SetMemoryLimit {
 		n.applyMemoryLimit()
 	}
@@ -313,18 +310,24 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if n.core, err = n.newCore(ctx); err != nil {
+	core, err := n.newCore(ctx)
+	if err != nil {
 		n.stopServers()
 		return err
 	}
-	soft := n.core.SoftState()
+	soft := core.SoftState()
 	n.soft.Store(&soft)
+	drv, ex, err := n.newDriver(core)
+	if err != nil {
+		n.stopServers()
+		return err
+	}
 	n.goRun(func() { n.dispatchConsensus(ctx) })
 	for range runtime.GOMAXPROCS(0) {
 		n.goRun(func() { n.admitGossip(ctx) })
 	}
 	n.goRun(func() { n.gossipTxs(ctx) })
-	n.goRun(func() { n.drive(ctx) })
+	n.goRun(func() { n.drive(ctx, drv, ex) })
 	n.goRun(func() { n.syncer.run(ctx) })
 	n.goRun(func() { n.collectGarbage(ctx) })
 	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", "http://"+n.RPCAddr().String(),

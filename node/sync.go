@@ -18,6 +18,7 @@ import (
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/node/blocksync"
 	"github.com/bafomet/bafomet/ordering"
+	"github.com/bafomet/bafomet/ordering/driver"
 )
 
 // Block sync: a node that finds itself behind fetches certified blocks from
@@ -42,8 +43,8 @@ const (
 type syncer struct {
 	n        *Node
 	verifier *blocksync.Verifier
-	items    chan blocksync.Item // read by the driver
-	hints    chan uint64         // heights the core says we are behind (non-blocking sends)
+	items    chan driver.Synced // read by the driver
+	hints    chan uint64        // heights the core says we are behind (non-blocking sends)
 	status   atomic.Pointer[blocksync.Status]
 
 	// For the metrics: sync runs started, blocks taken from sync by the
@@ -59,14 +60,14 @@ func newSyncer(n *Node) *syncer {
 	return &syncer{
 		n:        n,
 		verifier: blocksync.NewVerifier(n.gen.ChainID, n.vals, n.gen.Consensus.CheckpointInterval),
-		items:    make(chan blocksync.Item, 64),
+		items:    make(chan driver.Synced, 64),
 		hints:    make(chan uint64, 1),
 	}
 }
 
-// hint tells the syncer the core saw evidence that the network is at least
+// Hint tells the syncer the core saw evidence that the network is at least
 // at height h. It never blocks the driver.
-func (s *syncer) hint(h uint64) {
+func (s *syncer) Hint(h uint64) {
 	select {
 	case s.hints <- h:
 	default:
@@ -201,7 +202,7 @@ func (s *syncer) forward(ctx context.Context, f *blocksync.Fetcher) {
 				return
 			}
 			select {
-			case s.items <- it:
+			case s.items <- driver.Synced{Block: it.Block, Certificate: it.Certificate, Checkpoint: it.Checkpoint}:
 			case <-ctx.Done():
 				return
 			}
@@ -211,35 +212,6 @@ func (s *syncer) forward(ctx context.Context, f *blocksync.Fetcher) {
 			f.SetTarget(s.peerHint())
 		}
 	}
-}
-
-// stepSynced feeds one fetched block to the core (on the driver goroutine)
-// and keeps its checkpoint proof to check after execution.
-func (n *Node) stepSynced(it blocksync.Item) {
-	if err := n.core.StepCertified(it.Block, it.Certificate); err != nil {
-		n.log.Debug("synced block not taken", "height", it.Block.Header.Height, "err", err)
-		return
-	}
-	n.syncer.blocks.Add(1)
-	if it.Checkpoint != nil {
-		n.syncProofs[it.Block.Header.Height] = it.Checkpoint
-	}
-}
-
-// checkSyncedCheckpoint compares this node's appHash after height with the
-// checkpoint proof that came with the synced block, and stores the proof so
-// this node can serve it. A mismatch means this node's state diverged from
-// the network's: it must stop rather than run on.
-func (n *Node) checkSyncedCheckpoint(height uint64, appHash chain.Hash) error {
-	p, ok := n.syncProofs[height]
-	if !ok {
-		return nil
-	}
-	delete(n.syncProofs, height)
-	if err := blocksync.CheckAppHash(p, height, appHash); err != nil {
-		return fmt.Errorf("state diverged from the network's checkpoint: %w", err)
-	}
-	return n.saveStable(p)
 }
 
 // otherValidators lists every validator index but this node's.

@@ -43,7 +43,7 @@ func parseSimArgs(args []string, stderr io.Writer) (*simArgs, error) {
 	nodes := fs.Int("nodes", 4, "number of validators n")
 	byz := fs.Int("byzantine", 0, "number of Byzantine validators (at most f = ⌊(n-1)/3⌋)")
 	blocks := fs.Uint64("blocks", 20, "height every honest node must reach")
-	faults := fs.String("faults", "", "comma-separated faults: net, crash, byzantine, twins, skew, slow, or none\n(default: net,crash,skew,slow plus byzantine when --byzantine > 0)")
+	faults := fs.String("faults", "", "comma-separated faults: "+strings.Join(sim.FaultNames(), ", ")+"; all (every one) or none\n(default: net,crash,skew,slow plus byzantine when --byzantine > 0)")
 	asJSON := fs.Bool("json", false, "print one JSON object per seed")
 	weaken := fs.Bool("weaken-quorum", false, "TEST ONLY: lower the quorum to f+1 to show the checkers catch a fork")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "seeds run at once in a range")

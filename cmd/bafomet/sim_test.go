@@ -159,3 +159,15 @@ func TestSimRangeOutputIndependentOfParallelism(t *testing.T) {
 		t.Fatalf("parallel 1 (exit %d) and 3 (exit %d) differ:\n%s\n%s", c1, c3, a, b)
 	}
 }
+
+// TestSimAllFaults runs `--faults all`, which names every fault class,
+// exec among them.
+func TestSimAllFaults(t *testing.T) {
+	code, out, errs := runSimArgs("--seed", "2", "--nodes", "4", "--byzantine", "1", "--blocks", "8", "--faults", "all")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if want := "faults " + sim.FaultAll.String(); !strings.Contains(out, want) || !strings.Contains(out, "exec") {
+		t.Fatalf("summary lacks %q:\n%s", want, out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/ordering/driver"
 )
 
 // Fault is one class of fault the simulator can inject. Faults combine as a
@@ -14,10 +15,13 @@ type Fault uint16
 
 // Fault classes. FaultNet covers delay jitter, loss, duplication,
 // reordering, partitions that heal and swizzle-clogging; FaultCrash crashes
-// nodes and restarts them from their persisted records; FaultByzantine makes
-// the Config.Byzantine validators run scripted attacks; FaultTwins models
-// them as twins instead (two unmodified cores sharing one key); FaultSkew
-// skews node clocks; FaultSlow makes some nodes slow to hear and answer.
+// nodes (between inputs, and after a record is written but before its
+// message leaves) and restarts them from their persisted records;
+// FaultByzantine makes the Config.Byzantine validators run scripted
+// attacks; FaultTwins models them as twins instead (two unmodified cores
+// sharing one key); FaultSkew skews node clocks; FaultSlow makes some nodes
+// slow to hear and answer; FaultExec makes the asynchronous executor take
+// a random number of ticks per block, so backlogs build up.
 const (
 	FaultNet Fault = 1 << iota
 	FaultCrash
@@ -25,6 +29,7 @@ const (
 	FaultTwins
 	FaultSkew
 	FaultSlow
+	FaultExec
 )
 
 var faultNames = []struct {
@@ -37,6 +42,25 @@ var faultNames = []struct {
 	{FaultTwins, "twins"},
 	{FaultSkew, "skew"},
 	{FaultSlow, "slow"},
+	{FaultExec, "exec"},
+}
+
+// FaultAll is every fault class; ParseFaults reads it as "all".
+var FaultAll = func() Fault {
+	var f Fault
+	for _, fn := range faultNames {
+		f |= fn.f
+	}
+	return f
+}()
+
+// FaultNames lists the fault class names ParseFaults knows, in order.
+func FaultNames() []string {
+	names := make([]string, len(faultNames))
+	for i, fn := range faultNames {
+		names[i] = fn.name
+	}
+	return names
 }
 
 // Has reports whether every class in g is in f.
@@ -61,7 +85,8 @@ func (f Fault) String() string {
 var ErrUnknownFault = errors.New("unknown fault")
 
 // ParseFaults parses a comma-separated list of fault class names ("net,
-// crash,byzantine"). "none" and the empty string mean no faults.
+// crash,byzantine"). "none" and the empty string mean no faults; "all"
+// names every class.
 func ParseFaults(s string) (Fault, error) {
 	var f Fault
 	if s == "" || s == "none" {
@@ -69,6 +94,10 @@ func ParseFaults(s string) (Fault, error) {
 	}
 	for _, part := range strings.Split(s, ",") {
 		name := strings.TrimSpace(part)
+		if name == "all" {
+			f |= FaultAll
+			continue
+		}
 		found := false
 		for _, fn := range faultNames {
 			if fn.name == name {
@@ -77,7 +106,7 @@ func ParseFaults(s string) (Fault, error) {
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("%w %q (known: net, crash, byzantine, twins, skew, slow)", ErrUnknownFault, name)
+			return 0, fmt.Errorf("%w %q (known: %s, all)", ErrUnknownFault, name, strings.Join(FaultNames(), ", "))
 		}
 	}
 	return f, nil
@@ -129,6 +158,9 @@ type Config struct {
 	PartitionTicks    int    // how long a partition (or a twins round) lasts
 	ClogOneIn         int    // under FaultNet, a swizzle-clog episode starts on one tick in ClogOneIn
 	ClogStepTicks     int    // ticks between clogging (and unclogging) successive links, at most
+	AppendCrashOneIn  int    // under FaultCrash, one consensus-log append in AppendCrashOneIn crashes its node before the records' messages leave
+	MaxExecDelayTicks int    // under FaultExec, a committed block executes 1..MaxExecDelayTicks ticks after it is queued (else at the next tick)
+	MaxFrameBytes     int    // the largest encoded consensus message any node sends (the node's p2p.max_frame_bytes)
 
 	// ByzantineIDs, when set, names the Byzantine validators instead of
 	// letting the seed choose; it must hold Byzantine distinct indices.
@@ -177,6 +209,9 @@ const (
 	DefaultPartitionTicks       = 60
 	DefaultClogOneIn            = 80
 	DefaultClogStepTicks        = 5
+	DefaultAppendCrashOneIn     = 200
+	DefaultMaxExecDelayTicks    = 10
+	DefaultMaxFrameBytes        = driver.DefaultMaxFrameBytes
 	DefaultCheckpointInterval   = 10
 	DefaultPipelineWindow       = 2
 	DefaultMaxBlockTxs          = 16
@@ -227,6 +262,9 @@ func (c Config) WithDefaults() Config {
 	setI(&c.PartitionTicks, DefaultPartitionTicks)
 	setI(&c.ClogOneIn, DefaultClogOneIn)
 	setI(&c.ClogStepTicks, DefaultClogStepTicks)
+	setI(&c.AppendCrashOneIn, DefaultAppendCrashOneIn)
+	setI(&c.MaxExecDelayTicks, DefaultMaxExecDelayTicks)
+	setI(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setU(&c.CheckpointInterval, DefaultCheckpointInterval)
 	setU(&c.PipelineWindow, DefaultPipelineWindow)
 	setI(&c.MaxBlockTxs, DefaultMaxBlockTxs)

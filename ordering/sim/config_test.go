@@ -19,6 +19,9 @@ func TestParseFaults(t *testing.T) {
 		{"byzantine, net", FaultNet | FaultByzantine, "net,byzantine", nil},
 		{"twins,skew,slow", FaultTwins | FaultSkew | FaultSlow, "twins,skew,slow", nil},
 		{"net,net", FaultNet, "net", nil},
+		{"exec,crash", FaultCrash | FaultExec, "crash,exec", nil},
+		{"all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec", nil},
+		{"net,all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec", nil},
 		{"nett", 0, "", ErrUnknownFault},
 		{"net,", 0, "", ErrUnknownFault},
 	}

@@ -115,16 +115,7 @@ func (s *Sim) restartDue() {
 // maybeCrash crashes a random running node now and then, keeping at most
 // max(1, f) nodes down at once.
 func (s *Sim) maybeCrash() {
-	if s.rng.IntN(s.cfg.CrashOneIn) != 0 {
-		return
-	}
-	down := 0
-	for _, n := range s.nodes {
-		if !n.up {
-			down++
-		}
-	}
-	if down >= max(1, s.vs.F()) {
+	if s.rng.IntN(s.cfg.CrashOneIn) != 0 || !s.mayCrashOne() {
 		return
 	}
 	n := s.nodes[s.rng.IntN(len(s.nodes))]
@@ -132,7 +123,34 @@ func (s *Sim) maybeCrash() {
 		return
 	}
 	s.crash(n)
+	s.scheduleRestart(n)
+}
+
+// mayCrashOne reports whether one more node may go down: at most
+// max(1, f) are down at once.
+func (s *Sim) mayCrashOne() bool {
+	down := 0
+	for _, n := range s.nodes {
+		if !n.up {
+			down++
+		}
+	}
+	return down < max(1, s.vs.F())
+}
+
+// scheduleRestart picks when a node that crashes now restarts.
+func (s *Sim) scheduleRestart(n *node) {
 	s.fault.restartAt[n.slot] = s.now + 10 + uint64(s.rng.IntN(s.cfg.MaxDownTicks))
+}
+
+// crashAtAppend decides, under FaultCrash during the fault phase, whether
+// a consensus-log append crashes its node after the write and before the
+// records' messages leave.
+func (s *Sim) crashAtAppend() bool {
+	if !s.cfg.Faults.Has(FaultCrash) || s.fault.healed {
+		return false
+	}
+	return s.rng.IntN(s.cfg.AppendCrashOneIn) == 0 && s.mayCrashOne()
 }
 
 // partitionTick runs the partition schedule: scripted rounds when

@@ -5,11 +5,13 @@ import (
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/ordering"
+	"github.com/bafomet/bafomet/ordering/driver"
 )
 
 // pool is a node's volatile mempool: submitted transactions in arrival
 // order, minus the ones this node saw committed.
 type pool struct {
+	work     *workload
 	order    []int                   // workload indices
 	head     int                     // order[:head] are all committed
 	done     map[chain.Hash]struct{} // committed, by tx hash
@@ -18,32 +20,34 @@ type pool struct {
 	pending  int                     // entries of order not yet committed
 }
 
-func newPool() *pool {
+func newPool(w *workload) *pool {
 	return &pool{
+		work:     w,
 		done:     make(map[chain.Hash]struct{}),
 		inflight: make(map[chain.Hash]struct{}),
 		member:   make(map[chain.Hash]struct{}),
 	}
 }
 
-// node is one simulated node slot: a replica and the driver around it,
-// exactly as the real node drives a core.
+// node is one simulated node slot: a replica driven by the real
+// driver.Driver over the simulated world (ports.go).
 type node struct {
 	slot    int
 	id      int // validator index (twins share one)
 	honest  bool
 	twin    bool // the second slot of a twinned Byzantine validator
 	up      bool
-	core    Replica
+	drv     *driver.Driver
 	store   *storage
 	pool    *pool
+	exec    *executor
 	skewMs  int64
-	propose *ordering.ProposalSlot // the slot the core last offered, until used
 	soft    ordering.SoftState
 	maxView uint64
 
 	lastSync     uint64 // tick of the last sync request
-	syncing      bool   // a restart or a lag asks for block sync
+	syncing      bool   // a restart asks for block sync
+	syncHint     uint64 // the highest height the core asked to sync to
 	lastProgress uint64 // tick of the last executed block
 	byz          *byzantine
 }
@@ -52,91 +56,6 @@ type node struct {
 func (s *Sim) clockMs(n *node) uint64 {
 	t := int64(genesisTimeMs + s.now*s.cfg.TickMs)
 	return uint64(t + n.skewMs)
-}
-
-// drain runs the driver loop until the core has nothing more to say:
-// persist, send, execute, Advance; then proposes if the core offered a
-// slot and the pool has transactions.
-func (s *Sim) drain(n *node) {
-	for round := 0; n.up; round++ {
-		for n.up && n.core.HasReady() {
-			rd := n.core.Ready()
-			if rd.SignErr != nil {
-				s.fail(fmt.Errorf("%w: slot %d: %w", ErrSim, n.slot, rd.SignErr))
-				return
-			}
-			n.store.persist(rd.Persist)
-			for _, r := range rd.Persist {
-				s.check.observe(r.Msg)
-			}
-			s.sendAll(n, rd.Messages)
-			n.store.setStable(rd.Stable)
-			s.stats.Evidence += uint64(len(rd.Evidence))
-			for _, c := range rd.Committed {
-				s.execute(n, c)
-			}
-			s.noteSoft(n, rd.SoftState)
-			if rd.Propose != nil {
-				n.propose = rd.Propose
-			}
-			n.core.Advance(rd)
-		}
-		if !n.up || !s.tryPropose(n) {
-			return
-		}
-	}
-}
-
-func (s *Sim) noteSoft(n *node, ss ordering.SoftState) {
-	if ss.View != n.soft.View {
-		// A new view voids proposals in flight; their txs may be reaped again.
-		clear(n.pool.inflight)
-		if n.propose != nil && n.propose.View != ss.View {
-			n.propose = nil
-		}
-	}
-	n.soft = ss
-	if ss.View > n.maxView {
-		n.maxView = ss.View
-	}
-}
-
-// execute applies one committed block: fake state machine, checker, pool,
-// then Executed.
-func (s *Sim) execute(n *node, c ordering.Committed) {
-	if c.Block == nil {
-		s.check.violate(KindOrder, "slot %d: core delivered a committed entry without a block", n.slot)
-		return
-	}
-	h := c.Block.Header.Height
-	if want := n.store.height() + 1; h != want {
-		s.check.order(n.slot, h, want)
-		return
-	}
-	app := n.store.execute(c.Block, c.Certificate)
-	s.check.commit(n.slot, n.honest, c.Block, c.Certificate)
-	for _, tx := range c.Block.Txs {
-		n.pool.markDone(txHash(tx))
-	}
-	n.lastProgress = s.now
-	n.core.Executed(h, app)
-	n.core.NotePending(n.pool.pending > 0)
-}
-
-// sendAll encodes each outbound message once and sends it to every slot it
-// is addressed to. A Byzantine node's messages pass through its attacks.
-func (s *Sim) sendAll(n *node, out []ordering.Outbound) {
-	for _, o := range out {
-		if o.Msg == nil {
-			continue
-		}
-		if n.byz != nil {
-			s.byzSend(n, o)
-			continue
-		}
-		s.check.observe(o.Msg)
-		s.sendMsg(n, o.Msg, s.targets(n, o.To))
-	}
 }
 
 // targets lists the slots a message to validator to reaches: every slot of
@@ -154,6 +73,7 @@ func (s *Sim) targets(n *node, to int) []int {
 	return slots
 }
 
+// sendMsg encodes m and sends it to slots (a Byzantine node's own sends).
 func (s *Sim) sendMsg(n *node, m *ordering.Message, slots []int) {
 	if len(slots) == 0 {
 		return
@@ -161,6 +81,18 @@ func (s *Sim) sendMsg(n *node, m *ordering.Message, slots []int) {
 	payload, err := encodeMessage(m)
 	if err != nil {
 		s.fail(fmt.Errorf("slot %d: encode message type %d: %w", n.slot, m.Type, err))
+		return
+	}
+	s.sendFrame(n, m, payload, slots)
+}
+
+// sendFrame puts an encoded message on the network to every slot, unless
+// it exceeds the frame limit, which every simulated send enforces as the
+// node's transport does.
+func (s *Sim) sendFrame(n *node, m *ordering.Message, payload []byte, slots []int) {
+	if len(payload) > s.cfg.MaxFrameBytes {
+		s.stats.Oversize++
+		s.logf("slot %d: %s of %d bytes over the frame limit: not sent", n.slot, m.Type, len(payload))
 		return
 	}
 	for _, to := range slots {
@@ -171,49 +103,6 @@ func (s *Sim) sendMsg(n *node, m *ordering.Message, slots []int) {
 		}
 		s.net.send(s.now, n.slot, to, kindConsensus, payload)
 	}
-}
-
-// tryPropose builds and proposes a block when the core offered a slot and
-// the pool holds unproposed transactions. It reports whether it proposed.
-func (s *Sim) tryPropose(n *node) bool {
-	slot := n.propose
-	if slot == nil {
-		return false
-	}
-	idx := n.pool.reap(s.work, s.cfg.MaxBlockTxs, s.cfg.MaxBlockBytes)
-	if len(idx) == 0 {
-		return false
-	}
-	n.propose = nil
-	b := s.buildBlock(n, slot, idx)
-	if err := n.core.Propose(b); err != nil {
-		s.logf("slot %d: propose height %d view %d: %v", n.slot, slot.Height, slot.View, err)
-		return false
-	}
-	for _, i := range idx {
-		n.pool.inflight[s.work.txs[i].hash] = struct{}{}
-	}
-	return true
-}
-
-// buildBlock fills a block for slot with the given transactions, stamped
-// with max(local clock, parent timestamp + 1).
-func (s *Sim) buildBlock(n *node, slot *ordering.ProposalSlot, idx []int) *chain.Block {
-	b := &chain.Block{}
-	for _, i := range idx {
-		b.Txs = append(b.Txs, s.work.txs[i].raw)
-		b.Senders = append(b.Senders, s.work.txs[i].sender)
-	}
-	b.Header = chain.Header{
-		Height:         slot.Height,
-		ParentHash:     slot.ParentHash,
-		Timestamp:      max(s.clockMs(n), slot.ParentTimestamp+1),
-		Proposer:       s.vs.Validator(n.id).Address,
-		TxRoot:         chain.TxRoot(b.Txs, b.Senders),
-		AppHash:        slot.AppHash,
-		ValidatorsHash: s.vs.Hash(),
-	}
-	return b
 }
 
 // add puts submitted transaction i, with hash h, in the pool.

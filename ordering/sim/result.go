@@ -85,8 +85,8 @@ func (r *Result) WriteText(w io.Writer) error {
 	m := r.Messages
 	fmt.Fprintf(&b, "  messages sent %d delivered %d dropped %d duplicated %d\n", m.Sent, m.Delivered, m.Dropped, m.Duplicated)
 	st := r.Stats
-	fmt.Fprintf(&b, "  crashes %d partitions %d clogs %d syncs %d (%d blocks) rejected %d evidence %d byzantine msgs %d\n",
-		st.Crashes, st.Partitions, st.Clogs, st.SyncRequests, st.SyncedBlocks, st.Rejected, st.Evidence, st.ByzantineOut)
+	fmt.Fprintf(&b, "  crashes %d partitions %d clogs %d syncs %d (%d blocks) rejected %d evidence %d byzantine msgs %d oversize %d\n",
+		st.Crashes, st.Partitions, st.Clogs, st.SyncRequests, st.SyncedBlocks, st.Rejected, st.Evidence, st.ByzantineOut, st.Oversize)
 	if r.OK() {
 		b.WriteString("  violations: none\n")
 	} else {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -36,6 +37,7 @@ type Stats struct {
 	Rejected     uint64 `json:"rejected"`
 	Evidence     uint64 `json:"evidence"`
 	ByzantineOut uint64 `json:"byzantine_messages"`
+	Oversize     uint64 `json:"oversize"` // messages not sent: over Config.MaxFrameBytes
 }
 
 // Sim is one seeded run. Everything random comes from rng, so a seed
@@ -174,8 +176,9 @@ func (s *Sim) coreConfig(id int) ordering.Config {
 	}
 }
 
-// start (re)starts a node's core from its storage; its volatile state is
-// fresh. A restarted node asks a peer for the blocks it missed.
+// start (re)starts a node's core and driver from its storage; its
+// volatile state (pool, executor queue, soft state) is fresh. A restarted
+// node asks a peer for the blocks it missed.
 func (s *Sim) start(n *node) error {
 	if n.store == nil {
 		n.store = newStorage(s.genesis, s.genesisAppHash)
@@ -186,18 +189,26 @@ func (s *Sim) start(n *node) error {
 	if err != nil {
 		return fmt.Errorf("%w: start slot %d: %w", ErrSim, n.slot, err)
 	}
-	n.core, n.up = core, true
-	n.pool = newPool()
-	n.propose, n.soft = nil, ordering.SoftState{}
+	n.up = true
+	n.pool = newPool(s.work)
+	n.exec = &executor{s: s, n: n}
+	n.soft, n.syncHint = ordering.SoftState{}, 0
 	n.lastProgress = s.now
-	s.drain(n)
+	n.drv, err = s.newDriver(n, core)
+	if errors.Is(err, errCrashPoint) {
+		s.crash(n)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: start slot %d: %w", ErrSim, n.slot, err)
+	}
 	return nil
 }
 
-// crash stops a node: its core and everything volatile are gone; storage
-// stays.
+// crash stops a node: its core, driver, pool and executor queue are gone;
+// storage stays.
 func (s *Sim) crash(n *node) {
-	n.up, n.core, n.pool, n.propose = false, nil, nil, nil
+	n.up, n.drv, n.pool, n.exec = false, nil, nil, nil
 	s.stats.Crashes++
 }
 
@@ -315,22 +326,21 @@ func (s *Sim) deliverMsg(n *node, p *packet) {
 	if n.byz != nil {
 		n.byz.remember(m)
 	}
-	if err := n.core.Step(m); err != nil {
-		s.stats.Rejected++
-		s.logf("slot %d: step %s from %d: %v", n.slot, m.Type, m.From, err)
-	}
-	s.drain(n)
+	s.feed(n, n.drv.Step(m))
 }
 
-// tickNodes advances every running node's clock by one tick, one step
-// each, and starts block sync where a node needs it.
+// tickNodes advances every running node by one tick, one step each: its
+// executor reports the blocks due, its driver ticks, and block sync starts
+// where the node needs it.
 func (s *Sim) tickNodes() {
 	for _, n := range s.nodes {
 		if !n.up {
 			continue
 		}
-		n.core.Tick(s.clockMs(n))
-		s.drain(n)
+		s.runExecutor(n)
+		if n.up {
+			s.feed(n, n.drv.Tick(time.UnixMilli(int64(s.clockMs(n)))))
+		}
 		if n.byz != nil && n.up {
 			s.byzTick(n)
 		}
@@ -363,8 +373,7 @@ func (s *Sim) submitTxs() {
 	}
 	for _, n := range s.nodes {
 		if n.up {
-			n.core.NotePending(n.pool.pending > 0)
-			s.drain(n)
+			s.feed(n, n.drv.TxArrived())
 		}
 	}
 }

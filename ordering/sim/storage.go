@@ -29,16 +29,19 @@ func (s *storage) height() uint64 { return uint64(len(s.blocks)) }
 // so a record is durable when persist returns.
 func (s *storage) persist(recs []ordering.Record) { s.records = append(s.records, recs...) }
 
-// setStable records a stable checkpoint and discards the records it
-// covers: every record whose prune Height is at or below the checkpoint.
+// setStable records a stable checkpoint, unless a higher one is stored.
 func (s *storage) setStable(cp *ordering.CheckpointProof) {
 	if cp == nil || (s.stable != nil && cp.Height <= s.stable.Height) {
 		return
 	}
 	s.stable = cp
+}
+
+// prune discards every record whose prune Height is at or below height.
+func (s *storage) prune(height uint64) {
 	kept := s.records[:0]
 	for _, r := range s.records {
-		if r.Height > cp.Height {
+		if r.Height > height {
 			kept = append(kept, r)
 		}
 	}

@@ -74,6 +74,7 @@ func TestStorageStablePrunesCoveredRecords(t *testing.T) {
 		rec(ordering.MsgCommit, 11), rec(ordering.MsgViewChange, 10), rec(ordering.MsgPrepare, 12),
 	})
 	s.setStable(&ordering.CheckpointProof{Height: 10})
+	s.prune(10)
 	var got []uint64
 	for _, m := range s.records {
 		got = append(got, m.Height)
@@ -82,6 +83,7 @@ func TestStorageStablePrunesCoveredRecords(t *testing.T) {
 		t.Fatalf("kept heights %v, want %v", got, want)
 	}
 	s.setStable(&ordering.CheckpointProof{Height: 5}) // older: ignored
+	s.prune(5)
 	if s.stable.Height != 10 || len(s.records) != 3 {
 		t.Fatalf("an older checkpoint replaced the stable one: %d, %d records", s.stable.Height, len(s.records))
 	}
@@ -117,7 +119,7 @@ func TestStorageCertified(t *testing.T) {
 
 func TestPoolReapLimits(t *testing.T) {
 	w := newWorkload(3, ChainID)
-	p := newPool()
+	p := newPool(w)
 	for i := range 6 {
 		tx, err := w.next()
 		if err != nil {

@@ -22,8 +22,9 @@ type syncResponse struct {
 }
 
 // needsSync reports whether n should ask a peer for blocks now: after a
-// restart, when the core reports it is behind (SoftState.Behind), or when it has waited a long time without executing anything
-// while holding transactions.
+// restart, when its driver hinted that the core is behind, or when it has
+// waited a long time without executing anything while holding
+// transactions.
 func (s *Sim) needsSync(n *node) bool {
 	if s.now < n.lastSync+s.cfg.SyncCooldownTicks && n.lastSync != 0 {
 		return false
@@ -31,7 +32,7 @@ func (s *Sim) needsSync(n *node) bool {
 	if n.syncing {
 		return true
 	}
-	if n.soft.Behind > n.store.height() {
+	if n.syncHint > n.store.height() {
 		return true
 	}
 	stall := 4 * uint64(s.cfg.ViewChangeTimeout)
@@ -85,8 +86,8 @@ func (s *Sim) serveSync(n *node, from int, payload []byte) {
 }
 
 // applySync feeds the blocks of a sync response that follow the node's
-// height to its core with StepCertified, draining after each. A full
-// response asks for more at once.
+// committed height to its driver, while its executor's backlog has room.
+// A full response asks for more at once.
 func (s *Sim) applySync(n *node, payload []byte) {
 	var resp syncResponse
 	if err := rlp.DecodeBytes(payload, &resp); err != nil {
@@ -98,18 +99,20 @@ func (s *Sim) applySync(n *node, payload []byte) {
 		return
 	}
 	for i, b := range resp.Blocks {
-		if b.Header.Height <= n.store.height() {
+		if b.Header.Height <= max(n.store.height(), n.soft.Committed) {
 			continue
 		}
-		if err := n.core.StepCertified(b, resp.Certs[i]); err != nil {
-			s.logf("slot %d: sync block %d: %v", n.slot, b.Header.Height, err)
+		if !n.drv.AcceptsSynced() {
+			break // the executor's backlog is full: ask again later
+		}
+		err := n.drv.StepSynced(b, resp.Certs[i], nil)
+		s.feed(n, err)
+		if err != nil || !n.up {
 			break
 		}
-		s.stats.SyncedBlocks++
-		s.drain(n)
-		if !n.up {
-			return
-		}
+	}
+	if !n.up {
+		return
 	}
 	n.syncing = false
 	if len(resp.Blocks) == s.cfg.MaxSyncBlocks {

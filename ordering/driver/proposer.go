@@ -1,4 +1,4 @@
-package node
+package driver
 
 import (
 	"fmt"
@@ -9,25 +9,20 @@ import (
 )
 
 // proposer decides when the primary turns the slot the core offers into a
-// block: at once when a full block is waiting; when fewer transactions are,
-// after the batching delay if no earlier proposal is in flight, else once
-// the earlier height commits; and — only with create_empty_blocks — after
-// the empty-block interval when none are. It runs on the driver goroutine.
+// block: at once when a full block is waiting; when fewer transactions
+// are, after the batch delay if no earlier proposal is in flight, else
+// once the earlier height commits; and — only with CreateEmptyBlocks —
+// after the empty-block interval when none are. It reads time only from
+// the driver's clock and, instead of a timer, records when it next wants
+// to be poked (NextPoke).
 type proposer struct {
-	n         *Node
-	timer     *time.Timer
+	d         *Driver
 	slot      *ordering.ProposalSlot
 	slotSince time.Time // when the current slot was first offered
 	lastBlock time.Time // when this node last proposed
+	pokeAt    time.Time // when the rules next say to propose, if armed
+	armed     bool
 }
-
-func newProposer(n *Node) *proposer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &proposer{n: n, timer: t, lastBlock: time.Now()}
-}
-
-func (p *proposer) stop() { p.timer.Stop() }
 
 // offer records the slot of the latest Ready (nil when there is none).
 func (p *proposer) offer(slot *ordering.ProposalSlot) {
@@ -36,60 +31,61 @@ func (p *proposer) offer(slot *ordering.ProposalSlot) {
 		return
 	}
 	if p.slot == nil || *p.slot != *slot {
-		p.slotSince = time.Now()
+		p.slotSince = p.d.d.Clock.Now()
 	}
 	p.slot = slot
 }
 
-// poke proposes now if the rules say so, or arms the timer for when they
-// will.
-func (p *proposer) poke() error {
+// poke proposes now if the rules say so, or records when they will.
+func (p *proposer) poke() {
+	p.armed = false
 	if p.slot == nil {
-		return nil
+		return
 	}
-	cons := p.n.cfg.Consensus
-	avail := p.n.pool.NumReapable()
-	now := time.Now()
+	cfg := p.d.cfg
+	avail := p.d.d.Mempool.NumReapable()
+	now := p.d.d.Clock.Now()
 	var wait time.Duration
 	switch {
-	case avail >= int(p.n.gen.Consensus.MaxBlockTxs):
+	case avail >= cfg.MaxBlockTxs:
 	case avail > 0 && p.pipelineBusy():
-		return nil // the next commit pokes again: fill the block meanwhile
+		return // the next commit pokes again: fill the block meanwhile
 	case avail > 0:
-		wait = cons.BatchDelay - now.Sub(p.slotSince)
-	case cons.CreateEmptyBlocks:
-		wait = cons.EmptyBlockInterval - now.Sub(p.lastBlock)
+		wait = cfg.BatchDelay - now.Sub(p.slotSince)
+	case cfg.CreateEmptyBlocks:
+		wait = cfg.EmptyBlockInterval - now.Sub(p.lastBlock)
 	default:
-		return nil
+		return
 	}
 	if wait > 0 {
-		p.timer.Reset(wait)
-		return nil
+		p.pokeAt, p.armed = now.Add(wait), true
+		return
 	}
-	return p.propose(now)
+	if err := p.propose(now); err != nil {
+		p.d.log.Error("propose", "err", err)
+	}
 }
 
 // pipelineBusy reports whether an earlier height this node proposed is
 // still uncommitted. A partial block then waits until that height commits
 // (or the block fills): the chain is busy anyway, and fewer, fuller blocks
 // cost fewer synced writes and consensus rounds per transaction. An idle
-// pipeline proposes a partial block after the batch delay as before.
+// pipeline proposes a partial block after the batch delay.
 func (p *proposer) pipelineBusy() bool {
-	return p.slot.Height > p.n.core.SoftState().Committed+1
+	return p.slot.Height > p.d.d.Core.SoftState().Committed+1
 }
 
 func (p *proposer) propose(now time.Time) error {
-	n, slot := p.n, p.slot
-	g := n.gen.Consensus
-	batch := n.pool.Reap(int(g.MaxBlockTxs), int(g.MaxBlockBytes))
+	cfg, slot, pool := p.d.cfg, p.slot, p.d.d.Mempool
+	batch := pool.Reap(cfg.MaxBlockTxs, cfg.MaxBlockBytes)
 	b := &chain.Block{
 		Header: chain.Header{
 			Height:         slot.Height,
 			ParentHash:     slot.ParentHash,
 			Timestamp:      max(unixMs(now), slot.ParentTimestamp+1),
-			Proposer:       n.vals.Validator(n.self).Address,
+			Proposer:       cfg.Proposer,
 			AppHash:        slot.AppHash,
-			ValidatorsHash: n.vals.Hash(),
+			ValidatorsHash: cfg.ValidatorsHash,
 		},
 		Txs:     batch.Txs,
 		Senders: batch.Senders,
@@ -98,12 +94,12 @@ func (p *proposer) propose(now time.Time) error {
 		b.Txs, b.Senders = [][]byte{}, []chain.Address{}
 	}
 	b.Header.TxRoot = b.ComputeTxRoot() // memoizes the hashes for the core and the executor
-	if err := n.core.Propose(b); err != nil {
-		n.pool.Release(batch.Hashes)
+	if err := p.d.d.Core.Propose(b); err != nil {
+		pool.Release(batch.Hashes)
 		p.slot = nil
 		return fmt.Errorf("propose block %d: %w", slot.Height, err)
 	}
 	p.slot, p.lastBlock = nil, now
-	n.log.Debug("proposed block", "height", slot.Height, "view", slot.View, "txs", len(b.Txs))
+	p.d.log.Debug("proposed block", "height", slot.Height, "view", slot.View, "txs", len(b.Txs))
 	return nil
 }
