@@ -33,7 +33,7 @@ func TestSimBadArgumentsExit2(t *testing.T) {
 		{"zero blocks", []string{"--blocks", "0"}, "blocks"},
 		{"unknown flag", []string{"--quorum", "1"}, "flag provided but not defined"},
 		{"stray argument", []string{"extra"}, "unexpected argument"},
-		{"byzantine without a byzantine fault", []string{"--byzantine", "1", "--faults", "net"}, "byzantine or twins"},
+		{"byzantine without a byzantine fault", []string{"--byzantine", "1", "--faults", "net"}, "byzantine, withhold or twins"},
 		{"zero parallel", []string{"--parallel", "0"}, "parallel"},
 	}
 	for _, tt := range tests {

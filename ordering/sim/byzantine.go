@@ -20,10 +20,11 @@ const (
 	AttackReplay                        // re-sends old messages, its own and its peers'
 	AttackFlood                         // bursts of validly signed far-future views and heights
 	AttackForgeSync                     // serves block sync with altered blocks under genuine certificates
-	attackAll        = AttackEquivocate | AttackWrongVote | AttackBadSig | AttackSilent | AttackReplay | AttackFlood | AttackForgeSync
+	AttackWithhold                      // view changes that hold back or pick certificates, show stale checkpoints, drop contents
+	attackAll        = AttackEquivocate | AttackWrongVote | AttackBadSig | AttackSilent | AttackReplay | AttackFlood | AttackForgeSync | AttackWithhold
 )
 
-var attackNames = []string{"equivocate", "wrong-vote", "bad-sig", "silent", "replay", "flood", "forge-sync"}
+var attackNames = []string{"equivocate", "wrong-vote", "bad-sig", "silent", "replay", "flood", "forge-sync", "withhold"}
 
 // String lists the attacks, comma separated.
 func (a Attack) String() string {
@@ -54,17 +55,22 @@ type byzantine struct {
 	replayNext  int
 	firstHalf   []bool                    // by validator index: receives the original proposal
 	alt         map[viewHeight]chain.Hash // equivocated (view, height) → alternative block hash
+	withheldFor uint64                    // highest view it sent a withholding view change for
+	oldStable   *ordering.CheckpointProof // the first stable checkpoint it stored (a stale one later)
 }
 
 // newByzantine returns the attack state for a scripted Byzantine node, or
 // nil for an honest node or a twin (twins run unmodified cores).
 func (s *Sim) newByzantine(n *node) *byzantine {
-	if n.honest || s.twins() || !s.cfg.Faults.Has(FaultByzantine) {
+	if n.honest || s.twins() || s.cfg.Faults&(FaultByzantine|FaultWithhold) == 0 {
 		return nil
 	}
 	attacks := s.cfg.Attacks
-	if attacks == 0 {
+	if attacks == 0 && s.cfg.Faults.Has(FaultByzantine) {
 		attacks = Attack(1 + s.rng.IntN(int(attackAll)))
+	}
+	if s.cfg.Faults.Has(FaultWithhold) {
+		attacks |= AttackWithhold
 	}
 	b := &byzantine{
 		attacks:   attacks,
@@ -105,6 +111,8 @@ func (s *Sim) byzSend(n *node, o ordering.Outbound) {
 	targets := s.targets(n, o.To)
 	m := o.Msg
 	switch {
+	case b.attacks&AttackWithhold != 0 && m.Type == ordering.MsgViewChange:
+		s.sendSigned(n, s.withhold(n, m), targets)
 	case b.attacks&AttackEquivocate != 0 && m.Type == ordering.MsgPrePrepare && m.Block != nil:
 		s.equivocate(n, m, targets)
 	case b.attacks&AttackEquivocate != 0 && isVote(m) && b.hasAlt(m):
@@ -253,4 +261,84 @@ func forgeBlocks(blocks []*chain.Block) []*chain.Block {
 		out[i] = &c
 	}
 	return out
+}
+
+// withhold returns a copy of the Byzantine core's view change m with
+// contents held back, one way chosen by the seed: only the highest commit
+// certificate (the ones below it withheld), a random subset of the
+// certificates, no prepared certificates, or a stale checkpoint with the
+// certificates that still fit its window.
+func (s *Sim) withhold(n *node, m *ordering.Message) *ordering.Message {
+	vc := *m.ViewChange
+	certs := vc.Committed
+	switch s.rng.IntN(4) {
+	case 0:
+		if len(certs) > 0 {
+			vc.Committed = certs[len(certs)-1:]
+		}
+	case 1:
+		var kept []*chain.Certificate
+		for _, c := range certs {
+			if s.rng.IntN(2) == 0 {
+				kept = append(kept, c)
+			}
+		}
+		vc.Committed = kept
+	case 2:
+		vc.Prepared = nil
+	default:
+		old := n.byz.oldStable
+		vc.Checkpoint, vc.Prepared = old, nil
+		vc.Committed = certsInWindow(certs, old, s.logWindow())
+	}
+	s.stats.ByzantineOut++
+	out := *m
+	out.ViewChange = &vc
+	return &out
+}
+
+// certsInWindow keeps the certificates above checkpoint cp and inside the
+// log window above it.
+func certsInWindow(certs []*chain.Certificate, cp *ordering.CheckpointProof, window uint64) []*chain.Certificate {
+	var base uint64
+	if cp != nil {
+		base = cp.Height
+	}
+	var kept []*chain.Certificate
+	for _, c := range certs {
+		if c.Height > base && c.Height <= base+window {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+func (s *Sim) logWindow() uint64 {
+	return ordering.DefaultLogWindowFactor * s.cfg.CheckpointInterval
+}
+
+// withholdEarly answers a view change for a view above every one this
+// Byzantine node sent for: at once, before its own timer, it sends a view
+// change for that view built from its store that shows only its highest
+// commit certificate — the attack of a validator that collected
+// certificates honest validators lack and withholds all but the top one.
+func (s *Sim) withholdEarly(n *node, m *ordering.Message) {
+	b := n.byz
+	if b == nil || b.attacks&AttackWithhold == 0 || b.silentNow || m.Type != ordering.MsgViewChange || m.View <= b.withheldFor {
+		return
+	}
+	b.withheldFor = m.View
+	cp := n.store.stable
+	if b.oldStable == nil {
+		b.oldStable = cp
+	}
+	body := &ordering.ViewChange{Checkpoint: cp}
+	if certs := certsInWindow(n.store.certs, cp, s.logWindow()); len(certs) > 0 {
+		body.Committed = certs[len(certs)-1:]
+	}
+	vc := &ordering.Message{Type: ordering.MsgViewChange, View: m.View, Height: s.logWindow(), ViewChange: body}
+	if cp != nil {
+		vc.Height += cp.Height
+	}
+	s.sendSigned(n, vc, s.targets(n, ordering.Broadcast))
 }

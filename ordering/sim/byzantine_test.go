@@ -37,7 +37,7 @@ func TestAttackNames(t *testing.T) {
 	if got := (AttackEquivocate | AttackFlood | AttackForgeSync).String(); got != "equivocate,flood,forge-sync" {
 		t.Fatalf("String() = %q", got)
 	}
-	if len(attackNames) != 7 || attackAll != 1<<7-1 {
+	if len(attackNames) != 8 || attackAll != 1<<8-1 {
 		t.Fatalf("%d attack names for mask %b", len(attackNames), attackAll)
 	}
 }

@@ -18,17 +18,28 @@ const (
 	KindEquivocate  = "equivocation" // an honest node signed two different digests for one (type, view, height)
 )
 
-// Violation is a broken invariant. Seed and Step reproduce it.
+// Violation is a broken invariant. Seed and Step reproduce it; Height,
+// View and Nodes (node slots) say where it showed, where they apply.
 type Violation struct {
 	Kind        string `json:"kind"`
 	Seed        uint64 `json:"seed"`
 	Step        uint64 `json:"step"`
 	Tick        uint64 `json:"tick"`
+	Height      uint64 `json:"height"`
+	View        uint64 `json:"view"`
+	Nodes       []int  `json:"nodes"`
 	Description string `json:"description"`
 }
 
 func (v Violation) String() string {
-	return fmt.Sprintf("%s violation at seed %d step %d tick %d: %s", v.Kind, v.Seed, v.Step, v.Tick, v.Description)
+	return fmt.Sprintf("%s violation at seed %d step %d tick %d (height %d, view %d, nodes %v): %s",
+		v.Kind, v.Seed, v.Step, v.Tick, v.Height, v.View, v.Nodes, v.Description)
+}
+
+// where locates a violation.
+type where struct {
+	height, view uint64
+	nodes        []int
 }
 
 // MaxViolations bounds how many violations one run records; the first is
@@ -86,12 +97,16 @@ func newChecker(seed uint64, chainID string, vs *chain.ValidatorSet, quorum int,
 	}
 }
 
-func (c *checker) violate(kind, format string, args ...any) {
+func (c *checker) violate(kind string, at where, format string, args ...any) {
 	if len(c.violations) >= MaxViolations {
 		return
 	}
+	nodes := at.nodes
+	if nodes == nil {
+		nodes = []int{}
+	}
 	c.violations = append(c.violations, Violation{
-		Kind: kind, Seed: c.seed, Step: c.step, Tick: c.tick,
+		Kind: kind, Seed: c.seed, Step: c.step, Tick: c.tick, Height: at.height, View: at.view, Nodes: nodes,
 		Description: fmt.Sprintf(format, args...),
 	})
 }
@@ -130,7 +145,7 @@ func (c *checker) observe(m *ordering.Message) {
 	}
 	k := voteKey{m.From, m.Type, m.View, m.Height}
 	if prev, ok := c.votes[k]; ok && prev != m.Digest {
-		c.violate(KindEquivocate, "honest validator %d signed type %d at view %d height %d for %s and %s",
+		c.violate(KindEquivocate, where{m.Height, m.View, []int{int(m.From)}}, "honest validator %d signed type %d at view %d height %d for %s and %s",
 			m.From, m.Type, m.View, m.Height, short(prev), short(m.Digest))
 		return
 	}
@@ -155,7 +170,7 @@ func (c *checker) commit(slot int, honest bool, b *chain.Block, cert *chain.Cert
 	c.checkValidity(slot, b, hash, cert)
 	if first, ok := c.committed[h]; ok {
 		if first.hash != hash {
-			c.violate(KindAgreement, "height %d: slot %d committed %s but slot %d committed %s",
+			c.violate(KindAgreement, where{h, certView(cert), []int{first.slot, slot}}, "height %d: slot %d committed %s but slot %d committed %s",
 				h, first.slot, short(first.hash), slot, short(hash))
 		}
 		return
@@ -165,11 +180,11 @@ func (c *checker) commit(slot int, honest bool, b *chain.Block, cert *chain.Cert
 
 func (c *checker) checkCertificate(slot int, b *chain.Block, hash chain.Hash, cert *chain.Certificate) {
 	if cert == nil {
-		c.violate(KindCertificate, "slot %d committed height %d without a certificate", slot, b.Header.Height)
+		c.violate(KindCertificate, where{b.Header.Height, 0, []int{slot}}, "slot %d committed height %d without a certificate", slot, b.Header.Height)
 		return
 	}
 	if cert.Height != b.Header.Height || cert.BlockHash != hash {
-		c.violate(KindCertificate, "slot %d: certificate for height %d %s does not match block at height %d %s",
+		c.violate(KindCertificate, where{b.Header.Height, cert.View, []int{slot}}, "slot %d: certificate for height %d %s does not match block at height %d %s",
 			slot, cert.Height, short(cert.BlockHash), b.Header.Height, short(hash))
 		return
 	}
@@ -178,7 +193,7 @@ func (c *checker) checkCertificate(slot int, b *chain.Block, hash chain.Hash, ce
 		return
 	}
 	if err := verifyCertificate(c.chainID, c.vs, c.quorum, cert); err != nil {
-		c.violate(KindCertificate, "slot %d: certificate for height %d: %v", slot, cert.Height, err)
+		c.violate(KindCertificate, where{cert.Height, cert.View, []int{slot}}, "slot %d: certificate for height %d: %v", slot, cert.Height, err)
 		return
 	}
 	c.certOK[key] = struct{}{}
@@ -199,24 +214,24 @@ func verifyCertificate(chainID string, vs *chain.ValidatorSet, quorum int, cert 
 func (c *checker) checkValidity(slot int, b *chain.Block, hash chain.Hash, cert *chain.Certificate) {
 	if cert != nil {
 		if _, ok := c.proposed[viewHash{cert.View, hash}]; !ok {
-			c.violate(KindValidity, "slot %d committed height %d %s in view %d, never pre-prepared by that view's primary %d",
+			c.violate(KindValidity, where{b.Header.Height, cert.View, []int{slot}}, "slot %d committed height %d %s in view %d, never pre-prepared by that view's primary %d",
 				slot, b.Header.Height, short(hash), cert.View, c.primary(cert.View))
 		}
 	}
 	if err := b.CheckTxRoot(); err != nil {
-		c.violate(KindValidity, "slot %d committed height %d: %v", slot, b.Header.Height, err)
+		c.violate(KindValidity, where{b.Header.Height, certView(cert), []int{slot}}, "slot %d committed height %d: %v", slot, b.Header.Height, err)
 		return
 	}
 	for i, tx := range b.Txs {
 		th := txHash(tx)
 		sender, ok := c.submitted[th]
 		if !ok {
-			c.violate(KindValidity, "slot %d committed height %d with tx %d %s that was never submitted",
+			c.violate(KindValidity, where{b.Header.Height, certView(cert), []int{slot}}, "slot %d committed height %d with tx %d %s that was never submitted",
 				slot, b.Header.Height, i, short(th))
 			return
 		}
 		if sender != b.Senders[i] {
-			c.violate(KindValidity, "slot %d committed height %d with tx %d attributed to %s, submitted by %s",
+			c.violate(KindValidity, where{b.Header.Height, certView(cert), []int{slot}}, "slot %d committed height %d with tx %d attributed to %s, submitted by %s",
 				slot, b.Header.Height, i, b.Senders[i], sender)
 			return
 		}
@@ -225,13 +240,23 @@ func (c *checker) checkValidity(slot int, b *chain.Block, hash chain.Hash, cert 
 
 // order records that a core delivered height got when want was next.
 func (c *checker) order(slot int, got, want uint64) {
-	c.violate(KindOrder, "slot %d: core delivered committed height %d, expected %d", slot, got, want)
+	c.violate(KindOrder, where{got, 0, []int{slot}}, "slot %d: core delivered committed height %d, expected %d", slot, got, want)
 }
 
-// liveness records that an honest slot reached only height of target.
-func (c *checker) liveness(slot int, height, target, bound uint64) {
-	c.violate(KindLiveness, "slot %d reached height %d of %d within %d ticks after the network healed",
-		slot, height, target, bound)
+// liveness records that the honest slots reached only the heights given
+// (the lowest is height), in view at most, of target within bound ticks
+// after the last fault healed.
+func (c *checker) liveness(slots []int, height, view, target, bound uint64) {
+	c.violate(KindLiveness, where{height, view, slots}, "honest slots %v stayed below height %d (lowest %d) within %d ticks after the last fault healed",
+		slots, target, height, bound)
+}
+
+// certView is the view of a certificate, or 0 without one.
+func certView(cert *chain.Certificate) uint64 {
+	if cert == nil {
+		return 0
+	}
+	return cert.View
 }
 
 func short(h chain.Hash) string { return h.Hex()[:10] }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"crypto/ecdsa"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -303,9 +304,9 @@ func TestCheckerRecordsStepAndCapsViolations(t *testing.T) {
 		t.Fatalf("%d violations recorded, want the cap %d", len(h.c.violations), MaxViolations)
 	}
 	v := h.c.violations[0]
-	want := Violation{Kind: KindCertificate, Seed: 7, Step: 41, Tick: 9,
+	want := Violation{Kind: KindCertificate, Seed: 7, Step: 41, Tick: 9, Height: 1, Nodes: []int{0},
 		Description: "slot 0 committed height 1 without a certificate"}
-	if v != want {
+	if !reflect.DeepEqual(v, want) {
 		t.Fatalf("first violation %+v, want %+v", v, want)
 	}
 }

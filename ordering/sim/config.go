@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/ordering"
 	"github.com/bafomet/bafomet/ordering/driver"
 )
 
@@ -21,7 +22,13 @@ type Fault uint16
 // attacks; FaultTwins models them as twins instead (two unmodified cores
 // sharing one key); FaultSkew skews node clocks; FaultSlow makes some nodes
 // slow to hear and answer; FaultExec makes the asynchronous executor take
-// a random number of ticks per block, so backlogs build up.
+// a random number of ticks per block, so backlogs build up; FaultPartition
+// adds long partitions and full outages, splits with no quorum on any side
+// included, lasting past the longest re-send interval; FaultWithhold makes
+// the Byzantine validators send view changes that hold back or pick
+// certificates, show stale checkpoints and drop contents; FaultBigBlocks
+// fills blocks to near MaxBlockBytes (the frame limit, enforced on every
+// send, is MaxBlockBytes + FrameOverheadBytes as on a node).
 const (
 	FaultNet Fault = 1 << iota
 	FaultCrash
@@ -30,6 +37,9 @@ const (
 	FaultSkew
 	FaultSlow
 	FaultExec
+	FaultPartition
+	FaultWithhold
+	FaultBigBlocks
 )
 
 var faultNames = []struct {
@@ -43,6 +53,9 @@ var faultNames = []struct {
 	{FaultSkew, "skew"},
 	{FaultSlow, "slow"},
 	{FaultExec, "exec"},
+	{FaultPartition, "partition"},
+	{FaultWithhold, "withhold"},
+	{FaultBigBlocks, "bigblocks"},
 }
 
 // FaultAll is every fault class; ParseFaults reads it as "all".
@@ -144,7 +157,8 @@ type Config struct {
 	DupPercent        int    // per-message duplication under FaultNet
 	ReorderTicks      int    // extra random delay under FaultNet, which reorders
 	FaultTicks        uint64 // length of the fault phase, in ticks
-	LivenessTicks     uint64 // ticks after healing within which every honest node must reach Blocks
+	LivenessTicks     uint64 // ticks after healing within which every honest node must reach the target (default LivenessBound)
+	AfterHealBlocks   uint64 // the target is at least this many blocks above the highest honest height at healing
 	MaxSkewMs         uint64 // clock skew is uniform in ±MaxSkewMs under FaultSkew
 	SlowTicks         int    // extra delay on every message to and from a slow node
 	TxPerTick         int    // client transactions submitted per tick
@@ -158,9 +172,12 @@ type Config struct {
 	PartitionTicks    int    // how long a partition (or a twins round) lasts
 	ClogOneIn         int    // under FaultNet, a swizzle-clog episode starts on one tick in ClogOneIn
 	ClogStepTicks     int    // ticks between clogging (and unclogging) successive links, at most
-	AppendCrashOneIn  int    // under FaultCrash, one consensus-log append in AppendCrashOneIn crashes its node before the records' messages leave
-	MaxExecDelayTicks int    // under FaultExec, a committed block executes 1..MaxExecDelayTicks ticks after it is queued (else at the next tick)
-	MaxFrameBytes     int    // the largest encoded consensus message any node sends (the node's p2p.max_frame_bytes)
+	// OutageTicksMax bounds a long partition or outage under
+	// FaultPartition; each lasts between RetransmitTicksMax and this.
+	OutageTicksMax    uint64
+	AppendCrashOneIn  int // under FaultCrash, one consensus-log append in AppendCrashOneIn crashes its node before the records' messages leave
+	MaxExecDelayTicks int // under FaultExec, a committed block executes 1..MaxExecDelayTicks ticks after it is queued (else at the next tick)
+	MaxFrameBytes     int // the largest encoded consensus message any node sends (the node's p2p.max_frame_bytes)
 
 	// ByzantineIDs, when set, names the Byzantine validators instead of
 	// letting the seed choose; it must hold Byzantine distinct indices.
@@ -185,37 +202,44 @@ type Config struct {
 	ViewChangeTimeoutMax int
 	MaxClockDriftMs      uint64
 	RetransmitTicks      int
+	RetransmitTicksMax   int
 }
 
 // Defaults for Config's tuning fields.
 const (
-	DefaultTickMs               = 100
-	DefaultMaxDelayTicks        = 3
-	DefaultDropPercent          = 5
-	DefaultDupPercent           = 5
-	DefaultReorderTicks         = 4
-	DefaultFaultTicks           = 400
-	DefaultLivenessTicks        = 3000
-	DefaultMaxSkewMs            = 500
-	DefaultSlowTicks            = 4
-	DefaultTxPerTick            = 2
-	DefaultMaxSyncBlocks        = 32
-	DefaultSyncCooldownTicks    = 20
-	DefaultReplayBuffer         = 64
-	DefaultFloodBatch           = 8
-	DefaultCrashOneIn           = 60
-	DefaultMaxDownTicks         = 90
-	DefaultPartitionOneIn       = 50
-	DefaultPartitionTicks       = 60
-	DefaultClogOneIn            = 80
-	DefaultClogStepTicks        = 5
-	DefaultAppendCrashOneIn     = 200
-	DefaultMaxExecDelayTicks    = 10
-	DefaultMaxFrameBytes        = driver.DefaultMaxFrameBytes
-	DefaultCheckpointInterval   = 10
-	DefaultPipelineWindow       = 2
-	DefaultMaxBlockTxs          = 16
-	DefaultMaxBlockBytes        = 1 << 20
+	DefaultTickMs             = 100
+	DefaultMaxDelayTicks      = 3
+	DefaultDropPercent        = 5
+	DefaultDupPercent         = 5
+	DefaultReorderTicks       = 4
+	DefaultFaultTicks         = 400
+	DefaultAfterHealBlocks    = 5
+	DefaultMaxSkewMs          = 500
+	DefaultSlowTicks          = 4
+	DefaultTxPerTick          = 2
+	DefaultMaxSyncBlocks      = 32
+	DefaultSyncCooldownTicks  = 20
+	DefaultReplayBuffer       = 64
+	DefaultFloodBatch         = 8
+	DefaultCrashOneIn         = 60
+	DefaultMaxDownTicks       = 90
+	DefaultPartitionOneIn     = 50
+	DefaultPartitionTicks     = 60
+	DefaultClogOneIn          = 80
+	DefaultClogStepTicks      = 5
+	DefaultAppendCrashOneIn   = 200
+	DefaultMaxExecDelayTicks  = 10
+	DefaultMaxFrameBytes      = driver.DefaultMaxFrameBytes
+	DefaultCheckpointInterval = 10
+	DefaultPipelineWindow     = 2
+	DefaultMaxBlockTxs        = 16
+	DefaultMaxBlockBytes      = 1 << 20
+	// DefaultBigBlockBytes is the block limit under FaultBigBlocks, where
+	// blocks are filled to near it.
+	DefaultBigBlockBytes = 256 << 10
+	// FrameOverheadBytes is the room a frame has beside a block under
+	// FaultBigBlocks: the node's minimum (node.FrameOverheadBytes).
+	FrameOverheadBytes          = 64 << 10
 	DefaultViewChangeTimeout    = 30
 	DefaultViewChangeTimeoutMax = 240
 	DefaultMaxClockDriftMs      = 2000
@@ -248,7 +272,6 @@ func (c Config) WithDefaults() Config {
 	setI(&c.DupPercent, DefaultDupPercent)
 	setI(&c.ReorderTicks, DefaultReorderTicks)
 	setU(&c.FaultTicks, DefaultFaultTicks)
-	setU(&c.LivenessTicks, DefaultLivenessTicks)
 	setU(&c.MaxSkewMs, DefaultMaxSkewMs)
 	setI(&c.SlowTicks, DefaultSlowTicks)
 	setI(&c.TxPerTick, DefaultTxPerTick)
@@ -264,16 +287,41 @@ func (c Config) WithDefaults() Config {
 	setI(&c.ClogStepTicks, DefaultClogStepTicks)
 	setI(&c.AppendCrashOneIn, DefaultAppendCrashOneIn)
 	setI(&c.MaxExecDelayTicks, DefaultMaxExecDelayTicks)
-	setI(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setU(&c.CheckpointInterval, DefaultCheckpointInterval)
 	setU(&c.PipelineWindow, DefaultPipelineWindow)
 	setI(&c.MaxBlockTxs, DefaultMaxBlockTxs)
+	if c.Faults.Has(FaultBigBlocks) {
+		setI(&c.MaxBlockBytes, DefaultBigBlockBytes)
+		setI(&c.MaxFrameBytes, c.MaxBlockBytes+FrameOverheadBytes)
+	}
 	setI(&c.MaxBlockBytes, DefaultMaxBlockBytes)
+	setI(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setI(&c.ViewChangeTimeout, DefaultViewChangeTimeout)
 	setI(&c.ViewChangeTimeoutMax, DefaultViewChangeTimeoutMax)
 	setU(&c.MaxClockDriftMs, DefaultMaxClockDriftMs)
 	setI(&c.RetransmitTicks, DefaultRetransmitTicks)
+	setI(&c.RetransmitTicksMax, ordering.DefaultRetransmitBackoff*c.RetransmitTicks)
+	setU(&c.OutageTicksMax, 4*uint64(c.ViewChangeTimeoutMax+c.RetransmitTicksMax))
+	setU(&c.AfterHealBlocks, DefaultAfterHealBlocks)
+	setU(&c.LivenessTicks, c.LivenessBound())
 	return c
+}
+
+// LivenessBound is the default LivenessTicks, derived from the timeouts:
+// after the last fault heals, every honest node is heard again within
+// RetransmitTicksMax; up to f+2 view changes (f Byzantine primaries in a
+// row, the view that was changing, the one after it) take at most
+// ViewChangeTimeoutMax + RetransmitTicksMax each; a block sync takes a
+// cooldown and a round trip; a backlog of blocks executes within
+// MaxExecDelayTicks each; and each remaining block takes at most four
+// worst-case message delays (pre-prepare, prepare, commit, and the
+// proposal's wait for the commit before it).
+func (c Config) LivenessBound() uint64 {
+	delay := uint64(c.MaxDelayTicks + c.ReorderTicks + 2*c.SlowTicks)
+	views := uint64(chain.MaxFaulty(c.Nodes) + 2)
+	recover := uint64(c.RetransmitTicksMax) + views*uint64(c.ViewChangeTimeoutMax+c.RetransmitTicksMax) +
+		c.SyncCooldownTicks + 2*delay
+	return recover + (c.Blocks+c.AfterHealBlocks)*(4*delay+uint64(c.MaxExecDelayTicks))
 }
 
 // Errors returned by Config.Validate.
@@ -300,8 +348,8 @@ func (c Config) Validate() error {
 	if c.Byzantine < 0 || c.Byzantine > limit {
 		return fmt.Errorf("%w: %d with %d nodes (f = %d)", ErrByzantine, c.Byzantine, c.Nodes, f)
 	}
-	if c.Byzantine > 0 && !c.Faults.Has(FaultByzantine) && !c.Faults.Has(FaultTwins) {
-		return fmt.Errorf("%w: %d Byzantine validators need the byzantine or twins fault", ErrByzantine, c.Byzantine)
+	if c.Byzantine > 0 && !c.Faults.Has(FaultByzantine) && !c.Faults.Has(FaultTwins) && !c.Faults.Has(FaultWithhold) {
+		return fmt.Errorf("%w: %d Byzantine validators need the byzantine, withhold or twins fault", ErrByzantine, c.Byzantine)
 	}
 	if c.Blocks < 1 {
 		return fmt.Errorf("%w: %d (want ≥ 1)", ErrBlocks, c.Blocks)

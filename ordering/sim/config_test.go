@@ -20,8 +20,9 @@ func TestParseFaults(t *testing.T) {
 		{"twins,skew,slow", FaultTwins | FaultSkew | FaultSlow, "twins,skew,slow", nil},
 		{"net,net", FaultNet, "net", nil},
 		{"exec,crash", FaultCrash | FaultExec, "crash,exec", nil},
-		{"all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec", nil},
-		{"net,all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec", nil},
+		{"all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec,partition,withhold,bigblocks", nil},
+		{"net,all", FaultAll, "net,crash,byzantine,twins,skew,slow,exec,partition,withhold,bigblocks", nil},
+		{"partition,withhold,bigblocks", FaultPartition | FaultWithhold | FaultBigBlocks, "partition,withhold,bigblocks", nil},
 		{"nett", 0, "", ErrUnknownFault},
 		{"net,", 0, "", ErrUnknownFault},
 	}

@@ -68,7 +68,7 @@ func (s *Sim) runExecutor(n *node) {
 // checks it: order, certificate, agreement, validity.
 func (s *Sim) execute(n *node, c ordering.Committed) (driver.ExecResult, bool) {
 	if c.Block == nil {
-		s.check.violate(KindOrder, "slot %d: core delivered a committed entry without a block", n.slot)
+		s.check.violate(KindOrder, where{nodes: []int{n.slot}}, "slot %d: core delivered a committed entry without a block", n.slot)
 		return driver.ExecResult{}, false
 	}
 	h := c.Block.Header.Height

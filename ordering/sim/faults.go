@@ -18,6 +18,11 @@ type faultState struct {
 	round        int    // next scripted partition round
 	clogs        []clogAction
 	restartAt    []uint64 // per slot; 0 = running
+	// Under FaultPartition: the tick the long outage starts, the tick it
+	// ends (0 while none runs), and whether it ran.
+	outageAt, outageEnd uint64
+	outageDone          bool
+	healHeightMax       uint64 // highest honest height when the faults healed
 }
 
 // setupNodeFaults fixes per-node properties for the whole run: clock skew
@@ -25,6 +30,9 @@ type faultState struct {
 // different blocks, as two real machines would.
 func (s *Sim) setupNodeFaults() {
 	s.fault.restartAt = make([]uint64, len(s.nodes))
+	if s.cfg.Faults.Has(FaultPartition) {
+		s.fault.outageAt = s.rng.Uint64N(max(1, s.cfg.FaultTicks))
+	}
 	if s.cfg.Faults.Has(FaultSkew) {
 		span := int64(2*s.cfg.MaxSkewMs + 1)
 		for _, n := range s.nodes {
@@ -59,7 +67,18 @@ func (s *Sim) faultTick() {
 	if s.fault.healed {
 		return
 	}
-	if !s.phased() || s.now >= s.cfg.FaultTicks || s.minHonestHeight() >= s.healHeight() {
+	if s.fault.outageEnd != 0 {
+		if s.now < s.fault.outageEnd {
+			s.restartDue()
+			return
+		}
+		s.endOutage()
+	}
+	if s.cfg.Faults.Has(FaultPartition) && !s.fault.outageDone && (s.now >= s.fault.outageAt || s.faultPhaseOver()) {
+		s.startOutage()
+		return
+	}
+	if !s.phased() || s.faultPhaseOver() {
 		s.heal()
 		return
 	}
@@ -76,7 +95,56 @@ func (s *Sim) faultTick() {
 // phased reports whether the run has faults that stop when the network
 // heals; Byzantine validators, skew and slow nodes never stop.
 func (s *Sim) phased() bool {
-	return s.cfg.Faults&(FaultNet|FaultCrash|FaultTwins) != 0 || len(s.cfg.Partitions) > 0
+	return s.cfg.Faults&(FaultNet|FaultCrash|FaultTwins|FaultPartition) != 0 || len(s.cfg.Partitions) > 0
+}
+
+// faultPhaseOver reports whether the fault phase has run its course.
+func (s *Sim) faultPhaseOver() bool {
+	return s.now >= s.cfg.FaultTicks || s.minHonestHeight() >= s.healHeight()
+}
+
+// Kinds of long outage under FaultPartition.
+const (
+	outageNoQuorum = iota // groups no larger than q−1: no side can commit
+	outageFull            // every node alone
+	outageMinority        // f nodes cut off; the rest have a quorum
+	outageKinds
+)
+
+// startOutage starts the run's long outage: a split with no quorum on any
+// side, a full outage or a cut-off minority, lasting between
+// RetransmitTicksMax and OutageTicksMax ticks. Other faults pause while it
+// runs.
+func (s *Sim) startOutage() {
+	slots := len(s.nodes)
+	groups := make([]int, slots)
+	order := s.rng.Perm(slots)
+	switch s.rng.IntN(outageKinds) {
+	case outageNoQuorum:
+		size := max(1, s.quorum()-1)
+		for i, slot := range order {
+			groups[slot] = i / size
+		}
+	case outageFull:
+		for i := range groups {
+			groups[i] = i
+		}
+	default:
+		for _, slot := range order[:max(1, s.vs.F())] {
+			groups[slot] = 1
+		}
+	}
+	s.net.partition(groups)
+	s.fault.partitionEnd = 0
+	span := s.cfg.OutageTicksMax - min(s.cfg.OutageTicksMax, uint64(s.cfg.RetransmitTicksMax))
+	s.fault.outageEnd = s.now + uint64(s.cfg.RetransmitTicksMax) + s.rng.Uint64N(span+1)
+	s.stats.Outages++
+}
+
+// endOutage reconnects every slot; the fault phase goes on (or heals).
+func (s *Sim) endOutage() {
+	s.net.partition(make([]int, len(s.nodes)))
+	s.fault.outageEnd, s.fault.outageDone = 0, true
 }
 
 // healHeight is the honest height at which the fault phase ends early, so
@@ -87,6 +155,11 @@ func (s *Sim) healHeight() uint64 { return s.cfg.Blocks * 2 / 3 }
 // restart. Byzantine validators stay Byzantine; skew and slow nodes stay.
 func (s *Sim) heal() {
 	s.fault.healed, s.fault.healTick = true, s.now
+	for _, n := range s.nodes {
+		if n.honest {
+			s.fault.healHeightMax = max(s.fault.healHeightMax, n.store.height())
+		}
+	}
 	s.net.heal()
 	s.fault.clogs = nil
 	for _, n := range s.nodes {

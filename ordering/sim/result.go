@@ -24,6 +24,8 @@ type Result struct {
 	Ticks              uint64      `json:"ticks"`
 	Steps              uint64      `json:"steps"`
 	HealTick           uint64      `json:"heal_tick"`
+	Target             uint64      `json:"target"`               // the height every honest node had to reach after healing
+	LivenessBoundTicks uint64      `json:"liveness_bound_ticks"` // ticks after healing it had to reach it in
 	Messages           NetStats    `json:"messages"`
 	Stats              Stats       `json:"stats"`
 	Violations         []Violation `json:"violations"`
@@ -45,6 +47,8 @@ func (s *Sim) result() *Result {
 		Ticks:              s.now,
 		Steps:              s.steps,
 		HealTick:           s.fault.healTick,
+		Target:             s.target(),
+		LivenessBoundTicks: s.cfg.LivenessTicks,
 		Messages:           s.net.stats,
 		Stats:              s.stats,
 		Violations:         append([]Violation{}, s.check.violations...),
@@ -81,7 +85,8 @@ func (r *Result) WriteText(w io.Writer) error {
 		b.WriteString(" (weakened quorum)")
 	}
 	fmt.Fprintf(&b, "\n  committed heights %v (honest min %d)\n", r.CommittedHeights, r.MinCommittedHeight)
-	fmt.Fprintf(&b, "  view changes %d, ticks %d (healed at %d), steps %d\n", r.ViewChanges, r.Ticks, r.HealTick, r.Steps)
+	fmt.Fprintf(&b, "  view changes %d, ticks %d (healed at %d; target %d within %d ticks), steps %d\n",
+		r.ViewChanges, r.Ticks, r.HealTick, r.Target, r.LivenessBoundTicks, r.Steps)
 	m := r.Messages
 	fmt.Fprintf(&b, "  messages sent %d delivered %d dropped %d duplicated %d\n", m.Sent, m.Delivered, m.Dropped, m.Duplicated)
 	st := r.Stats

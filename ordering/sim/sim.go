@@ -31,6 +31,7 @@ type Options struct {
 type Stats struct {
 	Crashes      uint64 `json:"crashes"`
 	Partitions   uint64 `json:"partitions"`
+	Outages      uint64 `json:"outages"` // long outages under FaultPartition
 	Clogs        uint64 `json:"clogs"`
 	SyncRequests uint64 `json:"sync_requests"`
 	SyncedBlocks uint64 `json:"synced_blocks"`
@@ -60,6 +61,8 @@ type Sim struct {
 	// drop, when set, loses the consensus messages it returns true for;
 	// scripted scenarios use it to cut exactly one kind of message.
 	drop func(from, to int, m *ordering.Message) bool
+	// twinRun says the Byzantine validators are twins in this run.
+	twinRun bool
 
 	genesis        *chain.Block
 	genesisAppHash chain.Hash
@@ -89,7 +92,14 @@ func New(cfg Config, opts Options) (*Sim, error) {
 	}
 	s.vs = vs
 	s.work = newWorkload(cfg.Seed, ChainID)
+	if cfg.Faults.Has(FaultBigBlocks) {
+		s.work.padding = bigTxPadding(cfg.MaxBlockBytes)
+	}
 	s.makeGenesis()
+	s.twinRun = cfg.Faults.Has(FaultTwins)
+	if s.twinRun && cfg.Byzantine > 0 && cfg.Faults&(FaultByzantine|FaultWithhold) != 0 {
+		s.twinRun = s.rng.IntN(2) == 0
+	}
 	honest := s.chooseByzantine()
 	s.check = newChecker(cfg.Seed, ChainID, vs, s.quorum(), honest)
 	for _, n := range s.nodes {
@@ -103,6 +113,13 @@ func New(cfg Config, opts Options) (*Sim, error) {
 		}
 	}
 	return s, nil
+}
+
+// bigTxPadding is the payload padding under FaultBigBlocks: two
+// transactions fill a block to within a few hundred bytes of maxBlockBytes.
+func bigTxPadding(maxBlockBytes int) int {
+	const txOverhead = 200 // signature, nonce, chain id, payload prefix, RLP
+	return max(0, maxBlockBytes/2-txOverhead)
 }
 
 func (s *Sim) quorum() int {
@@ -153,7 +170,10 @@ func (s *Sim) chooseByzantine() []bool {
 	return honest
 }
 
-func (s *Sim) twins() bool { return s.cfg.Faults.Has(FaultTwins) }
+// twins reports whether the Byzantine validators of this run are twins.
+// When scripted attacks (byzantine, withhold) are selected too, as under
+// "all", the seed picks one model per run.
+func (s *Sim) twins() bool { return s.twinRun }
 
 // coreConfig is the ordering.Config of validator id.
 func (s *Sim) coreConfig(id int) ordering.Config {
@@ -172,6 +192,7 @@ func (s *Sim) coreConfig(id int) ordering.Config {
 		ViewChangeTimeoutMax: c.ViewChangeTimeoutMax,
 		MaxClockDriftMs:      c.MaxClockDriftMs,
 		RetransmitTicks:      c.RetransmitTicks,
+		RetransmitTicksMax:   c.RetransmitTicksMax,
 		WeakenQuorum:         c.WeakenQuorum,
 	}
 }
@@ -266,21 +287,37 @@ func (s *Sim) Tick() bool {
 	return true
 }
 
-// finished reports whether every honest node reached the target, or
-// records a liveness violation when the bound after healing has passed.
+// finished reports whether the run is over: the faults healed and every
+// honest node reached the target — Blocks, and AfterHealBlocks more than
+// the highest honest height when the last fault healed, so that every run
+// shows the chain moving on a healthy network. When LivenessTicks pass
+// after healing without that, it records a liveness violation.
 func (s *Sim) finished() bool {
-	if s.minHonestHeight() >= s.cfg.Blocks {
-		return true
-	}
-	if !s.fault.healed || s.now < s.fault.healTick+s.cfg.LivenessTicks {
+	if !s.fault.healed {
 		return false
 	}
+	target := s.target()
+	if s.minHonestHeight() >= target {
+		return true
+	}
+	if s.now < s.fault.healTick+s.cfg.LivenessTicks {
+		return false
+	}
+	var slots []int
+	low, view := target, uint64(0)
 	for _, n := range s.nodes {
-		if n.honest && n.store.height() < s.cfg.Blocks {
-			s.check.liveness(n.slot, n.store.height(), s.cfg.Blocks, s.cfg.LivenessTicks)
+		if n.honest && n.store.height() < target {
+			slots = append(slots, n.slot)
+			low, view = min(low, n.store.height()), max(view, n.maxView)
 		}
 	}
+	s.check.liveness(slots, low, view, target, s.cfg.LivenessTicks)
 	return true
+}
+
+// target is the height every honest node must reach once healed.
+func (s *Sim) target() uint64 {
+	return max(s.cfg.Blocks, s.fault.healHeightMax+s.cfg.AfterHealBlocks)
 }
 
 func (s *Sim) minHonestHeight() uint64 {
@@ -325,6 +362,7 @@ func (s *Sim) deliverMsg(n *node, p *packet) {
 	}
 	if n.byz != nil {
 		n.byz.remember(m)
+		s.withholdEarly(n, m)
 	}
 	s.feed(n, n.drv.Step(m))
 }

@@ -102,7 +102,8 @@ func TestEachAttackAlone(t *testing.T) {
 			for seed := uint64(1); seed <= 3; seed++ {
 				r := mustRun(t, Config{Seed: seed, Nodes: 4, Byzantine: 1, Blocks: 15, Faults: FaultByzantine, Attacks: a})
 				requireOK(t, r)
-				if a != AttackSilent && a != AttackEquivocate && a != AttackForgeSync && r.Stats.ByzantineOut == 0 {
+				quiet := a == AttackSilent || a == AttackEquivocate || a == AttackForgeSync || a == AttackWithhold // need a view change or a syncing peer
+				if !quiet && r.Stats.ByzantineOut == 0 {
 					t.Fatalf("seed %d: attack %s sent nothing", seed, a)
 				}
 			}
@@ -221,4 +222,19 @@ func mustEncodeSync(t *testing.T, blocks []*chain.Block, certs []*chain.Certific
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The withhold fault: with view changes forced by a long outage, the
+// Byzantine validator sends withholding view changes, and the honest
+// validators still commit past the target after healing.
+func TestWithholdingViewChangesAreSentAndSurvived(t *testing.T) {
+	sent := false
+	for seed := uint64(1); seed <= 6; seed++ {
+		r := mustRun(t, Config{Seed: seed, Nodes: 4, Byzantine: 1, Blocks: 15, Faults: FaultWithhold | FaultPartition})
+		requireOK(t, r)
+		sent = sent || r.Stats.ByzantineOut > 0
+	}
+	if !sent {
+		t.Fatal("no run sent a withholding view change")
+	}
 }

@@ -43,6 +43,7 @@ type workload struct {
 	nonces  []uint64
 	txs     []submittedTx
 	index   map[chain.Hash]int // tx hash → position in txs
+	padding int                // bytes added to each payload (FaultBigBlocks)
 }
 
 func newWorkload(seed uint64, chainID string) *workload {
@@ -61,6 +62,9 @@ func (w *workload) next() (submittedTx, error) {
 	n := len(w.txs)
 	c := n % Clients
 	payload := fmt.Appendf(nil, "k%d=v%d", n, n)
+	for i := range w.padding {
+		payload = append(payload, byte('a'+i%26))
+	}
 	tx, err := chain.SignTx(w.keys[c], w.chainID, w.nonces[c], payload)
 	if err != nil {
 		return submittedTx{}, fmt.Errorf("sim workload tx %d: %w", n, err)
