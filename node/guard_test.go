@@ -1,0 +1,62 @@
+package node
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/node/blocksync"
+)
+
+func TestLostRecordsAnswersNeeded(t *testing.T) {
+	for _, n := range []int{2, 3, 4, 5, 6, 7, 10, 13} {
+		q, f := chain.Quorum(n), chain.MaxFaulty(n)
+		need := lostRecordsAnswersNeeded(n, q, f)
+		// Peers that signed the lost validator's stable checkpoint and are
+		// honest: q−f−1 at least. Any need peers include one of them.
+		if signers := q - f - 1; need+signers <= n-1 || need > n-1 {
+			t.Errorf("n=%d: need %d of %d peers, which may miss all %d honest signers", n, need, n-1, signers)
+		}
+		if n%3 == 1 && need != q {
+			t.Errorf("n=%d: need %d, want q=%d", n, need, q)
+		}
+	}
+}
+
+// The bound waits for enough answers and takes the highest verified
+// height: a lagging honest peer and a Byzantine one that answer low first
+// neither end the wait nor lower the bound, and a peer's later, lower
+// answer does not lower it either.
+func TestLostRecordsBoundIgnoresLowAnswers(t *testing.T) {
+	const logWindow = 200
+	g := newLostRecordsBound(lostRecordsAnswersNeeded(4, 3, 1), 0, 0, logWindow)
+	g.add([]blocksync.PeerHeight{
+		{Peer: 1, Height: 0},                        // lagging: missed every block
+		{Peer: 2, Height: 5, View: 0},               // Byzantine: an old certificate
+		{Peer: 3, Err: errors.New("no answer yet")}, // the one that holds the checkpoint
+	})
+	if b, ok := g.bound(); ok {
+		t.Fatalf("bound %+v from the first two answers, both low", b)
+	}
+	g.add([]blocksync.PeerHeight{{Peer: 3, Height: 130, View: 2}})
+	b, ok := g.bound()
+	if !ok || b.height != 130 || b.noVoteThrough != 130+logWindow || b.minView != 3 {
+		t.Fatalf("bound %+v %v, want height 130, no vote through %d, min view 3", b, ok, 130+logWindow)
+	}
+	g.add([]blocksync.PeerHeight{{Peer: 3, Height: 7}, {Peer: 1, Err: errors.New("gone")}})
+	if b2, _ := g.bound(); b2 != b {
+		t.Fatalf("later answers moved the bound from %+v to %+v", b, b2)
+	}
+}
+
+// At genesis the bound is the log window, not 0: a validator that lost its
+// records while the network was at height 0 may have voted at 1 … window.
+func TestLostRecordsBoundAtGenesis(t *testing.T) {
+	const logWindow = 200
+	g := newLostRecordsBound(3, 0, 0, logWindow)
+	g.add([]blocksync.PeerHeight{{Peer: 1}, {Peer: 2}, {Peer: 3}})
+	b, ok := g.bound()
+	if !ok || b.noVoteThrough != logWindow || b.minView != 1 {
+		t.Fatalf("bound %+v %v, want no vote through %d, min view 1", b, ok, logWindow)
+	}
+}
