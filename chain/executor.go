@@ -131,6 +131,9 @@ func (e *Executor) InitGenesis(appState json.RawMessage) (Hash, error) {
 	if err := txn.Commit(); err != nil {
 		return Hash{}, commitErr(0, err)
 	}
+	if err := e.store.badger.sync(); err != nil {
+		return Hash{}, err
+	}
 	e.store.committed.commit(0, bs.nonces)
 	e.log.Info("genesis state committed", "app", e.app.Name(), "app_hash", appHash)
 	return appHash, nil
@@ -201,6 +204,12 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 		// Whether Badger holds the commit is unknown: append nothing
 		// after these entries until the node restarts and the store's
 		// open keeps them or cuts them as Badger says.
+		e.store.blocks.Fail(err)
+		return nil, err
+	}
+	if err := e.store.badger.sync(); err != nil {
+		// The commit is in Badger's files, but a new file's entry may not
+		// be durable: report it as not stored, like a failed commit.
 		e.store.blocks.Fail(err)
 		return nil, err
 	}

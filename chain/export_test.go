@@ -48,3 +48,11 @@ func PutLegacyTxRecord(s *Store, h Hash, rec TxRecord) error {
 	}
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(prefixed(prefixTx, h[:]), enc) })
 }
+
+// SetSyncStoreDir replaces how the store syncs its Badger directory, for
+// the test's duration.
+func SetSyncStoreDir(t interface{ Cleanup(func()) }, f func(dir string) error) {
+	old := syncStoreDir
+	syncStoreDir = f
+	t.Cleanup(func() { syncStoreDir = old })
+}

@@ -195,6 +195,7 @@ type Store struct {
 	log    *slog.Logger
 
 	writeMu sync.Mutex // serialises genesis and block commits
+	badger  storeDir   // syncs the entries of files Badger creates
 
 	committed *committedCache // height and nonces as of the latest commit
 }
@@ -230,6 +231,11 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
+	s.badger.path = dir
+	if err := s.badger.sync(); err != nil { // the files badger.Open created
+		db.Close()
+		return nil, err
+	}
 	if err := s.committed.loadHeight(db); err != nil {
 		db.Close()
 		return nil, err
