@@ -107,6 +107,9 @@ func (e *Executor) stage(name string) error {
 func (e *Executor) InitGenesis(appState json.RawMessage) (Hash, error) {
 	e.store.writeMu.Lock()
 	defer e.store.writeMu.Unlock()
+	if err := e.store.badger.checkFree(e.store.opt.MinFreeBytes); err != nil {
+		return Hash{}, fmt.Errorf("commit the genesis state: %w", err)
+	}
 	txn := e.store.db.NewTransaction(true)
 	defer txn.Discard()
 	if _, err := readHeight(txn); err == nil {
@@ -177,6 +180,9 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 	}
 	e.store.writeMu.Lock()
 	defer e.store.writeMu.Unlock()
+	if err := e.store.badger.checkFree(e.store.opt.MinFreeBytes); err != nil {
+		return nil, fmt.Errorf("commit height %d: %w", blocks[0].Header.Height, err)
+	}
 	txn := e.store.db.NewTransaction(true)
 	defer txn.Discard()
 	results := make([]*BlockResult, len(blocks))

@@ -39,6 +39,22 @@ type storeDir struct {
 	synced time.Time // modification time the last sync covered; zero for none
 }
 
+// checkFree returns ErrDiskFull when the filesystem holding the store has
+// less than min bytes free (see StoreOptions.MinFreeBytes).
+func (d *storeDir) checkFree(min int64) error {
+	if min < 0 {
+		return nil
+	}
+	free, ok, err := freeBytes(d.path)
+	if err != nil {
+		return fmt.Errorf("free space of %s: %w", d.path, err)
+	}
+	if ok && free < min {
+		return fmt.Errorf("%w: %d bytes free on the filesystem of %s, the store keeps %d in reserve", ErrDiskFull, free, d.path, min)
+	}
+	return nil
+}
+
 func (d *storeDir) sync() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
