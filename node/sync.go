@@ -360,9 +360,10 @@ type lostBound struct {
 // validator that lost its records at height 0 may have voted at heights
 // 1 … log window.
 //
-// The wait costs no liveness a quorum does not already lack: with fewer
-// than need peers answering, fewer than q validators other than this one
-// are up, and this one cannot vote below the bound anyway.
+// The wait costs liveness only beyond what PBFT promises: fewer than need
+// answers means at least q−f−1 peers are down or refuse to answer, and
+// with this validator, which lost its records, that is q−f > f faulty
+// validators.
 //
 // The view: answers certify the views in which the network committed, and
 // the node starts in the view after the highest of them, so it never signs
