@@ -2,6 +2,8 @@ package node
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/bafomet/bafomet/chain"
@@ -58,5 +60,22 @@ func TestLostRecordsBoundAtGenesis(t *testing.T) {
 	b, ok := g.bound()
 	if !ok || b.noVoteThrough != logWindow || b.minView != 1 {
 		t.Fatalf("bound %+v %v, want no vote through %d, min view 1", b, ok, logWindow)
+	}
+}
+
+// markRunning must not report success when the marker's directory entry
+// may not be durable: the node would sign with a marker a crash can lose.
+func TestMarkRunningReportsDirectorySyncError(t *testing.T) {
+	tn := newTestNet(t, 1)
+	cfg, err := LoadConfig(tn.homes[0])
+	must(t, err)
+	n, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	must(t, err)
+	defer n.Close()
+	eio := errors.New("input/output error")
+	syncDir = func(string) error { return eio }
+	defer func() { syncDir = syncDirEntries }()
+	if err := n.markRunning(); !errors.Is(err, eio) {
+		t.Fatalf("markRunning: %v, want the directory sync error", err)
 	}
 }

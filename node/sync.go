@@ -534,8 +534,10 @@ func (n *Node) markRunning() error {
 	return nil
 }
 
-// syncDir makes dir's entries durable.
-func syncDir(dir string) error {
+// syncDir makes dir's entries durable (a variable for tests).
+var syncDir = syncDirEntries
+
+func syncDirEntries(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync directory: %w", err)
