@@ -365,15 +365,18 @@ type lostBound struct {
 // with this validator, which lost its records, that is q−f > f faulty
 // validators.
 //
-// The view: answers certify the views in which the network committed, and
-// the node starts in the view after the highest of them, so it never signs
-// again in a view in which a block it may have voted for was committed. It
-// may also have sent view changes for later views, up to one past the
-// highest view for which q validators sent view changes; the probe cannot
-// see those. In every view it signs no pre-prepare, prepare or commit at a
-// height ≤ noVoteThrough, which covers every height it may have voted at,
-// so resuming below such a view can make it send a second, different view
-// change for that view, never a second vote.
+// The view: each answer's certificate names the view its block was
+// committed in, and the node starts in the view after the highest of
+// them, past every view in which an answering peer saw a commit. It may
+// have signed in later views too — votes in a view whose commits no
+// answering peer holds yet, view changes for views that never completed
+// (up to one past the highest view for which q validators sent view
+// changes) — and the probe cannot see those. There the height bound is
+// what protects: in every view it signs no pre-prepare, prepare or commit
+// at a height ≤ noVoteThrough, which covers every height it may have
+// voted at, so resuming in a view it signed in before can make it send a
+// second, different view change or NewView for that view, never a second
+// vote.
 type lostRecordsBound struct {
 	need      int
 	self      int
