@@ -1,13 +1,20 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/ordering"
 )
 
 func TestLostRecordsAnswersNeeded(t *testing.T) {
@@ -77,5 +84,73 @@ func TestMarkRunningReportsDirectorySyncError(t *testing.T) {
 	defer func() { syncDir = syncDirEntries }()
 	if err := n.markRunning(); !errors.Is(err, eio) {
 		t.Fatalf("markRunning: %v, want the directory sync error", err)
+	}
+}
+
+// TestLostRecordsGuardWaitsPastLowAnswers: a validator that lost its
+// consensus log restarts while the only peer that holds the network's
+// height is down, and the two that answer say height 0 — one lags (it was
+// down while the others committed), one is Byzantine and hides its
+// certificate. The guard must not take their word for it: it waits, and
+// once the honest peer is back it bounds votes at the network's height
+// plus the log window.
+func TestLostRecordsGuardWaitsPastLowAnswers(t *testing.T) {
+	tn := newTestNet(t, 4)
+	for _, i := range []int{0, 2, 3} { // node 1 stays down: it will lag
+		tn.start(i)
+	}
+	tn.send(0, 0, "before=loss")
+	waitNonce(t, tn, 1)
+	tip := tn.nodes[0].Height()
+	tn.stop(3)
+	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultWALDir)))
+
+	liar := tn.nodes[2]
+	srv, err := blocksync.NewServer(liar.store, blocksync.ServerConfig{CheckpointInterval: liar.gen.Consensus.CheckpointInterval})
+	must(t, err)
+	liar.host.SetRequestHandler(func(ctx context.Context, from int, req []byte) ([]byte, error) {
+		if r, err := blocksync.DecodeRequest(req); err == nil && r.Kind == blocksync.KindStatus {
+			return rlp.EncodeToBytes(&blocksync.Response{Version: blocksync.ProtocolVersion, Height: 0})
+		}
+		return srv.Handle(ctx, from, req)
+	})
+	tn.stop(0)
+	tn.start(1)
+	if h := tn.nodes[1].Height(); h != 0 {
+		t.Fatalf("the lagging validator is at height %d, want 0", h)
+	}
+
+	cfg, err := LoadConfig(tn.homes[3])
+	must(t, err)
+	n3, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan error, 1)
+	go func() { started <- n3.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-started
+		n3.Close()
+	})
+	select {
+	case err := <-started:
+		started <- err
+		b, _ := n3.storedLostRecordsBound()
+		t.Fatalf("started (%v) with only the low answers of a lagging and a Byzantine peer: stored bound %+v", err, b)
+	case <-time.After(5 * time.Second):
+	}
+	tn.start(0)
+	select {
+	case err := <-started:
+		started <- err
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("still waiting with every peer back")
+	}
+	b, err := n3.storedLostRecordsBound()
+	must(t, err)
+	logWindow := tn.gen.Consensus.CheckpointInterval * ordering.DefaultLogWindowFactor
+	if b.noVoteThrough != tip+logWindow || b.minView != 1 {
+		t.Fatalf("stored bound %+v, want no vote through %d and min view 1", b, tip+logWindow)
 	}
 }
