@@ -15,3 +15,13 @@ func allocatedBytes(fi fs.FileInfo) int64 {
 	}
 	return fi.Size()
 }
+
+// freeBytes returns the bytes an unprivileged process may still allocate
+// on the filesystem holding path.
+func freeBytes(path string) (int64, bool, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, false, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true, nil
+}

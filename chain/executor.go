@@ -107,6 +107,9 @@ func (e *Executor) stage(name string) error {
 func (e *Executor) InitGenesis(appState json.RawMessage) (Hash, error) {
 	e.store.writeMu.Lock()
 	defer e.store.writeMu.Unlock()
+	if err := e.store.badger.checkFree(e.store.opt.MinFreeBytes); err != nil {
+		return Hash{}, fmt.Errorf("commit the genesis state: %w", err)
+	}
 	txn := e.store.db.NewTransaction(true)
 	defer txn.Discard()
 	if _, err := readHeight(txn); err == nil {
@@ -130,6 +133,9 @@ func (e *Executor) InitGenesis(appState json.RawMessage) (Hash, error) {
 	}
 	if err := txn.Commit(); err != nil {
 		return Hash{}, commitErr(0, err)
+	}
+	if err := e.store.badger.sync(); err != nil {
+		return Hash{}, err
 	}
 	e.store.committed.commit(0, bs.nonces)
 	e.log.Info("genesis state committed", "app", e.app.Name(), "app_hash", appHash)
@@ -174,6 +180,9 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 	}
 	e.store.writeMu.Lock()
 	defer e.store.writeMu.Unlock()
+	if err := e.store.badger.checkFree(e.store.opt.MinFreeBytes); err != nil {
+		return nil, fmt.Errorf("commit height %d: %w", blocks[0].Header.Height, err)
+	}
 	txn := e.store.db.NewTransaction(true)
 	defer txn.Discard()
 	results := make([]*BlockResult, len(blocks))
@@ -201,6 +210,12 @@ func (e *Executor) ApplyBlocks(blocks []*Block, certs []*Certificate) ([]*BlockR
 		// Whether Badger holds the commit is unknown: append nothing
 		// after these entries until the node restarts and the store's
 		// open keeps them or cuts them as Badger says.
+		e.store.blocks.Fail(err)
+		return nil, err
+	}
+	if err := e.store.badger.sync(); err != nil {
+		// The commit is in Badger's files, but a new file's entry may not
+		// be durable: report it as not stored, like a failed commit.
 		e.store.blocks.Fail(err)
 		return nil, err
 	}

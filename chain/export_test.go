@@ -2,6 +2,7 @@ package chain
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/rlp"
@@ -47,4 +48,48 @@ func PutLegacyTxRecord(s *Store, h Hash, rec TxRecord) error {
 		return err
 	}
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(prefixed(prefixTx, h[:]), enc) })
+}
+
+// SetSyncStoreDir replaces how the store syncs its Badger directory, for
+// the test's duration.
+func SetSyncStoreDir(t interface{ Cleanup(func()) }, f func(dir string) error) {
+	old := syncStoreDir
+	syncStoreDir = f
+	t.Cleanup(func() { syncStoreDir = old })
+}
+
+// StateHashes recomputes the LtHash of the whole state (every s/ and n/
+// pair) from scratch and returns its appHash, with the appHash of the
+// stored accumulator.
+func StateHashes(s *Store) (recomputed, stored Hash, err error) {
+	var sum LtHash
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, prefix := range []string{prefixState, prefixNonce} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: false})
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				sum.Add(it.Item().KeyCopy(nil), v)
+			}
+			it.Close()
+		}
+		item, err := txn.Get(keyLtHash)
+		if err != nil {
+			return fmt.Errorf("stored accumulator: %w", err)
+		}
+		b, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		var acc LtHash
+		if err := acc.SetBytes(b); err != nil {
+			return err
+		}
+		stored = acc.AppHash()
+		return nil
+	})
+	return sum.AppHash(), stored, err
 }

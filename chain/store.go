@@ -78,6 +78,10 @@ var (
 	ErrInitialized    = errors.New("store already has a genesis state")
 	ErrOtherChain     = errors.New("data directory belongs to another chain")
 	ErrBlockTooBig    = errors.New("block too big to commit in one Badger transaction")
+	// ErrDiskFull means the store's filesystem has less free space than
+	// StoreOptions.MinFreeBytes: the executor commits nothing until there
+	// is more.
+	ErrDiskFull = errors.New("not enough free disk space to commit")
 )
 
 // Store defaults.
@@ -156,7 +160,24 @@ type StoreOptions struct {
 	// NonceCacheEntries bounds the in-memory cache of committed sender
 	// nonces that mempool admission reads (DefaultNonceCacheEntries).
 	NonceCacheEntries int
-	Logger            *slog.Logger
+	// MinFreeBytes is the free space the executor leaves on the store's
+	// filesystem: below it, it commits nothing (ErrDiskFull). Zero means
+	// MinFreeBytesFor(MemTableBytes); negative turns the check off.
+	MinFreeBytes int64
+	Logger       *slog.Logger
+}
+
+// MinFreeBytesFor returns the free space a store with memtables of
+// memTableBytes keeps in reserve for Badger's own writes. Badger writes
+// memtable flushes, compaction output and the value log through memory
+// maps of files it creates at their full size without allocating them,
+// so running out of space inside one is a SIGBUS that kills the process,
+// and a restart replays into the same full disk. The reserve covers
+// the memtables waiting to be flushed (memTables of them), the tables
+// that compactions (compactors at once) write before deleting their
+// inputs, and the value log's growth: 8 memtables plus 64 MiB.
+func MinFreeBytesFor(memTableBytes int64) int64 {
+	return 8*memTableBytes + 64<<20
 }
 
 func (o StoreOptions) withDefaults() StoreOptions {
@@ -174,6 +195,9 @@ func (o StoreOptions) withDefaults() StoreOptions {
 	}
 	if o.NonceCacheEntries <= 0 {
 		o.NonceCacheEntries = DefaultNonceCacheEntries
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = MinFreeBytesFor(o.MemTableBytes)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -195,6 +219,7 @@ type Store struct {
 	log    *slog.Logger
 
 	writeMu sync.Mutex // serialises genesis and block commits
+	badger  storeDir   // syncs the entries of files Badger creates
 
 	committed *committedCache // height and nonces as of the latest commit
 }
@@ -230,6 +255,11 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
+	s.badger.path = dir
+	if err := s.badger.sync(); err != nil { // the files badger.Open created
+		db.Close()
+		return nil, err
+	}
 	if err := s.committed.loadHeight(db); err != nil {
 		db.Close()
 		return nil, err

@@ -23,6 +23,9 @@ func (s *Store) PutMeta(name string, value []byte) error {
 	err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(prefixed(prefixMeta, []byte(name)), value)
 	})
+	if err == nil {
+		err = s.badger.sync()
+	}
 	if err != nil {
 		return fmt.Errorf("put meta %q: %w", name, err)
 	}
@@ -34,6 +37,9 @@ func (s *Store) DeleteMeta(name string) error {
 	err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Delete(prefixed(prefixMeta, []byte(name)))
 	})
+	if err == nil {
+		err = s.badger.sync()
+	}
 	if err != nil {
 		return fmt.Errorf("delete meta %q: %w", name, err)
 	}
@@ -112,7 +118,11 @@ func (s *Store) LegacyRecords() ([]wal.Record, error) {
 // DeleteLegacyRecords deletes the consensus records stored in Badger, once
 // the consensus log holds them.
 func (s *Store) DeleteLegacyRecords() error {
-	if err := s.db.DropPrefix([]byte(prefixRecord)); err != nil {
+	err := s.db.DropPrefix([]byte(prefixRecord))
+	if err == nil {
+		err = s.badger.sync()
+	}
+	if err != nil {
 		return fmt.Errorf("delete legacy consensus records: %w", err)
 	}
 	return nil
@@ -123,6 +133,9 @@ func (s *Store) PutCheckpoint(height uint64, proof []byte) error {
 	err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(heightKey(prefixCheckpoint, height), proof)
 	})
+	if err == nil {
+		err = s.badger.sync()
+	}
 	if err != nil {
 		return fmt.Errorf("put checkpoint %d: %w", height, err)
 	}

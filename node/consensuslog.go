@@ -26,6 +26,10 @@ import (
 //     their deletion, or an older version ran on this data directory since
 //     (a downgrade); they are appended to the log, so none is lost.
 //
+// A log created here (the first case) holds no record, so by itself it
+// cannot tell a first start from a home whose data and log were both
+// deleted; walCreated lets guardWipedStart ask validator.ran.
+//
 // In the two lost cases recordsLost makes the node hold its votes until
 // peers tell it how far the network got (guardWipedStart), as for a wiped
 // data directory. The loss is stored before anything else changes on disk
@@ -59,6 +63,7 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 			"wal_dir", dir, "data_dir", n.cfg.DataPath())
 		err = n.noteRecordsLost()
 	case !exists:
+		n.walCreated = true
 		err = wal.Import(dir, legacy)
 		if err == nil && len(legacy) > 0 {
 			n.log.Info("moved consensus records from the data directory into the consensus log", "records", len(legacy), "wal_dir", dir)

@@ -58,11 +58,13 @@ type Node struct {
 	rpc   *rpc.Server
 
 	// wal is the consensus log; walRecords holds what it had at open until
-	// the core is restored from it, and recordsLost says this validator's
-	// records did not all survive (see openConsensusLog).
+	// the core is restored from it, recordsLost says this validator's
+	// records did not all survive, and walCreated that this start created
+	// the log (see openConsensusLog).
 	wal         *wal.Log
 	walRecords  []wal.Record
 	recordsLost bool
+	walCreated  bool
 
 	metrics    *metrics
 	metricsSrv *metricsServer

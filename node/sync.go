@@ -244,44 +244,50 @@ func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
 // votes are gone, so it must not vote at any height it may have voted on
 // before. A validator knows it ran before from the marker file next to its
 // key (see markRunning); a first start on a network that is already running
-// is not guarded, since that key never signed anything. If peers prove
-// (with verified certificates) that the network is past genesis, the core
-// is told to sign nothing up to that height plus the log window —
-// everything the network can have in flight. That height is stored, so a
-// restart before the node gets there keeps it.
+// is not guarded, since that key never signed anything. Otherwise it waits
+// until enough peers have answered with verified heights (lostRecordsBound)
+// and tells the core to sign no pre-prepare, prepare or commit up to the
+// highest answered height plus the log window, and to start in the view
+// after the highest view those answers certify. Both are stored, so a
+// restart before the node gets there keeps them.
 func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
 	ran := n.ranBefore()
 	if ran {
 		// Deleting validator.ran (a network restarting from genesis)
 		// lifts a stored bound too.
-		stored, err := n.storedNoVoteThrough()
+		stored, err := n.storedLostRecordsBound()
 		if err != nil {
 			return err
 		}
-		r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, stored)
+		r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, stored.noVoteThrough)
+		r.MinView = max(r.MinView, stored.minView)
 	}
-	if !n.recordsLost && (r.Height > 0 || len(r.Records) > 0) {
+	// An intact log knows everything this validator signed, even when it
+	// holds nothing (a validator that never voted, at genesis). A log
+	// created at this start with no chain in the store may replace one
+	// deleted together with the data directory.
+	if !n.recordsLost && (!n.walCreated || r.Height > 0 || len(r.Records) > 0) {
 		return nil
 	}
 	if n.vals.Size() == 1 || !ran {
 		// A key that never ran signed nothing; a lone validator has no
 		// peers to ask and no one to equivocate to.
-		return n.resolveLostRecords(0)
+		return n.resolveLostRecords(lostBound{})
 	}
+	logWindow := n.gen.Consensus.CheckpointInterval * ordering.DefaultLogWindowFactor
+	need := lostRecordsAnswersNeeded(n.vals.Size(), n.vals.Quorum(), n.vals.F())
+	gather := newLostRecordsBound(need, n.self, r.Height, logWindow)
 	deadline := time.Now().Add(wipedProbeWait)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		h, answered := blocksync.MaxHeight(blocksync.Probe(pctx, n.host, n.syncer.verifier, n.otherValidators()))
+		gather.add(blocksync.Probe(pctx, n.host, n.syncer.verifier, n.otherValidators()))
 		cancel()
-		if h > 0 {
-			logWindow := n.gen.Consensus.CheckpointInterval * ordering.DefaultLogWindowFactor
-			r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, h+logWindow)
-			n.log.Warn("validator lost its consensus records on a running network: not voting until caught up",
-				"network_height", h, "no_vote_through", r.NoVoteThroughHeight)
-			return n.resolveLostRecords(r.NoVoteThroughHeight)
-		}
-		if answered > n.vals.F() {
-			return n.resolveLostRecords(0) // the network never left genesis
+		if b, ok := gather.bound(); ok {
+			r.NoVoteThroughHeight = max(r.NoVoteThroughHeight, b.noVoteThrough)
+			r.MinView = max(r.MinView, b.minView)
+			n.log.Warn("validator lost its consensus records: not voting until the network is past the height its peers vouch for",
+				"network_height", b.height, "no_vote_through", r.NoVoteThroughHeight, "min_view", r.MinView, "answered", len(gather.best))
+			return n.resolveLostRecords(lostBound{noVoteThrough: r.NoVoteThroughHeight, minView: r.MinView})
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -291,12 +297,110 @@ func (n *Node) guardWipedStart(ctx context.Context, r *ordering.Restore) error {
 			// what it signed, so it waits for peers rather than guess. An
 			// operator who knows the whole network restarts from genesis
 			// deletes the marker file (docs/operations.md).
-			n.log.Warn("validator ran before but lost its consensus records; waiting for f+1 peers to tell how far the network got",
-				"answered", answered, "needed", n.vals.F()+1, "marker", n.ranMarkerPath())
+			n.log.Warn("validator ran before but lost its consensus records; waiting for its peers to tell how far the network got",
+				"answered", len(gather.best), "needed", gather.need, "marker", n.ranMarkerPath())
 			deadline = time.Now().Add(wipedProbeWait)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// lostBound is what a validator that lost its records must stay above.
+type lostBound struct {
+	height        uint64 // the network height it was derived from
+	noVoteThrough uint64 // sign no vote at a height ≤ this
+	minView       uint64 // start in a view ≥ this
+}
+
+// lostRecordsBound gathers peers' verified status answers for
+// guardWipedStart and derives the bound once enough peers answered.
+//
+// Which heights may the validator have voted at? Only up to its stable
+// checkpoint s plus the log window (the core accepts nothing higher). s
+// was stable because q validators signed a checkpoint for it; at most f of
+// them are faulty and one may be this validator, so at least q−f−1 honest
+// peers have executed s, and an honest peer's height never goes down. The
+// guard waits for answers from need = n−(q−f−1) peers, the fewest that
+// must include one of those q−f−1 — for n = 3f+1 that is q = 2f+1 peers,
+// every peer but f. Waiting for f+1 is not enough: f Byzantine peers and
+// one honest peer that lags (it missed that checkpoint) can all answer
+// low. From the answers it takes the highest height, not the (f+1)-th
+// highest: a height counts only with a commit certificate that verifies,
+// so no peer can claim one the network did not reach, and a low answer,
+// from a lagging or a Byzantine peer, never lowers a maximum. So the bound
+// is that height plus the log window at every height, genesis included: a
+// validator that lost its records at height 0 may have voted at heights
+// 1 … log window.
+//
+// The wait costs liveness only beyond what PBFT promises: fewer than need
+// answers means at least q−f−1 peers are down or refuse to answer, and
+// with this validator, which lost its records, that is q−f > f faulty
+// validators.
+//
+// The view: each answer's certificate names the view its block was
+// committed in, and the node starts in the view after the highest of
+// them, past every view in which an answering peer saw a commit. It may
+// have signed in later views too — votes in a view whose commits no
+// answering peer holds yet, view changes for views that never completed
+// (up to one past the highest view for which q validators sent view
+// changes) — and the probe cannot see those. There the height bound is
+// what protects: in every view it signs no pre-prepare, prepare or commit
+// at a height ≤ noVoteThrough, which covers every height it may have
+// voted at, so resuming in a view it signed in before can make it send a
+// second, different view change or NewView for that view, never a second
+// vote.
+type lostRecordsBound struct {
+	need      int
+	self      int
+	local     uint64 // this node's own executed height
+	logWindow uint64
+	best      map[int]blocksync.PeerHeight // each peer's highest verified answer
+}
+
+func newLostRecordsBound(need, self int, localHeight, logWindow uint64) *lostRecordsBound {
+	return &lostRecordsBound{
+		need:      need,
+		self:      self,
+		local:     localHeight,
+		logWindow: logWindow,
+		best:      make(map[int]blocksync.PeerHeight),
+	}
+}
+
+// lostRecordsAnswersNeeded is how many of n−1 peers must answer so that one
+// of them is an honest peer that signed the lost validator's stable
+// checkpoint (see lostRecordsBound).
+func lostRecordsAnswersNeeded(n, q, f int) int {
+	return min(n-1, n-(q-f-1))
+}
+
+// add takes one probe round's answers; failed ones do not count. A peer's
+// answers across rounds are kept at their highest.
+func (g *lostRecordsBound) add(answers []blocksync.PeerHeight) {
+	for _, a := range answers {
+		if a.Err != nil || a.Peer == g.self {
+			continue
+		}
+		if old, ok := g.best[a.Peer]; !ok || a.Height > old.Height || (a.Height == old.Height && a.View > old.View) {
+			g.best[a.Peer] = a
+		}
+	}
+}
+
+// bound returns the bound once need peers answered.
+func (g *lostRecordsBound) bound() (lostBound, bool) {
+	if len(g.best) < g.need {
+		return lostBound{}, false
+	}
+	b := lostBound{height: g.local}
+	var view uint64
+	for _, a := range g.best {
+		b.height = max(b.height, a.Height)
+		view = max(view, a.View)
+	}
+	b.noVoteThrough = b.height + g.logWindow
+	b.minView = view + 1
+	return b, true
 }
 
 // Metadata of the lost-records guard.
@@ -307,35 +411,56 @@ const (
 	// metaNoVoteThrough is the height through which the node must not
 	// vote after it lost its records (8 bytes big-endian).
 	metaNoVoteThrough = "no_vote_through"
+	// metaMinView is the lowest view the node may start in after it lost
+	// its records (8 bytes big-endian).
+	metaMinView = "min_view"
 )
 
-// storedNoVoteThrough returns the no-vote height a guard stored, or 0.
-func (n *Node) storedNoVoteThrough() (uint64, error) {
-	v, err := n.store.Meta(metaNoVoteThrough)
+// storedLostRecordsBound returns the bound a guard stored (zero fields
+// where none is).
+func (n *Node) storedLostRecordsBound() (lostBound, error) {
+	var b lostBound
+	var err error
+	if b.noVoteThrough, err = n.storedUint64(metaNoVoteThrough); err != nil {
+		return b, err
+	}
+	b.minView, err = n.storedUint64(metaMinView)
+	return b, err
+}
+
+// storedUint64 reads a big-endian uint64 from metadata name, or 0.
+func (n *Node) storedUint64(name string) (uint64, error) {
+	v, err := n.store.Meta(name)
 	if errors.Is(err, chain.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read meta %s: %w", name, err)
 	}
 	if len(v) != 8 {
-		return 0, fmt.Errorf("meta %s is %d bytes, want 8", metaNoVoteThrough, len(v))
+		return 0, fmt.Errorf("meta %s is %d bytes, want 8", name, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// resolveLostRecords stores the no-vote height (when there is one) and
-// then clears the lost-records flag: from here on the stored height
-// protects the node across restarts.
-func (n *Node) resolveLostRecords(noVoteThrough uint64) error {
-	if noVoteThrough > 0 {
-		if err := n.store.PutMeta(metaNoVoteThrough, binary.BigEndian.AppendUint64(nil, noVoteThrough)); err != nil {
-			return err
+// resolveLostRecords stores the bound (its non-zero parts) and then clears
+// the lost-records flag: from here on the stored bound protects the node
+// across restarts.
+func (n *Node) resolveLostRecords(b lostBound) error {
+	for _, m := range []struct {
+		name string
+		v    uint64
+	}{{metaNoVoteThrough, b.noVoteThrough}, {metaMinView, b.minView}} {
+		if m.v == 0 {
+			continue
+		}
+		if err := n.store.PutMeta(m.name, binary.BigEndian.AppendUint64(nil, m.v)); err != nil {
+			return fmt.Errorf("store %s: %w", m.name, err)
 		}
 	}
 	if n.recordsLost {
 		if err := n.store.DeleteMeta(metaRecordsLost); err != nil {
-			return err
+			return fmt.Errorf("clear %s: %w", metaRecordsLost, err)
 		}
 		n.recordsLost = false
 	}
@@ -378,9 +503,26 @@ func (n *Node) markRunning() error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = dir.Sync() // make the new directory entry durable too
-		dir.Close()
+	if err := syncDir(filepath.Dir(path)); err != nil { // the new directory entry
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes dir's entries durable (a variable for tests).
+var syncDir = syncDirEntries
+
+func syncDirEntries(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -154,43 +154,56 @@ func TestLateFirstStartVotes(t *testing.T) {
 }
 
 // TestValidatorThatLostRecordsDoesNotVote: a validator that ran before
-// loses its data directory, or only its consensus log. Its votes since the
-// last checkpoint are gone, so it must sign nothing at heights it may have
-// signed before: with one other validator down (and it the needed third
-// vote) no block commits — and still none after it restarts again, since
-// the bound it got from its peers is stored. With the fourth validator
-// back the chain moves on without it.
+// loses its data directory, or only its consensus log, after the chain
+// moved or while it is still at genesis (where it may have voted at
+// heights 1 … log window too). Its votes since the last checkpoint are
+// gone, so it must sign nothing at heights it may have signed before: with
+// one other validator down (and it the needed third vote) no block commits
+// — and still none after it restarts again, since the bound it got from
+// its peers is stored. With the fourth validator back the chain moves on
+// without it.
 func TestValidatorThatLostRecordsDoesNotVote(t *testing.T) {
-	for _, lost := range []string{DefaultDataDir, DefaultWALDir} {
-		t.Run(lost, func(t *testing.T) {
-			tn := newTestNet(t, 4)
-			for i := range tn.nodes {
-				tn.start(i)
+	for _, genesisLoss := range []bool{false, true} {
+		for _, lost := range []string{DefaultDataDir, DefaultWALDir} {
+			name := lost
+			if genesisLoss {
+				name += " at genesis"
 			}
-			tn.send(0, 0, "before=loss")
-			waitNonce(t, tn, 1)
-			tn.stop(3)
-			must(t, os.RemoveAll(filepath.Join(tn.homes[3], lost)))
-			tn.stop(2)
-			tip := tn.nodes[0].Height()
-			tn.start(3)
-			tn.waitHeight(tip, 20*time.Second) // it catches up by sync…
-			tn.send(0, 1, "after=loss")
-			assertStuck := func(when string) {
-				t.Helper()
-				time.Sleep(3 * time.Second)
-				for _, i := range []int{0, 1, 3} {
-					if h := tn.nodes[i].Height(); h != tip {
-						t.Fatalf("%s: %s committed height %d past %d with the vote of a validator that lost its records", when, tn.nodes[i].cfg.Node.Name, h, tip)
+			t.Run(name, func(t *testing.T) {
+				tn := newTestNet(t, 4)
+				for i := range tn.nodes {
+					tn.start(i)
+				}
+				var nonce uint64
+				if !genesisLoss {
+					tn.send(0, nonce, "before=loss")
+					nonce++
+					waitNonce(t, tn, nonce)
+				}
+				tn.stop(3)
+				must(t, os.RemoveAll(filepath.Join(tn.homes[3], lost)))
+				tip := tn.nodes[0].Height()
+				tn.start(3)                        // it waits for its peers' answers…
+				tn.waitHeight(tip, 20*time.Second) // …and catches up by sync
+				tn.stop(2)
+				tn.send(0, nonce, "after=loss")
+				nonce++
+				assertStuck := func(when string) {
+					t.Helper()
+					time.Sleep(3 * time.Second)
+					for _, i := range []int{0, 1, 3} {
+						if h := tn.nodes[i].Height(); h != tip {
+							t.Fatalf("%s: %s committed height %d past %d with the vote of a validator that lost its records", when, tn.nodes[i].cfg.Node.Name, h, tip)
+						}
 					}
 				}
-			}
-			assertStuck("first start")
-			tn.stop(3)
-			tn.start(3)
-			assertStuck("restart")
-			tn.start(2)
-			waitNonce(t, tn, 2)
-		})
+				assertStuck("first start")
+				tn.stop(3)
+				tn.start(3)
+				assertStuck("restart")
+				tn.start(2)
+				waitNonce(t, tn, nonce)
+			})
+		}
 	}
 }

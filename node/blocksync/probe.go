@@ -14,6 +14,7 @@ const maxStatusBytes = 1 << 20
 type PeerHeight struct {
 	Peer   int
 	Height uint64 // verified: the peer holds a valid certificate for it
+	View   uint64 // the view of that certificate (0 at genesis)
 	Err    error  // the request failed or the answer did not verify
 }
 
@@ -29,34 +30,35 @@ func Probe(ctx context.Context, r Requester, v *Verifier, peers []int) []PeerHei
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, err := probeOne(ctx, r, v, p, req)
-			out[i] = PeerHeight{Peer: p, Height: h, Err: err}
+			h, view, err := probeOne(ctx, r, v, p, req)
+			out[i] = PeerHeight{Peer: p, Height: h, View: view, Err: err}
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func probeOne(ctx context.Context, r Requester, v *Verifier, peer int, req []byte) (uint64, error) {
+// probeOne returns the peer's verified height and its certificate's view.
+func probeOne(ctx context.Context, r Requester, v *Verifier, peer int, req []byte) (uint64, uint64, error) {
 	raw, err := r.Request(ctx, peer, req)
 	if err != nil {
-		return 0, fmt.Errorf("status of peer %d: %w", peer, err)
+		return 0, 0, fmt.Errorf("status of peer %d: %w", peer, err)
 	}
 	resp, err := DecodeResponse(raw, ResponseLimits{MaxBytes: maxStatusBytes})
 	if err != nil {
-		return 0, fmt.Errorf("status of peer %d: %w", peer, err)
+		return 0, 0, fmt.Errorf("status of peer %d: %w", peer, err)
 	}
 	if resp.Height == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	c := resp.Latest
 	if c == nil || c.Height != resp.Height {
-		return 0, fmt.Errorf("status of peer %d: %w: height %d without its certificate", peer, ErrBadCertificate, resp.Height)
+		return 0, 0, fmt.Errorf("status of peer %d: %w: height %d without its certificate", peer, ErrBadCertificate, resp.Height)
 	}
 	if err := c.Verify(v.chainID, v.vs); err != nil {
-		return 0, fmt.Errorf("status of peer %d: %w: %w", peer, ErrBadCertificate, err)
+		return 0, 0, fmt.Errorf("status of peer %d: %w: %w", peer, ErrBadCertificate, err)
 	}
-	return resp.Height, nil
+	return resp.Height, c.View, nil
 }
 
 // MaxHeight returns the highest verified height among answers without an

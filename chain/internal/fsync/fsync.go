@@ -4,7 +4,9 @@
 package fsync
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,15 +14,43 @@ import (
 	"strings"
 )
 
-// MkdirSynced creates dir (mode 0700) if it does not exist and makes its
-// entry in the parent durable. It syncs the parent even when dir exists: a
-// crash may have come between an earlier creation and its sync.
+// MkdirSynced creates dir (mode 0700), and any missing parents, and makes
+// the entry of every level it created durable in the level above. It syncs
+// dir's parent even when dir exists: a crash may have come between an
+// earlier creation and its sync.
 func MkdirSynced(dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string // deepest first
+	for d := dir; ; d = filepath.Dir(d) {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return SyncDir(filepath.Dir(filepath.Clean(dir)))
+	toSync := []string{filepath.Dir(dir)}
+	for _, d := range missing[min(1, len(missing)):] {
+		toSync = append(toSync, filepath.Dir(d))
+	}
+	for _, d := range toSync {
+		if err := syncDir(d); err != nil {
+			return fmt.Errorf("sync %s: %w", d, err)
+		}
+	}
+	return nil
 }
+
+// syncDir is SyncDir (a variable for tests).
+var syncDir = SyncDir
 
 // SyncDir makes dir's entries (created, renamed or removed files) durable.
 func SyncDir(dir string) error {
