@@ -218,10 +218,42 @@ type Config struct {
 	RetransmitTicksMax int // 0 means DefaultRetransmitBackoff × RetransmitTicks
 	MaxEvidence        int // evidence pairs buffered in Ready before more are dropped
 
+	// Revert switches fixes off (see Revert). It exists only so the
+	// simulator can show that its checkers catch each defect a fix
+	// prevents; node never sets it.
+	Revert Revert
+
 	// WeakenQuorum lowers the quorum to f+1. It exists only so the
 	// simulator can prove its checkers catch a fork; node refuses it.
 	WeakenQuorum bool
 }
+
+// Revert names fixes that Config.Revert switches off, one bit each.
+type Revert uint8
+
+// Fixes Config.Revert can switch off.
+const (
+	// RevertNewViewRecord: a backup neither persists nor restores the
+	// NewView it entered its view by (a restart forgets decided heights).
+	RevertNewViewRecord Revert = 1 << iota
+	// RevertGapFreeDecided: the decided height is the highest commit
+	// certificate any view change shows, with or without the ones below.
+	RevertGapFreeDecided
+	// RevertEndlessRetransmit: re-sends come every RetransmitTicks and stop
+	// after RevertedRetransmits per stuck period.
+	RevertEndlessRetransmit
+	// RevertHeaderOnly: view changes and NewViews carry whole blocks.
+	RevertHeaderOnly
+	// RevertViewPin: the record that pins the view is not persisted again
+	// when a stable checkpoint would prune it.
+	RevertViewPin
+)
+
+// RevertedRetransmits is the re-send budget under RevertEndlessRetransmit.
+const RevertedRetransmits = 20
+
+// Has reports whether every fix in g is switched off in r.
+func (r Revert) Has(g Revert) bool { return r&g == g }
 
 // Restore is the persistent state a core starts from.
 type Restore struct {

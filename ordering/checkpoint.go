@@ -127,7 +127,7 @@ func (c *Core) becomeStable(p *CheckpointProof) {
 			delete(c.decidedCerts, h)
 		}
 	}
-	if c.pin != nil && c.pinKey <= p.Height {
+	if c.pin != nil && c.pinKey <= p.Height && !c.cfg.Revert.Has(RevertViewPin) {
 		c.repin()
 	}
 	c.reinstallOwn()

@@ -317,7 +317,7 @@ func (c *Core) Tick(nowMs uint64) {
 	}
 	if c.stuck() {
 		c.sinceResend++
-		if c.sinceResend >= c.retransmitInterval() {
+		if c.sinceResend >= c.retransmitInterval() && (!c.cfg.Revert.Has(RevertEndlessRetransmit) || c.resends < RevertedRetransmits) {
 			c.sinceResend = 0
 			c.resends++
 			c.retransmit()
@@ -372,10 +372,17 @@ func (c *Core) stuck() bool {
 	return c.inViewChange || c.inFlight() || votedNext || (c.ownCheckpoint != nil && c.ownCheckpoint.Height > c.stable)
 }
 
+// gapFree reports whether decided heights must be certified without a gap
+// (always, unless the simulator switched the fix off).
+func (c *Core) gapFree() bool { return !c.cfg.Revert.Has(RevertGapFreeDecided) }
+
 // retransmitInterval is the number of stuck ticks before the next re-send:
 // RetransmitTicks doubled per re-send since the last progress, capped at
 // RetransmitTicksMax.
 func (c *Core) retransmitInterval() int {
+	if c.cfg.Revert.Has(RevertEndlessRetransmit) {
+		return c.cfg.RetransmitTicks
+	}
 	return min(c.cfg.RetransmitTicks<<min(c.resends, 20), c.cfg.RetransmitTicksMax)
 }
 

@@ -60,7 +60,7 @@ func (c *Core) restore(r Restore) error {
 		needVC = true
 	}
 	c.installRecords(st)
-	if nv := st.nv; nv != nil && nv.View == view && !c.inViewChange {
+	if nv := st.nv; nv != nil && nv.View == view && !c.inViewChange && !c.cfg.Revert.Has(RevertNewViewRecord) {
 		c.pin = nv
 		c.installNewView(nv)
 	}

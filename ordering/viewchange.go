@@ -28,7 +28,11 @@ func (c *Core) startViewChange(v uint64) {
 	}
 	for _, h := range sortedKeys(c.slots) {
 		if s := c.slots[h]; s.proof != nil && h > above {
-			body.Prepared = append(body.Prepared, headerOnlyProof(s.proof))
+			if c.cfg.Revert.Has(RevertHeaderOnly) {
+				body.Prepared = append(body.Prepared, s.proof)
+			} else {
+				body.Prepared = append(body.Prepared, headerOnlyProof(s.proof))
+			}
 		}
 	}
 	m, err := c.signOwn(&Message{Type: MsgViewChange, View: v, Height: c.highWatermark(), ViewChange: body})
@@ -48,7 +52,7 @@ func (c *Core) startViewChange(v uint64) {
 // pre-prepares, one block to a message.
 func (c *Core) sendCarriedBlocks() {
 	primary := c.primaryOf(c.view)
-	if c.ownViewChange == nil || primary == c.self {
+	if c.ownViewChange == nil || primary == c.self || c.cfg.Revert.Has(RevertHeaderOnly) {
 		return
 	}
 	for _, p := range c.ownViewChange.ViewChange.Prepared {
@@ -273,7 +277,7 @@ func (c *Core) verifyPreparedProof(p *PreparedProof) error {
 // validator that shows a high certificate and withholds the ones below it
 // cannot leave the new view waiting for blocks nobody honest holds. ok is
 // false when none shows any (the chain from genesis).
-func decidedBase(vcs []*Message) (height uint64, hash chain.Hash, ok bool) {
+func decidedBase(vcs []*Message, gapFree bool) (height uint64, hash chain.Hash, ok bool) {
 	certs := map[uint64]*chain.Certificate{}
 	for _, m := range vcs {
 		if cp := m.ViewChange.Checkpoint; cp != nil && (!ok || cp.Height > height) {
@@ -282,6 +286,14 @@ func decidedBase(vcs []*Message) (height uint64, hash chain.Hash, ok bool) {
 		for _, cert := range m.ViewChange.Committed {
 			certs[cert.Height] = cert
 		}
+	}
+	if !gapFree {
+		for _, cert := range certs { // the maximum: order is irrelevant
+			if !ok || cert.Height > height {
+				height, hash, ok = cert.Height, cert.BlockHash, true
+			}
+		}
+		return height, hash, ok
 	}
 	for cert := certs[height+1]; cert != nil; cert = certs[height+1] {
 		height, hash, ok = cert.Height, cert.BlockHash, true
@@ -316,8 +328,8 @@ func decidedCerts(vcs []*Message, from, to uint64) map[uint64]*chain.Certificate
 // committed that height, or lost the commit in a crash before storing it)
 // or certifies that height and every one below it down to its checkpoint,
 // which makes the height decided.
-func carriedChain(vcs []*Message) []*PreparedProof {
-	baseHeight, baseHash, haveBase := decidedBase(vcs)
+func carriedChain(vcs []*Message, gapFree bool) []*PreparedProof {
+	baseHeight, baseHash, haveBase := decidedBase(vcs, gapFree)
 	best := map[uint64]*PreparedProof{}
 	for _, m := range vcs {
 		for _, p := range m.ViewChange.Prepared {
@@ -372,10 +384,14 @@ func (c *Core) tryNewView() {
 	if len(vcs) < c.q {
 		return
 	}
-	carried := carriedChain(vcs)
+	carried := carriedChain(vcs, c.gapFree())
 	blocks := make([]*chain.Block, len(carried))
 	for i, p := range carried {
-		if blocks[i] = c.fullBlock(p.PrePrepare.Height, p.PrePrepare.Digest); blocks[i] == nil {
+		blocks[i] = c.fullBlock(p.PrePrepare.Height, p.PrePrepare.Digest)
+		if blocks[i] == nil && p.PrePrepare.Block.CheckTxRoot() == nil {
+			blocks[i] = p.PrePrepare.Block // whole in the view change: no transactions, or RevertHeaderOnly
+		}
+		if blocks[i] == nil {
 			return // its sender's view change brings it (see sendCarriedBlocks)
 		}
 	}
@@ -387,6 +403,9 @@ func (c *Core) tryNewView() {
 			return
 		}
 		pps, headers = append(pps, pp), append(headers, headerOnly(pp))
+	}
+	if c.cfg.Revert.Has(RevertHeaderOnly) {
+		headers, pps = pps, nil
 	}
 	nv, err := c.signOwn(&Message{Type: MsgNewView, View: c.view, Height: c.highWatermark(),
 		NewView: &NewView{ViewChanges: vcs, PrePrepares: headers}})
@@ -440,7 +459,7 @@ func (c *Core) verifyNewView(m *Message) error {
 			return err
 		}
 	}
-	want := carriedChain(nv.ViewChanges)
+	want := carriedChain(nv.ViewChanges, c.gapFree())
 	if len(want) != len(nv.PrePrepares) {
 		return fmt.Errorf("%w: new view re-proposes %d blocks, the view changes carry %d", ErrInvalidProof, len(nv.PrePrepares), len(want))
 	}
@@ -464,9 +483,12 @@ func (c *Core) verifyNewView(m *Message) error {
 func (c *Core) enterNewView(nv *Message) {
 	c.becomeNormal(nv.View)
 	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
-	if nv.From == c.self {
+	switch {
+	case nv.From == c.self:
 		c.pinView(nv, nv.Height) // signOwn persisted it
-	} else {
+	case c.cfg.Revert.Has(RevertNewViewRecord):
+		c.pin = nil
+	default:
 		c.pinView(nv, 0)
 	}
 	for _, from := range sortedKeys(c.viewChanges) {
@@ -497,6 +519,8 @@ func (c *Core) installNewView(nv *Message) {
 		s.reproposed, s.fresh = pp, false
 		if b := c.fullBlock(pp.Height, pp.Digest); b != nil {
 			s.pp = withBlock(pp, b)
+		} else if pp.Block.CheckTxRoot() == nil {
+			s.pp = pp // a block without transactions is whole in its header
 		}
 	}
 	clear(c.carried)
@@ -510,7 +534,7 @@ func (c *Core) installNewView(nv *Message) {
 // sync filled the heights below (see deliver); while it has not reached the
 // decided height it is behind and fetches the rest by block sync.
 func (c *Core) noteDecided(vcs []*Message) {
-	h, _, ok := decidedBase(vcs)
+	h, _, ok := decidedBase(vcs, c.gapFree())
 	if !ok || h <= c.decided {
 		return
 	}

@@ -46,6 +46,7 @@ func parseSimArgs(args []string, stderr io.Writer) (*simArgs, error) {
 	faults := fs.String("faults", "", "comma-separated faults: "+strings.Join(sim.FaultNames(), ", ")+"; all (every one) or none\n(default: net,crash,skew,slow plus byzantine when --byzantine > 0)")
 	asJSON := fs.Bool("json", false, "print one JSON object per seed")
 	weaken := fs.Bool("weaken-quorum", false, "TEST ONLY: lower the quorum to f+1 to show the checkers catch a fork")
+	revert := fs.String("revert", "", "TEST ONLY: switch fixes off to show the checkers catch their defects: "+strings.Join(sim.RevertNames(), ", "))
 	parallel := fs.Int("parallel", runtime.NumCPU(), "seeds run at once in a range")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", errSimUsage, err)
@@ -76,7 +77,11 @@ func parseSimArgs(args []string, stderr io.Writer) (*simArgs, error) {
 			return nil, fmt.Errorf("%w: %w", errSimUsage, err)
 		}
 	}
-	a.cfg = sim.Config{Nodes: *nodes, Byzantine: *byz, Blocks: *blocks, Faults: f, WeakenQuorum: *weaken}
+	reverts, err := sim.ParseReverts(*revert)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errSimUsage, err)
+	}
+	a.cfg = sim.Config{Nodes: *nodes, Byzantine: *byz, Blocks: *blocks, Faults: f, WeakenQuorum: *weaken, Revert: reverts}
 	if err := a.cfg.WithDefaults().Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errSimUsage, err)
 	}

@@ -342,7 +342,9 @@ func (d *Driver) saveStable(p *ordering.CheckpointProof) error {
 // checkSyncedCheckpoint compares this node's appHash after height with the
 // checkpoint proof that came with the synced block, and stores the proof
 // so this node can serve it. A mismatch means this node's state diverged
-// from the network's: it must stop rather than run on.
+// from the network's: it must stop rather than run on. The consensus log
+// is not pruned here: only the core knows which records still pin its view
+// (a view change it waits in), so records are pruned by Ready.Stable alone.
 func (d *Driver) checkSyncedCheckpoint(height uint64, appHash chain.Hash) error {
 	p, ok := d.syncProofs[height]
 	if !ok {
@@ -356,7 +358,10 @@ func (d *Driver) checkSyncedCheckpoint(height uint64, appHash chain.Hash) error 
 		return fmt.Errorf("state diverged from the network's checkpoint: at height %d this node has appHash %s, a quorum signed %s",
 			height, appHash, p.AppHash)
 	}
-	return d.saveStable(p)
+	if err := d.d.Checkpoints.SaveStable(p); err != nil {
+		return fmt.Errorf("store checkpoint %d: %w", p.Height, err)
+	}
+	return nil
 }
 
 // noteSoftState reports the soft state, returns proposals voided by a view

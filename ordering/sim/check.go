@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/ordering"
@@ -16,6 +17,7 @@ const (
 	KindLiveness    = "liveness"     // an honest node missed the target height within the bound after healing
 	KindOrder       = "order"        // a core delivered committed blocks out of height order
 	KindEquivocate  = "equivocation" // an honest node signed two different digests for one (type, view, height)
+	KindViewRegress = "view-regress" // an honest node voted in a view below one it had sent a view change for
 )
 
 // Violation is a broken invariant. Seed and Step reproduce it; Height,
@@ -74,11 +76,14 @@ type checker struct {
 	honest     []bool // by validator index
 	step       uint64
 	tick       uint64
-	committed  map[uint64]firstCommit       // height → first honest commit
-	proposed   map[viewHash]struct{}        // (view, hash) pre-prepared by primary(view)
-	submitted  map[chain.Hash]chain.Address // tx hash → sender
-	certOK     map[chain.Hash]struct{}      // certificates already verified, by hash of their encoding
-	votes      map[voteKey]chain.Hash       // honest signed votes
+	committed  map[uint64]firstCommit               // height → first honest commit
+	proposed   map[viewHash]struct{}                // (view, hash) pre-prepared by primary(view)
+	submitted  map[chain.Hash]chain.Address         // tx hash → sender
+	certOK     map[chain.Hash]struct{}              // certificates already verified, by hash of their encoding
+	votes      map[voteKey]chain.Hash               // honest signed votes
+	vcView     map[uint32]uint64                    // highest view each honest validator sent a view change for
+	commits    map[commitSlot]map[chain.Hash]uint64 // signers (a bit per validator) of the commits seen, by height and view
+	certified  map[uint64]chain.Hash                // height → the block a quorum of commits certified there
 	violations []Violation
 }
 
@@ -94,6 +99,9 @@ func newChecker(seed uint64, chainID string, vs *chain.ValidatorSet, quorum int,
 		submitted: make(map[chain.Hash]chain.Address),
 		certOK:    make(map[chain.Hash]struct{}),
 		votes:     make(map[voteKey]chain.Hash),
+		vcView:    make(map[uint32]uint64),
+		commits:   make(map[commitSlot]map[chain.Hash]uint64),
+		certified: make(map[uint64]chain.Hash),
 	}
 }
 
@@ -126,6 +134,8 @@ func (c *checker) observe(m *ordering.Message) {
 	switch m.Type {
 	case ordering.MsgPrePrepare:
 		c.learnProposal(m)
+	case ordering.MsgCommit:
+		c.countCommit(m)
 	case ordering.MsgNewView:
 		if m.NewView != nil {
 			for _, pp := range m.NewView.PrePrepares {
@@ -140,16 +150,52 @@ func (c *checker) observe(m *ordering.Message) {
 	}
 	switch m.Type {
 	case ordering.MsgPrePrepare, ordering.MsgPrepare, ordering.MsgCommit:
+	case ordering.MsgViewChange:
+		c.vcView[m.From] = max(c.vcView[m.From], m.View)
+		return
 	default:
 		return
 	}
 	k := voteKey{m.From, m.Type, m.View, m.Height}
-	if prev, ok := c.votes[k]; ok && prev != m.Digest {
+	prev, resent := c.votes[k]
+	if resent && prev != m.Digest {
 		c.violate(KindEquivocate, where{m.Height, m.View, []int{int(m.From)}}, "honest validator %d signed type %d at view %d height %d for %s and %s",
 			m.From, m.Type, m.View, m.Height, short(prev), short(m.Digest))
 		return
 	}
+	if vc := c.vcView[m.From]; !resent && m.View < vc {
+		c.violate(KindViewRegress, where{m.Height, m.View, []int{int(m.From)}},
+			"honest validator %d signed type %d in view %d after a view change to %d", m.From, m.Type, m.View, vc)
+	}
 	c.votes[k] = m.Digest
+}
+
+type commitSlot struct{ height, view uint64 }
+
+// countCommit counts a commit by any validator, honest or not. Once a
+// quorum of one view signed one block at a height, that block has a
+// certificate: a certificate for another block at that height, in any
+// view, is a fork even if no node executed either.
+func (c *checker) countCommit(m *ordering.Message) {
+	if int(m.From) >= c.vs.Size() || m.From >= 64 {
+		return
+	}
+	k := commitSlot{m.Height, m.View}
+	byDigest := c.commits[k]
+	if byDigest == nil {
+		byDigest = make(map[chain.Hash]uint64)
+		c.commits[k] = byDigest
+	}
+	byDigest[m.Digest] |= 1 << m.From
+	if bits.OnesCount64(byDigest[m.Digest]) < c.quorum {
+		return
+	}
+	if prev, ok := c.certified[m.Height]; ok && prev != m.Digest {
+		c.violate(KindAgreement, where{m.Height, m.View, nil}, "height %d certified for %s and, in view %d, for %s",
+			m.Height, short(prev), m.View, short(m.Digest))
+		return
+	}
+	c.certified[m.Height] = m.Digest
 }
 
 func (c *checker) learnProposal(pp *ordering.Message) {

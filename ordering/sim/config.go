@@ -147,6 +147,10 @@ type Config struct {
 	// WeakenQuorum lowers the cores' quorum to f+1 so that tests can prove
 	// the agreement checker catches a fork. Only the simulator sets it.
 	WeakenQuorum bool
+	// Revert switches fixes of the cores off (ordering.Revert) so that
+	// tests can prove the checkers catch each defect. Only the simulator
+	// sets it.
+	Revert ordering.Revert
 	// AllowExcessByzantine permits f+1 Byzantine validators (the negative
 	// twins test); the CLI never sets it.
 	AllowExcessByzantine bool
@@ -236,7 +240,7 @@ const (
 	DefaultMaxBlockBytes      = 1 << 20
 	// DefaultBigBlockBytes is the block limit under FaultBigBlocks, where
 	// blocks are filled to near it.
-	DefaultBigBlockBytes = 256 << 10
+	DefaultBigBlockBytes = 64 << 10
 	// FrameOverheadBytes is the room a frame has beside a block under
 	// FaultBigBlocks: the node's minimum (node.FrameOverheadBytes).
 	FrameOverheadBytes          = 64 << 10
@@ -392,4 +396,60 @@ func (c Config) validateByzantineIDs() error {
 		seen[id] = true
 	}
 	return nil
+}
+
+var revertNames = []struct {
+	r    ordering.Revert
+	name string
+}{
+	{ordering.RevertNewViewRecord, "newview-record"},
+	{ordering.RevertGapFreeDecided, "gap-free-decided"},
+	{ordering.RevertEndlessRetransmit, "endless-retransmit"},
+	{ordering.RevertHeaderOnly, "header-only"},
+	{ordering.RevertViewPin, "view-pin"},
+}
+
+// ErrUnknownRevert is returned by ParseReverts for a name it does not know.
+var ErrUnknownRevert = errors.New("unknown fix")
+
+// ParseReverts parses a comma-separated list of fix names to switch off
+// (`bafomet sim --revert`): newview-record, gap-free-decided,
+// endless-retransmit, header-only, view-pin.
+func ParseReverts(s string) (ordering.Revert, error) {
+	var r ordering.Revert
+	if s == "" {
+		return 0, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, found := strings.TrimSpace(part), false
+		for _, rn := range revertNames {
+			if rn.name == name {
+				r, found = r|rn.r, true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%w %q (known: %s)", ErrUnknownRevert, name, strings.Join(RevertNames(), ", "))
+		}
+	}
+	return r, nil
+}
+
+// RevertNames lists the names ParseReverts knows.
+func RevertNames() []string {
+	names := make([]string, len(revertNames))
+	for i, rn := range revertNames {
+		names[i] = rn.name
+	}
+	return names
+}
+
+// RevertString names the fixes r switches off, comma separated.
+func RevertString(r ordering.Revert) string {
+	var names []string
+	for _, rn := range revertNames {
+		if r.Has(rn.r) {
+			names = append(names, rn.name)
+		}
+	}
+	return strings.Join(names, ",")
 }

@@ -48,6 +48,9 @@ func (x *executor) Backlog() int { return len(x.queue) }
 // driver.
 func (s *Sim) runExecutor(n *node) {
 	x := n.exec
+	if s.now < s.fault.execStallEnd {
+		return
+	}
 	var results []driver.ExecResult
 	for len(x.queue) > 0 && x.queue[0].done <= s.now {
 		c := x.queue[0].c

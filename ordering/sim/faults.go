@@ -1,5 +1,7 @@
 package sim
 
+import "github.com/bafomet/bafomet/ordering"
+
 // clogAction clogs or unclogs one directed link at a tick.
 type clogAction struct {
 	at       uint64
@@ -23,6 +25,11 @@ type faultState struct {
 	outageAt, outageEnd uint64
 	outageDone          bool
 	healHeightMax       uint64 // highest honest height when the faults healed
+	// Under FaultWithhold: from commitsLostAt until commitsLostEnd, commits
+	// between honest validators are lost (a Byzantine one still gets them).
+	commitsLostAt, commitsLostEnd uint64
+	massCrashAt                   uint64 // a mass crash is due (after a NewView); 0 = none
+	execStallEnd                  uint64 // under FaultExec, no executor finishes a block before this tick
 }
 
 // setupNodeFaults fixes per-node properties for the whole run: clock skew
@@ -32,6 +39,10 @@ func (s *Sim) setupNodeFaults() {
 	s.fault.restartAt = make([]uint64, len(s.nodes))
 	if s.cfg.Faults.Has(FaultPartition) {
 		s.fault.outageAt = s.rng.Uint64N(max(1, s.cfg.FaultTicks))
+	}
+	if s.cfg.Faults.Has(FaultWithhold) {
+		s.fault.commitsLostAt = s.rng.Uint64N(max(1, s.cfg.FaultTicks/2))
+		s.fault.commitsLostEnd = s.fault.commitsLostAt + 2*uint64(s.cfg.ViewChangeTimeoutMax)
 	}
 	if s.cfg.Faults.Has(FaultSkew) {
 		span := int64(2*s.cfg.MaxSkewMs + 1)
@@ -85,17 +96,34 @@ func (s *Sim) faultTick() {
 	s.restartDue()
 	if s.cfg.Faults.Has(FaultCrash) {
 		s.maybeCrash()
+		if at := s.fault.massCrashAt; at != 0 && s.now >= at {
+			s.fault.massCrashAt = 0
+			s.massCrash()
+		}
 	}
 	s.partitionTick()
+	if s.cfg.Faults.Has(FaultExec) {
+		s.execStallTick()
+	}
 	if s.cfg.Faults.Has(FaultNet) {
 		s.clogTick()
 	}
 }
 
+// commitLost reports whether the network loses commit m from n to slot to:
+// under FaultWithhold, for a while, commits between honest validators are
+// lost, so that only a Byzantine validator collects certificates — the
+// setting in which withholding them could stall the chain.
+func (s *Sim) commitLost(n *node, to int, m *ordering.Message) bool {
+	f := &s.fault
+	return m.Type == ordering.MsgCommit && !f.healed && s.now >= f.commitsLostAt && s.now < f.commitsLostEnd &&
+		n.honest && s.nodes[to].honest
+}
+
 // phased reports whether the run has faults that stop when the network
 // heals; Byzantine validators, skew and slow nodes never stop.
 func (s *Sim) phased() bool {
-	return s.cfg.Faults&(FaultNet|FaultCrash|FaultTwins|FaultPartition) != 0 || len(s.cfg.Partitions) > 0
+	return s.cfg.Faults&(FaultNet|FaultCrash|FaultTwins|FaultPartition|FaultWithhold) != 0 || len(s.cfg.Partitions) > 0
 }
 
 // faultPhaseOver reports whether the fault phase has run its course.
@@ -155,6 +183,7 @@ func (s *Sim) healHeight() uint64 { return s.cfg.Blocks * 2 / 3 }
 // restart. Byzantine validators stay Byzantine; skew and slow nodes stay.
 func (s *Sim) heal() {
 	s.fault.healed, s.fault.healTick = true, s.now
+	s.fault.execStallEnd, s.fault.massCrashAt = 0, 0
 	for _, n := range s.nodes {
 		if n.honest {
 			s.fault.healHeightMax = max(s.fault.healHeightMax, n.store.height())
@@ -188,7 +217,14 @@ func (s *Sim) restartDue() {
 // maybeCrash crashes a random running node now and then, keeping at most
 // max(1, f) nodes down at once.
 func (s *Sim) maybeCrash() {
-	if s.rng.IntN(s.cfg.CrashOneIn) != 0 || !s.mayCrashOne() {
+	if s.rng.IntN(s.cfg.CrashOneIn) != 0 {
+		return
+	}
+	if s.rng.IntN(massCrashOneIn) == 0 {
+		s.massCrash()
+		return
+	}
+	if !s.mayCrashOne() {
 		return
 	}
 	n := s.nodes[s.rng.IntN(len(s.nodes))]
@@ -197,6 +233,55 @@ func (s *Sim) maybeCrash() {
 	}
 	s.crash(n)
 	s.scheduleRestart(n)
+}
+
+// execStallOneIn is how rarely, per tick of the fault phase under
+// FaultExec, every executor stalls (slow storage) for between
+// ViewChangeTimeout and ViewChangeTimeout + 3 × ViewChangeTimeoutMax ticks:
+// long enough for view changes to run while committed blocks wait to be
+// stored, so that crashes find them unstored.
+const execStallOneIn = 150
+
+func (s *Sim) execStallTick() {
+	if s.now < s.fault.execStallEnd || s.rng.IntN(execStallOneIn) != 0 {
+		return
+	}
+	s.fault.execStallEnd = s.now + uint64(s.cfg.ViewChangeTimeout+s.rng.IntN(3*s.cfg.ViewChangeTimeoutMax))
+	s.stats.ExecStalls++
+}
+
+// massCrashOneIn is how rarely a crash takes a quorum or more at once.
+const massCrashOneIn = 5
+
+// noteNewView is called when a node enters a view by a NewView. Under
+// FaultCrash, one time in newViewCrashOneIn a mass crash follows within
+// a few ticks: the moment in which validators vote in the new view while
+// the blocks it decided may still wait for their executor.
+func (s *Sim) noteNewView() {
+	if !s.cfg.Faults.Has(FaultCrash) || s.fault.healed || s.fault.massCrashAt != 0 || s.rng.IntN(newViewCrashOneIn) != 0 {
+		return
+	}
+	s.fault.massCrashAt = s.now + 1 + uint64(s.rng.IntN(newViewCrashWithin))
+}
+
+// After a NewView, how rarely a mass crash follows, and within how many ticks.
+const (
+	newViewCrashOneIn  = 3
+	newViewCrashWithin = 6
+)
+
+// massCrash crashes between q and all nodes at once (a power failure of a
+// shared site): safety must hold whatever crashes, and the run waits for
+// them to restart. Nodes down already stay down until their restart.
+func (s *Sim) massCrash() {
+	k := s.quorum() + s.rng.IntN(len(s.nodes)-s.quorum()+1)
+	for _, slot := range s.rng.Perm(len(s.nodes))[:k] {
+		if n := s.nodes[slot]; n.up {
+			s.crash(n)
+			s.scheduleRestart(n)
+		}
+	}
+	s.stats.MassCrashes++
 }
 
 // mayCrashOne reports whether one more node may go down: at most

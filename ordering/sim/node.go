@@ -96,7 +96,7 @@ func (s *Sim) sendFrame(n *node, m *ordering.Message, payload []byte, slots []in
 		return
 	}
 	for _, to := range slots {
-		if s.drop != nil && s.drop(n.slot, to, m) {
+		if (s.drop != nil && s.drop(n.slot, to, m)) || s.commitLost(n, to, m) {
 			s.net.stats.Sent++
 			s.net.stats.Dropped++
 			continue

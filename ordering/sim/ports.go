@@ -130,8 +130,12 @@ type simObserver struct {
 }
 
 func (o simObserver) SoftState(ss ordering.SoftState) {
+	entered := ss.View > o.n.soft.View || (ss.View == o.n.soft.View && o.n.soft.InViewChange)
 	o.n.soft = ss
 	o.n.maxView = max(o.n.maxView, ss.View)
+	if entered && !ss.InViewChange && ss.View > 0 {
+		o.s.noteNewView()
+	}
 }
 
 func (o simObserver) Evidence(ev []ordering.Evidence) { o.s.stats.Evidence += uint64(len(ev)) }

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"testing"
+
+	"github.com/bafomet/bafomet/ordering"
 )
 
 // regressions are seeds that once broke an invariant (or the simulator).
@@ -44,6 +46,39 @@ func TestRegressionSeeds(t *testing.T) {
 				t.Logf("regression first found: %s", rg.found)
 			}
 			requireOK(t, r)
+		})
+	}
+}
+
+// caught are seeds on which a fix switched off (Config.Revert) or a
+// weakened quorum breaks an invariant: each proves that the simulator
+// sees the defect the fix prevents, and that the same seed passes with
+// the fix on.
+var caught = []struct {
+	defect string
+	cfg    Config
+	kind   string // the violation the defect shows as
+}{
+	{"a certificate withheld below the top one stalls the chain (issue 23, defect 2)",
+		Config{Seed: 2, Nodes: 4, Byzantine: 1, Blocks: 20, Faults: FaultWithhold | FaultNet, Revert: ordering.RevertGapFreeDecided}, KindLiveness},
+	{"re-sends that stop after a budget deadlock after a long partition with no quorum (defect 3)",
+		Config{Seed: 1, Nodes: 4, Blocks: 20, Faults: FaultPartition, Revert: ordering.RevertEndlessRetransmit}, KindLiveness},
+	{"view changes and NewViews carrying whole blocks exceed the frame limit (defect 4)",
+		Config{Seed: 1, Nodes: 4, Blocks: 20, Faults: FaultBigBlocks | FaultPartition | FaultNet, Revert: ordering.RevertHeaderOnly}, KindLiveness},
+	{"a weakened quorum forks",
+		Config{Seed: 2, Nodes: 4, Byzantine: 1, Blocks: 20, Faults: FaultAll, WeakenQuorum: true}, KindAgreement},
+}
+
+func TestSwitchedOffFixesAreCaught(t *testing.T) {
+	for _, c := range caught {
+		t.Run(c.defect, func(t *testing.T) {
+			r := mustRun(t, c.cfg)
+			if r.OK() || r.Violations[0].Kind != c.kind {
+				t.Fatalf("seed %d with %s: violations %v, want a %s violation", c.cfg.Seed, r.Reverted, r.Violations, c.kind)
+			}
+			fixed := c.cfg
+			fixed.Revert, fixed.WeakenQuorum = 0, false
+			requireOK(t, mustRun(t, fixed))
 		})
 	}
 }

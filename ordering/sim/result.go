@@ -18,7 +18,8 @@ type Result struct {
 	Blocks             uint64      `json:"blocks"`
 	Faults             string      `json:"faults"`
 	WeakenQuorum       bool        `json:"weaken_quorum,omitempty"`
-	CommittedHeights   []uint64    `json:"committed_heights"` // per node slot
+	Reverted           string      `json:"reverted,omitempty"` // fixes switched off (test only)
+	CommittedHeights   []uint64    `json:"committed_heights"`  // per node slot
 	MinCommittedHeight uint64      `json:"min_committed_height"`
 	ViewChanges        uint64      `json:"view_changes"` // highest view an honest node entered
 	Ticks              uint64      `json:"ticks"`
@@ -43,6 +44,7 @@ func (s *Sim) result() *Result {
 		Blocks:             s.cfg.Blocks,
 		Faults:             s.cfg.Faults.String(),
 		WeakenQuorum:       s.cfg.WeakenQuorum,
+		Reverted:           RevertString(s.cfg.Revert),
 		MinCommittedHeight: s.minHonestHeight(),
 		Ticks:              s.now,
 		Steps:              s.steps,
@@ -83,6 +85,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "seed %d: nodes %d byzantine %d %v blocks %d faults %s", r.Seed, r.Nodes, r.Byzantine, r.ByzantineIDs, r.Blocks, r.Faults)
 	if r.WeakenQuorum {
 		b.WriteString(" (weakened quorum)")
+	}
+	if r.Reverted != "" {
+		fmt.Fprintf(&b, " (fixes off: %s)", r.Reverted)
 	}
 	fmt.Fprintf(&b, "\n  committed heights %v (honest min %d)\n", r.CommittedHeights, r.MinCommittedHeight)
 	fmt.Fprintf(&b, "  view changes %d, ticks %d (healed at %d; target %d within %d ticks), steps %d\n",

@@ -31,7 +31,9 @@ type Options struct {
 type Stats struct {
 	Crashes      uint64 `json:"crashes"`
 	Partitions   uint64 `json:"partitions"`
-	Outages      uint64 `json:"outages"` // long outages under FaultPartition
+	Outages      uint64 `json:"outages"`      // long outages under FaultPartition
+	MassCrashes  uint64 `json:"mass_crashes"` // crashes of a quorum or more at once
+	ExecStalls   uint64 `json:"exec_stalls"`  // periods in which no executor finished a block
 	Clogs        uint64 `json:"clogs"`
 	SyncRequests uint64 `json:"sync_requests"`
 	SyncedBlocks uint64 `json:"synced_blocks"`
@@ -194,6 +196,7 @@ func (s *Sim) coreConfig(id int) ordering.Config {
 		RetransmitTicks:      c.RetransmitTicks,
 		RetransmitTicksMax:   c.RetransmitTicksMax,
 		WeakenQuorum:         c.WeakenQuorum,
+		Revert:               c.Revert,
 	}
 }
 

@@ -59,15 +59,16 @@ func (s *Sim) requestSync(n *node) {
 }
 
 // serveSync answers a sync request from slot from with up to
-// MaxSyncBlocks blocks. A silent Byzantine node does not answer.
+// MaxSyncBlocks blocks. A silent or withholding Byzantine node does not
+// answer.
 func (s *Sim) serveSync(n *node, from int, payload []byte) {
 	var req syncRequest
 	if err := rlp.DecodeBytes(payload, &req); err != nil {
 		s.logf("slot %d: bad sync request from %d: %v", n.slot, from, err)
 		return
 	}
-	if n.byz != nil && n.byz.silentNow {
-		return
+	if n.byz != nil && (n.byz.silentNow || n.byz.attacks&AttackWithhold != 0) {
+		return // silent, or withholding what only it may hold
 	}
 	blocks, certs := n.store.certified(req.From, s.cfg.MaxSyncBlocks)
 	if len(blocks) == 0 {
