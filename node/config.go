@@ -49,6 +49,7 @@ const (
 	DefaultMaxWSConnections    = 256
 	DefaultMaxSubsPerConn      = 32
 	DefaultSubscriberBuffer    = 256
+	DefaultWSBufferBytes       = 8 << 20
 	DefaultWSPingInterval      = 30 * time.Second
 	DefaultWSPongTimeout       = 30 * time.Second
 	DefaultSubscriberStall     = 5 * time.Second
@@ -148,6 +149,7 @@ type RPCConfig struct {
 	MaxWSConnections  int           `toml:"max_ws_connections"`
 	MaxSubsPerConn    int           `toml:"max_subscriptions_per_connection"`
 	SubscriberBuffer  int           `toml:"subscriber_buffer"` // blocks buffered per subscription
+	WSBufferBytes     int           `toml:"ws_buffer_bytes"`   // notification bytes loaded, not yet written, per websocket connection
 	WSPingInterval    time.Duration `toml:"ws_ping_interval"`
 	WSPongTimeout     time.Duration `toml:"ws_pong_timeout"`          // close a connection silent this long after a ping
 	SubscriberStall   time.Duration `toml:"subscriber_stall_timeout"` // end a subscription whose buffer stays full this long
@@ -203,7 +205,7 @@ func DefaultConfig() Config {
 			CORSOrigins:     []string{},
 			MaxRequestBytes: DefaultMaxRequestBytes, MaxBatchLength: DefaultMaxBatchLength,
 			MaxWSMessageBytes: DefaultMaxWSMessageBytes, MaxWSConnections: DefaultMaxWSConnections,
-			MaxSubsPerConn: DefaultMaxSubsPerConn, SubscriberBuffer: DefaultSubscriberBuffer,
+			MaxSubsPerConn: DefaultMaxSubsPerConn, SubscriberBuffer: DefaultSubscriberBuffer, WSBufferBytes: DefaultWSBufferBytes,
 			WSPingInterval: DefaultWSPingInterval, WSPongTimeout: DefaultWSPongTimeout,
 			SubscriberStall: DefaultSubscriberStall, MaxBatchRespBytes: DefaultMaxBatchRespBytes,
 		},
@@ -459,6 +461,7 @@ func (c *Config) validateRPC(add func(error)) {
 	add(cfgInt("rpc.max_ws_connections", c.RPC.MaxWSConnections, cfgMaxCount))
 	add(cfgInt("rpc.max_subscriptions_per_connection", c.RPC.MaxSubsPerConn, cfgMaxCount))
 	add(cfgInt("rpc.subscriber_buffer", c.RPC.SubscriberBuffer, cfgMaxCount))
+	add(cfgInt("rpc.ws_buffer_bytes", c.RPC.WSBufferBytes, cfgMaxBytes))
 	add(cfgDuration("rpc.ws_ping_interval", c.RPC.WSPingInterval))
 	add(cfgDuration("rpc.ws_pong_timeout", c.RPC.WSPongTimeout))
 	add(cfgDuration("rpc.subscriber_stall_timeout", c.RPC.SubscriberStall))

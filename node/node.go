@@ -430,6 +430,7 @@ func (n *Node) rpcConfig() rpc.Config {
 		MaxWSConnections:       c.MaxWSConnections,
 		MaxSubsPerConn:         c.MaxSubsPerConn,
 		SubscriberBuffer:       c.SubscriberBuffer,
+		WSBufferBytes:          int64(c.WSBufferBytes),
 		PingInterval:           c.WSPingInterval,
 		PongTimeout:            c.WSPongTimeout,
 		SubscriberStallTimeout: c.SubscriberStall,

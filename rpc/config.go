@@ -16,7 +16,8 @@ const (
 	DefaultMaxWSMessageBytes     = 5 << 20  // 5 MiB websocket message
 	DefaultMaxWSConnections      = 256
 	DefaultMaxSubsPerConn        = 32
-	DefaultSubscriberBuffer      = 256 // blocks buffered per subscription
+	DefaultSubscriberBuffer      = 256     // blocks buffered per subscription
+	DefaultWSBufferBytes         = 8 << 20 // notification bytes waiting per websocket connection
 	DefaultSubscriberStall       = 5 * time.Second
 	DefaultPingInterval          = 30 * time.Second
 	DefaultPongTimeout           = 30 * time.Second
@@ -52,6 +53,13 @@ type Config struct {
 	// subscription may have waiting to be written before it is ended as
 	// too slow.
 	SubscriberBuffer int
+	// WSBufferBytes bounds the encoded notifications that one websocket
+	// connection's subscriptions, all together, may have loaded and not
+	// yet written to the client. A replay waits for the client to read
+	// (and free budget); a live subscription that waits longer than
+	// SubscriberStallTimeout is ended as too slow. One notification larger
+	// than the whole budget is let through when it can take all of it.
+	WSBufferBytes int64
 	// SubscriberStallTimeout is how long a live subscription's buffer may
 	// stay full before the subscription is ended as too slow. It is below
 	// geth's 10-second write timeout, so the final error notification is
@@ -82,6 +90,7 @@ func DefaultConfig() Config {
 		MaxWSConnections:       DefaultMaxWSConnections,
 		MaxSubsPerConn:         DefaultMaxSubsPerConn,
 		SubscriberBuffer:       DefaultSubscriberBuffer,
+		WSBufferBytes:          DefaultWSBufferBytes,
 		SubscriberStallTimeout: DefaultSubscriberStall,
 		PingInterval:           DefaultPingInterval,
 		PongTimeout:            DefaultPongTimeout,
@@ -104,6 +113,9 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.SubscriberBuffer, d.SubscriberBuffer)
 	if c.MaxWSMessageBytes == 0 {
 		c.MaxWSMessageBytes = d.MaxWSMessageBytes
+	}
+	if c.WSBufferBytes == 0 {
+		c.WSBufferBytes = d.WSBufferBytes
 	}
 	setDur(&c.SubscriberStallTimeout, d.SubscriberStallTimeout)
 	setDur(&c.PingInterval, d.PingInterval)
@@ -141,6 +153,7 @@ func (c Config) Validate() error {
 		{"rpc.max_ws_connections", int64(c.MaxWSConnections)},
 		{"rpc.max_subscriptions_per_connection", int64(c.MaxSubsPerConn)},
 		{"rpc.subscriber_buffer", int64(c.SubscriberBuffer)},
+		{"rpc.ws_buffer_bytes", c.WSBufferBytes},
 		{"rpc.subscriber_stall_timeout", int64(c.SubscriberStallTimeout)},
 		{"rpc.ping_interval", int64(c.PingInterval)},
 		{"rpc.pong_timeout", int64(c.PongTimeout)},

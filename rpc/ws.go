@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -31,10 +32,21 @@ type wsConn struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	subs      int // live subscriptions, guarded by Server.mu
+
+	// budget bounds the notifications this connection's subscriptions
+	// have loaded and not yet written (Config.WSBufferBytes).
+	budget *byteBudget
+	// written maps a subscription ID to the channel Write signals after
+	// writing a notification for it.
+	writtenMu sync.Mutex
+	written   map[string]chan<- struct{}
 }
 
 func newWSConn(conn *websocket.Conn, key string, cfg Config) *wsConn {
-	c := &wsConn{conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{})}
+	c := &wsConn{
+		conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
+		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}),
+	}
 	conn.SetReadLimit(cfg.MaxWSMessageBytes)
 	c.extendDeadline()
 	conn.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
@@ -70,16 +82,63 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 // Write sends one encoded message (geth writes each in one call, ending in
-// a newline, which is dropped) as one text frame.
+// a newline, which is dropped) as one text frame. After writing a
+// subscription notification it signals the subscription's channel. A
+// failed write closes the connection: the websocket cannot be written
+// again, and geth, which ignores errors writing responses, would otherwise
+// keep serving it (and buffering notifications for it).
 func (c *wsConn) Write(p []byte) (int, error) {
 	msg := p
 	if n := len(msg); n > 0 && msg[n-1] == '\n' {
 		msg = msg[:n-1]
 	}
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		_ = c.conn.Close()
 		return 0, err
 	}
+	if id, ok := notificationID(msg); ok {
+		c.writtenMu.Lock()
+		ch := c.written[id]
+		c.writtenMu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return len(p), nil
+}
+
+// notificationPrefix begins every subscription notification geth writes:
+// its jsonrpcMessage has no id, and the params object begins with the
+// subscription ID. A response cannot begin this way (it has an id).
+const notificationPrefix = `{"jsonrpc":"2.0","method":"chain_subscription","params":{"subscription":"`
+
+// notificationID returns the subscription ID of a notification message.
+func notificationID(msg []byte) (string, bool) {
+	if !bytes.HasPrefix(msg, []byte(notificationPrefix)) {
+		return "", false
+	}
+	rest := msg[len(notificationPrefix):]
+	end := bytes.IndexByte(rest[:min(len(rest), 128)], '"')
+	if end < 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
+}
+
+// track registers a subscription's written channel; untrack removes it.
+func (c *wsConn) track(id string, ch chan<- struct{}) {
+	c.writtenMu.Lock()
+	c.written[id] = ch
+	c.writtenMu.Unlock()
+}
+
+func (c *wsConn) untrack(id string) {
+	c.writtenMu.Lock()
+	delete(c.written, id)
+	c.writtenMu.Unlock()
 }
 
 // SetWriteDeadline bounds the next writes.
