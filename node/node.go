@@ -435,6 +435,15 @@ func (n *Node) rpcConfig() rpc.Config {
 		PongTimeout:            c.WSPongTimeout,
 		SubscriberStallTimeout: c.SubscriberStall,
 		MaxBatchResponseBytes:  c.MaxBatchRespBytes,
+		MaxResponseBytes:       c.MaxResponseBytes,
+		ResponseBufferBytes:    int64(c.RespBufferBytes),
+		MaxConnections:         n.rpcConnLimit(),
+		MaxConnsPerIP:          c.MaxConnsPerIP,
+		MaxWSConnsPerIP:        c.MaxWSConnsPerIP,
+		ReadHeaderTimeout:      c.ReadHeaderTimeout,
+		ReadTimeout:            c.ReadTimeout,
+		WriteTimeout:           c.WriteTimeout,
+		IdleTimeout:            c.IdleTimeout,
 		Metrics:                n.metrics.rpc,
 	}.WithDefaults()
 }

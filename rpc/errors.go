@@ -30,6 +30,7 @@ const (
 	CodeSubscriberTooSlow = -32020 // the subscription's buffer overflowed; resume with fromHeight
 	CodeTooManySubs       = -32021 // the connection has too many subscriptions
 	CodeAppNotServed      = -32022 // this chain does not run the queried application
+	CodeServerBusy        = -32023 // rpc.response_buffer_bytes is in use by responses clients have not read; retry
 )
 
 // Sentinel errors a Backend returns (wrapped) so that the server can answer

@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -40,12 +41,15 @@ type wsConn struct {
 	// writing a notification for it.
 	writtenMu sync.Mutex
 	written   map[string]chan<- struct{}
+	// srv applies the response limits to responses (not notifications).
+	srv *Server
 }
 
-func newWSConn(conn *websocket.Conn, key string, cfg Config) *wsConn {
+func newWSConn(conn *websocket.Conn, key string, s *Server) *wsConn {
+	cfg := s.cfg
 	c := &wsConn{
 		conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
-		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}),
+		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}), srv: s,
 	}
 	conn.SetReadLimit(cfg.MaxWSMessageBytes)
 	c.extendDeadline()
@@ -82,21 +86,31 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 // Write sends one encoded message (geth writes each in one call, ending in
-// a newline, which is dropped) as one text frame. After writing a
-// subscription notification it signals the subscription's channel. A
-// failed write closes the connection: the websocket cannot be written
-// again, and geth, which ignores errors writing responses, would otherwise
-// keep serving it (and buffering notifications for it).
+// a newline, which is dropped) as one text frame. A response (not a
+// notification) over the response limits is replaced by an error for its
+// id. After writing a subscription notification it signals the
+// subscription's channel. A failed write closes the connection: the
+// websocket cannot be written again, and geth, which ignores errors
+// writing responses, would otherwise keep serving it (and buffering
+// notifications for it).
 func (c *wsConn) Write(p []byte) (int, error) {
 	msg := p
 	if n := len(msg); n > 0 && msg[n-1] == '\n' {
 		msg = msg[:n-1]
 	}
+	id, isNotification := notificationID(msg)
+	if !isNotification {
+		taken, e := c.srv.checkResponse(msg)
+		if e != nil {
+			msg = responseError(msg, e)
+		}
+		defer c.srv.responses.release(taken)
+	}
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 		_ = c.conn.Close()
 		return 0, err
 	}
-	if id, ok := notificationID(msg); ok {
+	if isNotification {
 		c.writtenMu.Lock()
 		ch := c.written[id]
 		c.writtenMu.Unlock()
@@ -179,18 +193,27 @@ func (c *wsConn) pingLoop(interval time.Duration) {
 
 // serveWS upgrades a request and serves JSON-RPC on it until it closes.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.acquireWS() {
-		writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
-			"too many websocket connections: limit %d", s.cfg.MaxWSConnections)
+	ip := requestIP(r)
+	if reason := s.acquireWS(ip); reason != "" {
+		if reason != "closed" {
+			s.metrics.connsRefused.WithLabelValues(reason).Inc()
+		}
+		if reason == "ws_per_ip" {
+			writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
+				"too many websocket connections from this address: limit %d", s.cfg.MaxWSConnsPerIP)
+		} else {
+			writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
+				"too many websocket connections: limit %d", s.cfg.MaxWSConnections)
+		}
 		return
 	}
-	defer s.releaseWS()
+	defer s.releaseWS(ip)
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has answered with an HTTP error
 	}
-	wc := newWSConn(conn, r.RemoteAddr, s.cfg)
+	wc := newWSConn(conn, r.RemoteAddr, s)
 	s.mu.Lock()
 	s.wsConns[wc.key] = wc
 	s.mu.Unlock()
@@ -209,22 +232,41 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// acquireWS reserves a websocket connection slot, and a place in the
-// server's wait group, unless the limit is reached or the server closed.
-func (s *Server) acquireWS() bool {
+// acquireWS reserves a websocket connection slot for a client at ip, and
+// a place in the server's wait group. It returns why it cannot: the
+// server closed, or a limit (the metrics label) is reached.
+func (s *Server) acquireWS(ip string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.wsCount >= s.cfg.MaxWSConnections {
-		return false
+	switch {
+	case s.closed:
+		return "closed"
+	case s.wsCount >= s.cfg.MaxWSConnections:
+		return "ws_total"
+	case s.wsPerIP[ip] >= s.cfg.MaxWSConnsPerIP:
+		return "ws_per_ip"
 	}
 	s.wsCount++
+	s.wsPerIP[ip]++
 	s.wg.Add(1)
-	return true
+	return ""
 }
 
-func (s *Server) releaseWS() {
+func (s *Server) releaseWS(ip string) {
 	s.mu.Lock()
 	s.wsCount--
+	if s.wsPerIP[ip]--; s.wsPerIP[ip] <= 0 {
+		delete(s.wsPerIP, ip)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// requestIP is the remote IP address of r, without its port.
+func requestIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
