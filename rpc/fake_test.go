@@ -38,6 +38,7 @@ type fakeBackend struct {
 	evidence  []ordering.Evidence
 	notify    chan struct{}
 	failBlock uint64 // BlockByHeight fails at this height when non-zero
+	failErr   error  // the error it fails with; nil: "disk on fire"
 	senders   map[chain.Hash]chain.Address
 }
 
@@ -142,6 +143,9 @@ func (f *fakeBackend) BlockByHeight(h uint64) (*StoredBlock, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failBlock != 0 && h == f.failBlock {
+		if f.failErr != nil {
+			return nil, f.failErr
+		}
 		return nil, errors.New("disk on fire")
 	}
 	if h == 0 || h > uint64(len(f.blocks)) {

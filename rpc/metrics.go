@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -95,10 +96,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // observe records one call of method that started at start and ended with
 // *errp (nil errp or nil error = success). Use it deferred, with a named
 // error result: defer s.observe("chain_x", time.Now(), &err).
+// An internal error's detail, which the client does not get, is logged.
 func (s *Server) observe(method string, start time.Time, errp *error) {
 	code := 0
 	if errp != nil && *errp != nil {
 		code = ErrorCode(*errp)
+		var he *hiddenError
+		if errors.As(*errp, &he) {
+			s.log.Warn("rpc internal error", "method", method, "what", he.what, "err", he.err)
+		}
 	}
 	s.metrics.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	s.metrics.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())

@@ -464,7 +464,8 @@ func (sub *subscription) sendEnd() {
 		}
 		sub.s.metrics.dropped.Inc()
 	case sub.failure != nil:
-		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + sub.failure.Error(), FromHeight: sub.next}
+		// The failure's text can name files: it is logged, not sent.
+		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + internalMessage, FromHeight: sub.next}
 		sub.s.log.Error("subscription failed", "id", sub.rpcSub.ID, "height", sub.next, "err", sub.failure)
 	default:
 		return // stopped by the client or the server
