@@ -113,6 +113,7 @@ type Config struct {
 	P2P       P2PConfig       `toml:"p2p"`
 	RPC       RPCConfig       `toml:"rpc"`
 	Metrics   MetricsConfig   `toml:"metrics"`
+	Debug     DebugConfig     `toml:"debug"`
 	Mempool   MempoolConfig   `toml:"mempool"`
 	Consensus ConsensusConfig `toml:"consensus"`
 	Log       LogConfig       `toml:"log"`
@@ -177,6 +178,14 @@ type RPCConfig struct {
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // host:port; empty turns metrics off
+}
+
+// DebugConfig configures Go's profiler (/debug/pprof/), served on its own
+// listener and only when Listen is set: profiles reveal the command line,
+// and CPU profiles and traces cost CPU, so it is never on an address
+// operators did not choose for it.
+type DebugConfig struct {
+	Listen string `toml:"listen"` // host:port; empty (the default) turns profiling off
 }
 
 // MempoolConfig bounds the mempool.
@@ -512,6 +521,12 @@ func (c *Config) validateRPC(add func(error)) {
 		add(cfgHostPort("metrics.listen", c.Metrics.Listen))
 		if c.Metrics.Listen == c.RPC.Listen && !strings.HasSuffix(c.RPC.Listen, ":0") { // port 0: each gets its own free port
 			add(cfgKeyErr("metrics.listen", "%s is also rpc.listen", c.Metrics.Listen))
+		}
+	}
+	if d := c.Debug.Listen; d != "" {
+		add(cfgHostPort("debug.listen", d))
+		if !strings.HasSuffix(d, ":0") && (d == c.RPC.Listen || d == c.Metrics.Listen) {
+			add(cfgKeyErr("debug.listen", "%s is also rpc.listen or metrics.listen: profiling has its own address", d))
 		}
 	}
 }

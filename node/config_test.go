@@ -177,6 +177,18 @@ func TestValidate(t *testing.T) {
 		{"zero write timeout", func(c *Config) { c.RPC.WriteTimeout = 0 }, "config: rpc.write_timeout: 0s is outside [1ms, 24h0m0s]"},
 		{"idle timeout over a day", func(c *Config) { c.RPC.IdleTimeout = 25 * time.Hour }, "config: rpc.idle_timeout: 25h0m0s is outside [1ms, 24h0m0s]"},
 		{"metrics off", func(c *Config) { c.Metrics.Listen = "" }, ""},
+		{"debug off by default", func(c *Config) {
+			if c.Debug.Listen != "" {
+				panic("debug.listen has a default")
+			}
+		}, ""},
+		{"debug on loopback", func(c *Config) { c.Debug.Listen = "127.0.0.1:26603" }, ""},
+		{"debug without host", func(c *Config) { c.Debug.Listen = ":6060" },
+			`config: debug.listen: ":6060": missing host (use 127.0.0.1 for local only, 0.0.0.0 for all interfaces)`},
+		{"debug on metrics port", func(c *Config) { c.Debug.Listen = c.Metrics.Listen },
+			"config: debug.listen: 127.0.0.1:26602 is also rpc.listen or metrics.listen: profiling has its own address"},
+		{"debug on rpc port", func(c *Config) { c.Debug.Listen = c.RPC.Listen },
+			"config: debug.listen: 127.0.0.1:26601 is also rpc.listen or metrics.listen: profiling has its own address"},
 		{"metrics on rpc port", func(c *Config) { c.Metrics.Listen = c.RPC.Listen }, "config: metrics.listen: 127.0.0.1:26601 is also rpc.listen"},
 		{"metrics bad", func(c *Config) { c.Metrics.Listen = "metrics" }, `config: metrics.listen: "metrics" is not host:port: address metrics: missing port in address`},
 		{"zero mempool txs", func(c *Config) { c.Mempool.MaxTxs = 0 }, "config: mempool.max_txs: 0 is outside [1, 16777216]"},

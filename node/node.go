@@ -67,6 +67,7 @@ type Node struct {
 
 	metrics    *metrics
 	metricsSrv *metricsServer
+	debugSrv   *metricsServer // profiler, only with debug.listen
 	syncer     *syncer
 	syncProofs map[uint64]*ordering.CheckpointProof // checkpoint proofs of synced blocks awaiting execution (driver only)
 
@@ -313,6 +314,12 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if addr := n.cfg.Debug.Listen; addr != "" {
+		if n.debugSrv, err = startDebugServer(addr, n.log); err != nil {
+			n.stopServers()
+			return err
+		}
+	}
 	if n.core, err = n.newCore(ctx); err != nil {
 		n.stopServers()
 		return err
@@ -352,6 +359,15 @@ func (n *Node) MetricsAddr() net.Addr {
 	return n.metricsSrv.Addr()
 }
 
+// DebugAddr returns the address of the profiler, or nil when profiling is
+// off (debug.listen empty).
+func (n *Node) DebugAddr() net.Addr {
+	if n.debugSrv == nil {
+		return nil
+	}
+	return n.debugSrv.Addr()
+}
+
 // Host returns the node's p2p host (for status and tests).
 func (n *Node) Host() *p2p.Host { return n.host }
 
@@ -365,6 +381,9 @@ func (n *Node) Fatal() <-chan error { return n.fatal }
 func (n *Node) stopServers() {
 	if n.metricsSrv != nil {
 		n.metricsSrv.Close()
+	}
+	if n.debugSrv != nil {
+		n.debugSrv.Close()
 	}
 	n.rpc.Close()
 	n.host.Close()
@@ -380,6 +399,9 @@ func (n *Node) Close() error {
 		}
 		if n.metricsSrv != nil {
 			errs = append(errs, n.metricsSrv.Close())
+		}
+		if n.debugSrv != nil {
+			errs = append(errs, n.debugSrv.Close())
 		}
 		if n.cancel != nil {
 			n.cancel()
