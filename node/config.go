@@ -59,6 +59,7 @@ const (
 	DefaultRPCMaxConnections   = 1024
 	DefaultRPCMaxConnsPerIP    = 256
 	DefaultMaxWSConnsPerIP     = 64
+	DefaultWSMaxInFlight       = 4
 	DefaultRPCReadHeaderTO     = 10 * time.Second
 	DefaultRPCReadTimeout      = 30 * time.Second
 	DefaultRPCWriteTimeout     = 30 * time.Second
@@ -169,6 +170,7 @@ type RPCConfig struct {
 	MaxConnections    int           `toml:"max_connections"`       // HTTP and websocket; at most half of RLIMIT_NOFILE
 	MaxConnsPerIP     int           `toml:"max_connections_per_ip"`
 	MaxWSConnsPerIP   int           `toml:"max_ws_connections_per_ip"`
+	WSMaxInFlight     int           `toml:"ws_max_in_flight"` // requests one websocket has in progress
 	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
 	ReadTimeout       time.Duration `toml:"read_timeout"`  // whole request, headers and body
 	WriteTimeout      time.Duration `toml:"write_timeout"` // end of request headers to end of response
@@ -237,6 +239,7 @@ func DefaultConfig() Config {
 			SubscriberStall: DefaultSubscriberStall, MaxBatchRespBytes: DefaultMaxBatchRespBytes,
 			MaxResponseBytes: DefaultMaxResponseBytes, RespBufferBytes: DefaultResponseBufferBytes,
 			MaxConnections: DefaultRPCMaxConnections, MaxConnsPerIP: DefaultRPCMaxConnsPerIP, MaxWSConnsPerIP: DefaultMaxWSConnsPerIP,
+			WSMaxInFlight:     DefaultWSMaxInFlight,
 			ReadHeaderTimeout: DefaultRPCReadHeaderTO, ReadTimeout: DefaultRPCReadTimeout,
 			WriteTimeout: DefaultRPCWriteTimeout, IdleTimeout: DefaultRPCIdleTimeout,
 		},
@@ -513,6 +516,7 @@ func (c *Config) validateRPC(add func(error)) {
 	add(cfgInt("rpc.max_connections", c.RPC.MaxConnections, cfgMaxCount))
 	add(cfgInt("rpc.max_connections_per_ip", c.RPC.MaxConnsPerIP, cfgMaxCount))
 	add(cfgInt("rpc.max_ws_connections_per_ip", c.RPC.MaxWSConnsPerIP, cfgMaxCount))
+	add(cfgInt("rpc.ws_max_in_flight", c.RPC.WSMaxInFlight, cfgMaxCount))
 	add(cfgDuration("rpc.read_header_timeout", c.RPC.ReadHeaderTimeout))
 	add(cfgDuration("rpc.read_timeout", c.RPC.ReadTimeout))
 	add(cfgDuration("rpc.write_timeout", c.RPC.WriteTimeout))

@@ -171,6 +171,8 @@ func TestValidate(t *testing.T) {
 		{"connections over limit", func(c *Config) { c.RPC.MaxConnections = 1<<24 + 1 }, "config: rpc.max_connections: 16777217 is outside [1, 16777216]"},
 		{"zero connections per ip", func(c *Config) { c.RPC.MaxConnsPerIP = 0 }, "config: rpc.max_connections_per_ip: 0 is outside [1, 16777216]"},
 		{"zero ws connections per ip", func(c *Config) { c.RPC.MaxWSConnsPerIP = 0 }, "config: rpc.max_ws_connections_per_ip: 0 is outside [1, 16777216]"},
+		{"ws in flight at minimum", func(c *Config) { c.RPC.WSMaxInFlight = 1 }, ""},
+		{"zero ws in flight", func(c *Config) { c.RPC.WSMaxInFlight = 0 }, "config: rpc.ws_max_in_flight: 0 is outside [1, 16777216]"},
 		{"zero read header timeout", func(c *Config) { c.RPC.ReadHeaderTimeout = 0 }, "config: rpc.read_header_timeout: 0s is outside [1ms, 24h0m0s]"},
 		{"read timeout at minimum", func(c *Config) { c.RPC.ReadTimeout = time.Millisecond }, ""},
 		{"read timeout below minimum", func(c *Config) { c.RPC.ReadTimeout = time.Millisecond - 1 }, "config: rpc.read_timeout: 999.999µs is outside [1ms, 24h0m0s]"},

@@ -462,6 +462,7 @@ func (n *Node) rpcConfig() rpc.Config {
 		MaxConnections:         n.rpcConnLimit(),
 		MaxConnsPerIP:          c.MaxConnsPerIP,
 		MaxWSConnsPerIP:        c.MaxWSConnsPerIP,
+		WSMaxInFlight:          c.WSMaxInFlight,
 		ReadHeaderTimeout:      c.ReadHeaderTimeout,
 		ReadTimeout:            c.ReadTimeout,
 		WriteTimeout:           c.WriteTimeout,

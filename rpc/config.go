@@ -18,6 +18,7 @@ const (
 	DefaultMaxConnections        = 1024 // HTTP and websocket, all clients
 	DefaultMaxConnsPerIP         = 256  // HTTP and websocket, one remote IP
 	DefaultMaxWSConnsPerIP       = 64
+	DefaultWSMaxInFlight         = 4       // requests one websocket connection may have geth answer at once
 	DefaultMaxWSMessageBytes     = 5 << 20 // 5 MiB websocket message
 	DefaultMaxWSConnections      = 256
 	DefaultMaxSubsPerConn        = 32
@@ -71,6 +72,12 @@ type Config struct {
 	// MaxWSConnsPerIP limits the websocket connections from one remote IP
 	// address; the next upgrade is refused with HTTP 503.
 	MaxWSConnsPerIP int
+	// WSMaxInFlight limits the requests (a batch counts as one) that one
+	// websocket connection may have in progress: the server reads the
+	// connection's next request only when one of them has been answered.
+	// geth otherwise starts every request read at once, each holding its
+	// results (a batch, up to MaxBatchResponseBytes) until written.
+	WSMaxInFlight int
 	// MaxWSMessageBytes limits one websocket message from a client; a
 	// larger one closes the connection with status 1009.
 	MaxWSMessageBytes int64
@@ -132,6 +139,7 @@ func DefaultConfig() Config {
 		MaxConnections:         DefaultMaxConnections,
 		MaxConnsPerIP:          DefaultMaxConnsPerIP,
 		MaxWSConnsPerIP:        DefaultMaxWSConnsPerIP,
+		WSMaxInFlight:          DefaultWSMaxInFlight,
 		ReadTimeout:            DefaultReadTimeout,
 		WriteTimeout:           DefaultWriteTimeout,
 		IdleTimeout:            DefaultIdleTimeout,
@@ -161,6 +169,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MaxConnections, d.MaxConnections)
 	setInt(&c.MaxConnsPerIP, d.MaxConnsPerIP)
 	setInt(&c.MaxWSConnsPerIP, d.MaxWSConnsPerIP)
+	setInt(&c.WSMaxInFlight, d.WSMaxInFlight)
 	if c.ResponseBufferBytes == 0 {
 		c.ResponseBufferBytes = d.ResponseBufferBytes
 	}
@@ -213,6 +222,7 @@ func (c Config) Validate() error {
 		{"rpc.max_connections", int64(c.MaxConnections)},
 		{"rpc.max_connections_per_ip", int64(c.MaxConnsPerIP)},
 		{"rpc.max_ws_connections_per_ip", int64(c.MaxWSConnsPerIP)},
+		{"rpc.ws_max_in_flight", int64(c.WSMaxInFlight)},
 		{"rpc.read_timeout", int64(c.ReadTimeout)},
 		{"rpc.write_timeout", int64(c.WriteTimeout)},
 		{"rpc.idle_timeout", int64(c.IdleTimeout)},

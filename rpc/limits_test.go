@@ -372,3 +372,95 @@ func TestIdleTimeoutClosesKeepAliveConnections(t *testing.T) {
 		t.Fatalf("connection idle for %s not closed (idle_timeout %s): %v", 2*idle, idle, err)
 	}
 }
+
+// geth starts every websocket request as soon as it is read, each holding
+// its results until written: one connection that sent 150 batches of 20
+// full blocks and read nothing held them all. Now a connection has at most
+// ws_max_in_flight requests in progress, and the next is read only when
+// one is answered.
+func TestWebsocketRequestsInFlightAreBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds large responses")
+	}
+	const (
+		requests = 150
+		inFlight = 4
+		perBatch = 8 << 20 // one batch of 20 full blocks: 3.8 MB of results, with copies
+		allowed  = (inFlight + 2) * perBatch
+	)
+	f, _ := bigChain(t, 20)
+	s := startServer(t, Config{WSMaxInFlight: inFlight}, f)
+	base := heapInUse()
+	w := dialWS(t, wsURL(s), smallBufferDialer())
+	body := batchBody(1, 20)
+	sent := make(chan int, 1)
+	go func() { // writes block once the server stops reading: count what got through
+		n := 0
+		for ; n < requests; n++ {
+			_ = w.c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			if err := w.c.WriteMessage(websocket.TextMessage, []byte(body)); err != nil {
+				break
+			}
+		}
+		sent <- n
+	}()
+	var peak uint64
+	for i := 0; i < 8; i++ {
+		time.Sleep(400 * time.Millisecond)
+		peak = max(peak, heapInUse())
+	}
+	n := <-sent
+	if !served(t, "127.0.0.1", s.Addr().String()) {
+		t.Fatal("another client was not served")
+	}
+	grown := int64(peak) - int64(base)
+	t.Logf("one connection wrote %d of %d batches of 20 full blocks without reading: heap +%d MB (allowed %d MB, ws_max_in_flight %d)",
+		n, requests, grown>>20, allowed>>20, inFlight)
+	if grown > allowed {
+		t.Fatalf("heap grew by %d MB, allowed %d MB", grown>>20, allowed>>20)
+	}
+}
+
+// Pipelined requests on one connection, more than ws_max_in_flight, are
+// all answered (a batch, a notification and a malformed element among
+// them do not stall the connection).
+func TestWebsocketPipelinedRequestsAllAnswered(t *testing.T) {
+	s := startServer(t, Config{WSMaxInFlight: 2}, newFakeBackend(t))
+	w := dialWS(t, wsURL(s), nil)
+	const n = 50
+	for i := 1; i <= n; i++ {
+		msg := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"chain_blockNumber","params":[]}`, i)
+		switch i % 10 {
+		case 3: // a batch of two calls
+			msg = fmt.Sprintf(`[{"jsonrpc":"2.0","id":%d,"method":"chain_blockNumber"},{"jsonrpc":"2.0","id":"x%d","method":"chain_blockNumber"}]`, i, i)
+		case 5: // a notification before the call: no answer for it
+			if err := w.c.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","method":"chain_blockNumber"}`)); err != nil {
+				t.Fatal(err)
+			}
+		case 7: // a call with an id geth refuses
+			if err := w.c.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":{"a":1},"method":"chain_blockNumber"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	start := time.Now()
+	for len(seen) < n {
+		raw := w.read()
+		var batch []rpcResponse
+		var one rpcResponse
+		if json.Unmarshal(raw, &batch) == nil {
+			for _, r := range batch {
+				seen[string(r.ID)] = true
+			}
+		} else if json.Unmarshal(raw, &one) == nil && string(one.ID) != "null" {
+			seen[string(one.ID)] = true
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d of %d answered after 5 s", len(seen), n)
+		}
+	}
+}

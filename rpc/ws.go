@@ -43,13 +43,23 @@ type wsConn struct {
 	written   map[string]chan<- struct{}
 	// srv applies the response limits to responses (not notifications).
 	srv *Server
+	// inFlight holds a token for each request handed to geth and not yet
+	// answered (Config.WSMaxInFlight).
+	inFlight chan struct{}
 }
+
+// wsLostAnswerTimeout is how long Read waits for an answer to free a
+// request slot before it takes it anyway, assuming the answer was lost
+// (a request it counted that geth does not answer). geth writes or gives
+// up on every answer within its 10-second write timeout.
+const wsLostAnswerTimeout = 10 * time.Second
 
 func newWSConn(conn *websocket.Conn, key string, s *Server) *wsConn {
 	cfg := s.cfg
 	c := &wsConn{
 		conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
 		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}), srv: s,
+		inFlight: make(chan struct{}, cfg.WSMaxInFlight),
 	}
 	conn.SetReadLimit(cfg.MaxWSMessageBytes)
 	c.extendDeadline()
@@ -74,15 +84,90 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		c.extendDeadline()
-		if json.Valid(frame) {
-			c.pending = append(frame, '\n')
-		} else {
+		if !json.Valid(frame) {
 			c.pending = append(frame, 0)
+		} else {
+			if expectsAnswer(frame, c.srv.cfg.MaxBatchLength) {
+				if err := c.takeSlot(); err != nil {
+					return 0, err
+				}
+			}
+			c.pending = append(frame, '\n')
 		}
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
 	return n, nil
+}
+
+// takeSlot waits for a free request slot (see wsLostAnswerTimeout).
+func (c *wsConn) takeSlot() error {
+	select {
+	case c.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(wsLostAnswerTimeout)
+	defer t.Stop()
+	select {
+	case c.inFlight <- struct{}{}:
+	case <-t.C: // the slot's answer is taken as lost: this request reuses it
+	case <-c.closed:
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// freeSlot frees a request slot after an answer was written (or failed).
+func (c *wsConn) freeSlot() {
+	select {
+	case <-c.inFlight:
+	default: // an answer to a request not counted: nothing to free
+	}
+}
+
+// expectsAnswer reports whether geth will certainly write one answer to
+// the frame: a call (version "2.0", a scalar id, a method), a batch with
+// at least one call, or a batch geth refuses whole (empty or too long).
+// Anything else (notifications, responses, malformed elements) is not
+// counted; geth may or may not answer it, and freeSlot ignores an answer
+// it did not count.
+func expectsAnswer(frame []byte, maxBatch int) bool {
+	frame = bytes.TrimSpace(frame)
+	if len(frame) == 0 || frame[0] != '[' {
+		return isCall(frame)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(frame, &elems); err != nil {
+		return false
+	}
+	if len(elems) == 0 || len(elems) > maxBatch {
+		return true
+	}
+	for _, e := range elems {
+		if isCall(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// isCall applies geth's test for a call to one JSON object: exact keys,
+// the last of duplicates winning, as geth's own parser reads them.
+func isCall(raw []byte) bool {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false
+	}
+	var version, method string
+	if json.Unmarshal(m["jsonrpc"], &version) != nil || version != "2.0" {
+		return false
+	}
+	if json.Unmarshal(m["method"], &method) != nil || method == "" {
+		return false
+	}
+	id := bytes.TrimSpace(m["id"])
+	return len(id) > 0 && id[0] != '{' && id[0] != '['
 }
 
 // Write sends one encoded message (geth writes each in one call, ending in
@@ -100,6 +185,7 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	}
 	id, isNotification := notificationID(msg)
 	if !isNotification {
+		defer c.freeSlot()
 		taken, e := c.srv.checkResponse(msg)
 		if e != nil {
 			msg = responseError(msg, e)
