@@ -37,8 +37,9 @@ type fakeBackend struct {
 	sent      []*chain.Tx
 	evidence  []ordering.Evidence
 	notify    chan struct{}
-	failBlock uint64 // BlockByHeight fails at this height when non-zero
-	failErr   error  // the error it fails with; nil: "disk on fire"
+	failBlock uint64        // BlockByHeight fails at this height when non-zero
+	failErr   error         // the error it fails with; nil: "disk on fire"
+	queryGate chan struct{} // when set, Query waits for a value on it first (outside mu)
 	senders   map[chain.Hash]chain.Address
 }
 
@@ -220,6 +221,12 @@ func (f *fakeBackend) Evidence() []ordering.Evidence {
 }
 
 func (f *fakeBackend) Query(app, path string, data []byte) ([]byte, error) {
+	f.mu.Lock()
+	gate := f.queryGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if app != f.app {
