@@ -509,9 +509,9 @@ func (c *Config) validateRPC(add func(error)) {
 	add(cfgInt("rpc.max_batch_response_bytes", c.RPC.MaxBatchRespBytes, cfgMaxBytes))
 	add(cfgInt("rpc.max_response_bytes", c.RPC.MaxResponseBytes, cfgMaxBytes))
 	add(cfgInt("rpc.response_buffer_bytes", c.RPC.RespBufferBytes, cfgMaxBytes))
-	if c.RPC.RespBufferBytes < c.RPC.MaxResponseBytes {
-		add(cfgKeyErr("rpc.response_buffer_bytes", "%d is below rpc.max_response_bytes %d: the largest response could never be sent",
-			c.RPC.RespBufferBytes, c.RPC.MaxResponseBytes))
+	if largest := c.RPC.MaxResponseBytes + c.RPC.MaxBatchRespBytes; c.RPC.RespBufferBytes < largest {
+		add(cfgKeyErr("rpc.response_buffer_bytes", "%d is below rpc.max_response_bytes + rpc.max_batch_response_bytes %d: the largest answer could never be sent",
+			c.RPC.RespBufferBytes, largest))
 	}
 	add(cfgInt("rpc.max_connections", c.RPC.MaxConnections, cfgMaxCount))
 	add(cfgInt("rpc.max_connections_per_ip", c.RPC.MaxConnsPerIP, cfgMaxCount))

@@ -89,6 +89,70 @@ func (b *byteBudget) grant() {
 	}
 }
 
+// responseBudget is Config.ResponseBufferBytes, shared by the responses
+// of all clients, of which the clients at one IP address may hold at most
+// a quarter (and never less than the largest answer, a batch's: so that
+// one client alone is never refused): clients that do not read, all at
+// one address, cannot make the server refuse everyone else's responses.
+type responseBudget struct {
+	total *byteBudget
+	perIP int64
+
+	mu   sync.Mutex
+	byIP map[string]int64
+}
+
+func newResponseBudget(total int64, largest int64) *responseBudget {
+	return &responseBudget{
+		total: newByteBudget(total),
+		perIP: min(total, max(total/4, largest)),
+		byIP:  make(map[string]int64),
+	}
+}
+
+// take takes n bytes for a response to ip if both ip's share and the
+// total have them free now; it returns what to give back.
+func (r *responseBudget) take(ip string, n int64) (int64, bool) {
+	w := r.total.weight(n)
+	r.mu.Lock()
+	if r.byIP[ip]+w > r.perIP {
+		r.mu.Unlock()
+		return 0, false
+	}
+	r.byIP[ip] += w
+	r.mu.Unlock()
+	if !r.total.acquire(n, nil, closedTimer) {
+		r.give(ip, w)
+		return 0, false
+	}
+	return w, true
+}
+
+// give gives back w bytes that take returned for ip.
+func (r *responseBudget) give(ip string, w int64) {
+	if w == 0 {
+		return
+	}
+	r.mu.Lock()
+	if r.byIP[ip] -= w; r.byIP[ip] <= 0 {
+		delete(r.byIP, ip)
+	}
+	r.mu.Unlock()
+}
+
+// release gives back w bytes that take returned for ip, to ip's share and
+// to the total.
+func (r *responseBudget) release(ip string, w int64) {
+	if w == 0 {
+		return
+	}
+	r.give(ip, w)
+	r.total.release(w)
+}
+
+// inUse returns the bytes taken, all clients (for tests).
+func (r *responseBudget) inUse() int64 { return r.total.inUse() }
+
 // inUse returns the bytes taken (for tests and metrics).
 func (b *byteBudget) inUse() int64 {
 	b.mu.Lock()

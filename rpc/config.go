@@ -57,9 +57,11 @@ type Config struct {
 	// larger one is replaced by a -32003 error.
 	MaxResponseBytes int
 	// ResponseBufferBytes bounds the HTTP and websocket responses, all
-	// clients together, that are being written and not yet taken by their
-	// clients; a response that finds it full is replaced by a -32023
-	// error. Subscription notifications have their own budget
+	// clients together, that are being built or written and not yet taken
+	// by their clients; the clients at one IP address may hold a quarter
+	// of it (at least MaxResponseBytes + MaxBatchResponseBytes). A
+	// response that finds it, or its address's share, full is replaced by
+	// a -32023 error. Subscription notifications have their own budget
 	// (WSBufferBytes per connection).
 	ResponseBufferBytes int64
 	// MaxConnections limits the open connections to the RPC port, HTTP and

@@ -518,3 +518,56 @@ func TestReadHeaderTimeout(t *testing.T) {
 		t.Fatalf("connection with unfinished headers closed after %s, read_header_timeout %s", d, timeout)
 	}
 }
+
+// Clients at one address that send large requests and never read hold at
+// most a quarter of response_buffer_bytes: a client elsewhere still gets a
+// large answer instead of -32023.
+func TestOneAddressHoldsAShareOfTheResponseBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds large responses")
+	}
+	const budget = 24 << 20
+	f, _ := bigChain(t, 100)
+	s := startServer(t, Config{ResponseBufferBytes: budget, MaxResponseBytes: 4 << 20}, f)
+	body := batchBody(1, 40) // 7.6 MB of answers: more than the socket buffers hold
+	for i := 0; i < 20; i++ {
+		c := dialFrom(t, "127.0.0.2", s.Addr().String())
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // the unread answers are built and stuck
+	held := s.responses.inUse()
+	c := dialFrom(t, "127.0.0.3", s.Addr().String())
+	victim := batchBody(41, 80) // 7.6 MB: more than is left when one address holds the whole budget
+	if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(victim), victim); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("20 unread batches from one address hold %d MB of a %d MB budget (share %d MB); another address's batch: HTTP %d, %d bytes",
+		held>>20, budget>>20, s.responses.perIP>>20, resp.StatusCode, len(out))
+	if held > s.responses.perIP {
+		t.Fatalf("one address holds %d bytes, share %d", held, s.responses.perIP)
+	}
+	var answers []rpcResponse
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(out, &answers) != nil || len(answers) != 40 {
+		t.Fatalf("another address's batch: HTTP %d %.200s", resp.StatusCode, out)
+	}
+	for _, a := range answers {
+		if a.Error != nil {
+			t.Fatalf("another address's batch: %+v", a.Error)
+		}
+	}
+}

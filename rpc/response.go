@@ -39,14 +39,15 @@ type bufferedResponse struct {
 	status int
 	buf    bytes.Buffer
 	limit  int
-	budget *byteBudget
-	taken  int64 // budget bytes held for buf
-	over   bool  // more than limit bytes were written; buf was dropped
-	busy   bool  // the budget was full; buf was dropped
+	budget *responseBudget
+	ip     string // the client's, whose share of the budget buf takes
+	taken  int64  // budget bytes held for buf
+	over   bool   // more than limit bytes were written; buf was dropped
+	busy   bool   // the budget was full; buf was dropped
 }
 
-func newBufferedResponse(w http.ResponseWriter, limit int, budget *byteBudget) *bufferedResponse {
-	return &bufferedResponse{header: w.Header().Clone(), limit: limit, budget: budget}
+func newBufferedResponse(w http.ResponseWriter, r *http.Request, limit int, budget *responseBudget) *bufferedResponse {
+	return &bufferedResponse{header: w.Header().Clone(), limit: limit, budget: budget, ip: requestIP(r)}
 }
 
 func (b *bufferedResponse) Header() http.Header { return b.header }
@@ -66,26 +67,27 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 		b.drop()
 		return len(p), nil
 	}
-	if !b.budget.acquire(int64(len(p)), nil, closedTimer) {
+	w, ok := b.budget.take(b.ip, int64(len(p)))
+	if !ok {
 		b.busy = true
 		b.drop()
 		return len(p), nil
 	}
-	b.taken += b.budget.weight(int64(len(p)))
+	b.taken += w
 	return b.buf.Write(p)
 }
 
 // drop discards the body and gives its budget back.
 func (b *bufferedResponse) drop() {
 	b.buf = bytes.Buffer{}
-	b.budget.release(b.taken)
+	b.budget.release(b.ip, b.taken)
 	b.taken = 0
 }
 
 // serveBuffered runs geth's HTTP handler into a buffer and sends the
 // result within the response limits.
 func (s *Server) serveBuffered(w http.ResponseWriter, r *http.Request) {
-	b := newBufferedResponse(w, s.cfg.MaxResponseBytes, s.responses)
+	b := newBufferedResponse(w, r, s.cfg.MaxResponseBytes, s.responses)
 	defer b.drop()
 	s.rpc.ServeHTTP(b, r)
 	switch {
@@ -97,7 +99,7 @@ func (s *Server) serveBuffered(w http.ResponseWriter, r *http.Request) {
 	case b.busy:
 		s.metrics.responsesRefused.WithLabelValues("busy").Inc()
 		writeHTTPError(w, http.StatusServiceUnavailable, CodeServerBusy,
-			"server busy: %d bytes of responses are waiting for clients to read them (rpc.response_buffer_bytes); retry", s.cfg.ResponseBufferBytes)
+			"%s", s.busyMessage())
 		return
 	}
 	h := w.Header()
@@ -143,7 +145,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, body []byte)
 		sub := r.Clone(r.Context())
 		sub.Body = io.NopCloser(bytes.NewReader(c))
 		sub.ContentLength = int64(len(c))
-		b := newBufferedResponse(w, s.cfg.MaxResponseBytes, s.responses)
+		b := newBufferedResponse(w, r, s.cfg.MaxResponseBytes, s.responses)
 		held = append(held, b)
 		s.rpc.ServeHTTP(b, sub)
 		var part []byte
@@ -151,7 +153,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, body []byte)
 		case b.busy:
 			s.metrics.responsesRefused.WithLabelValues("busy").Inc()
 			writeHTTPError(w, http.StatusServiceUnavailable, CodeServerBusy,
-				"server busy: %d bytes of responses are waiting for clients to read them (rpc.response_buffer_bytes); retry", s.cfg.ResponseBufferBytes)
+				"%s", s.busyMessage())
 			return true
 		case b.over:
 			s.metrics.responsesRefused.WithLabelValues("too_large").Inc()
@@ -209,6 +211,12 @@ func errorResponse(id json.RawMessage, code int, message string) []byte {
 	return body
 }
 
+// busyMessage is the -32023 error's message.
+func (s *Server) busyMessage() string {
+	return fmt.Sprintf("server busy: responses waiting for their clients to read them fill rpc.response_buffer_bytes (%d) or this address's share of it (%d); retry",
+		s.cfg.ResponseBufferBytes, s.responses.perIP)
+}
+
 // closedTimer fires at once: acquire with it only takes free bytes.
 var closedTimer = func() <-chan time.Time {
 	c := make(chan time.Time)
@@ -219,18 +227,19 @@ var closedTimer = func() <-chan time.Time {
 // checkResponse applies the response limits to one websocket message
 // (not a subscription notification, which the connection's own budget
 // bounds). It returns the budget bytes taken, to release after the write,
-// or an error: then the message must not be sent.
-func (s *Server) checkResponse(msg []byte) (int64, *Error) {
+// or an error: then the message must not be sent. ip is the client's.
+func (s *Server) checkResponse(ip string, msg []byte) (int64, *Error) {
 	n := int64(len(msg))
 	if n > int64(s.cfg.MaxResponseBytes) {
 		s.metrics.responsesRefused.WithLabelValues("too_large").Inc()
 		return 0, &Error{Code: codeResponseTooLarge, Message: fmt.Sprintf("response too large: %d bytes, over %d (rpc.max_response_bytes)", n, s.cfg.MaxResponseBytes)}
 	}
-	if !s.responses.acquire(n, nil, closedTimer) {
+	taken, ok := s.responses.take(ip, n)
+	if !ok {
 		s.metrics.responsesRefused.WithLabelValues("busy").Inc()
-		return 0, &Error{Code: CodeServerBusy, Message: fmt.Sprintf("server busy: %d bytes of responses are waiting for clients to read them (rpc.response_buffer_bytes); retry", s.cfg.ResponseBufferBytes)}
+		return 0, &Error{Code: CodeServerBusy, Message: fmt.Sprintf("%s", s.busyMessage())}
 	}
-	return s.responses.weight(n), nil
+	return taken, nil
 }
 
 // responseError is the error message sent in place of the websocket

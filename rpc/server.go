@@ -33,7 +33,7 @@ type Server struct {
 	httpSrv   *http.Server
 	ln        *connLimiter
 	fresh     *freshConns
-	responses *byteBudget // Config.ResponseBufferBytes
+	responses *responseBudget // Config.ResponseBufferBytes
 
 	mu      sync.Mutex
 	closed  bool
@@ -62,18 +62,19 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		backend:   backend,
-		log:       logger.With("module", "rpc"),
-		rpc:       gethrpc.NewServer(),
-		origins:   newOriginSet(cfg.CORSOrigins),
-		metrics:   cfg.Metrics,
-		wsConns:   make(map[string]*wsConn),
-		wsPerIP:   make(map[string]int),
-		subs:      make(map[*subscription]struct{}),
-		quit:      make(chan struct{}),
-		fresh:     newFreshConns(),
-		responses: newByteBudget(cfg.ResponseBufferBytes),
+		cfg:     cfg,
+		backend: backend,
+		log:     logger.With("module", "rpc"),
+		rpc:     gethrpc.NewServer(),
+		origins: newOriginSet(cfg.CORSOrigins),
+		metrics: cfg.Metrics,
+		wsConns: make(map[string]*wsConn),
+		wsPerIP: make(map[string]int),
+		subs:    make(map[*subscription]struct{}),
+		quit:    make(chan struct{}),
+		fresh:   newFreshConns(),
+		// The largest answer: a batch's, which may pass its limit by one response.
+		responses: newResponseBudget(cfg.ResponseBufferBytes, int64(cfg.MaxBatchResponseBytes)+int64(cfg.MaxResponseBytes)),
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

@@ -28,6 +28,7 @@ const wsControlTimeout = 5 * time.Second
 type wsConn struct {
 	conn      *websocket.Conn
 	key       string // remote address; unique among live connections
+	ip        string // the host part of key
 	idle      time.Duration
 	pending   []byte // rest of the current message, not yet read
 	closeOnce sync.Once
@@ -57,7 +58,7 @@ const wsLostAnswerTimeout = 10 * time.Second
 func newWSConn(conn *websocket.Conn, key string, s *Server) *wsConn {
 	cfg := s.cfg
 	c := &wsConn{
-		conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
+		conn: conn, key: key, ip: hostOf(key), idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
 		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}), srv: s,
 		inFlight: make(chan struct{}, cfg.WSMaxInFlight),
 	}
@@ -186,11 +187,11 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	id, isNotification := notificationID(msg)
 	if !isNotification {
 		defer c.freeSlot()
-		taken, e := c.srv.checkResponse(msg)
+		taken, e := c.srv.checkResponse(c.ip, msg)
 		if e != nil {
 			msg = responseError(msg, e)
 		}
-		defer c.srv.responses.release(taken)
+		defer c.srv.responses.release(c.ip, taken)
 	}
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 		_ = c.conn.Close()
@@ -349,10 +350,13 @@ func (s *Server) releaseWS(ip string) {
 }
 
 // requestIP is the remote IP address of r, without its port.
-func requestIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+func requestIP(r *http.Request) string { return hostOf(r.RemoteAddr) }
+
+// hostOf is the host part of a host:port address.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return r.RemoteAddr
+		return addr
 	}
 	return host
 }
