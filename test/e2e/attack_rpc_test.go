@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,4 +205,79 @@ func keepAlive(conn net.Conn) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// startWithFileLimit starts node i like start, with RLIMIT_NOFILE (soft and
+// hard) set to nofile.
+func (c *cluster) startWithFileLimit(i, nofile int) {
+	c.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(c.dir, c.m.Nodes[i].Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" start --home "$1"`, nofile), binary, c.m.Nodes[i].Home)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); logf.Close() }()
+	c.procs[i], c.waits[i] = cmd, done
+	c.waitRPC(i)
+}
+
+// With all of node0's descriptors taken by idle RPC connections, a
+// restarted peer could not reconnect to it. RPC connections now get at
+// most half of RLIMIT_NOFILE: with a limit of 512 and 560 idle keep-alive
+// connections opened from 8 addresses, node0 holds at most 256 of them
+// (each new one past that replaces the oldest idle one), and a restarted
+// peer is back online at node0.
+func TestAttackRPCConnectionsDoNotStarvePeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes")
+	}
+	const (
+		nofile   = 512
+		addrs    = 8
+		perAddr  = 70
+		rpcShare = nofile / 2
+	)
+	c := newCluster(t, 4, 1, "kv")
+	c.startWithFileLimit(0, nofile)
+	for i := 1; i < 4; i++ {
+		c.start(i)
+	}
+	c.waitFor("all validators online at node0", 30*time.Second, func() bool { return c.allOnline(0) })
+	pid := c.procs[0].Process.Pid
+	baseFDs := openFDs(t, pid)
+	addr := strings.TrimPrefix(c.m.Nodes[0].RPC, "http://")
+	answered := 0
+	deadline := time.Now().Add(20 * time.Second) // a node out of descriptors stops accepting: dials then time out
+	for a := 0; a < addrs && time.Now().Before(deadline); a++ {
+		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.0.%d", 10+a))}, Timeout: 2 * time.Second}
+		for k := 0; k < perAddr && time.Now().Before(deadline); k++ {
+			conn, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				continue
+			}
+			t.Cleanup(func() { conn.Close() })
+			if keepAlive(conn) {
+				answered++
+			}
+		}
+	}
+	fds := openFDs(t, pid)
+	c.stop(1)
+	c.start(1)
+	c.waitFor("node1 back online at node0", 30*time.Second, func() bool { return c.allOnline(0) })
+	c.requireServing(0)
+	t.Logf("RLIMIT_NOFILE %d: %d idle keep-alive RPC connections opened, %d answered; node0's descriptors %d -> %d; node1 restarted and back online at node0",
+		nofile, addrs*perAddr, answered, baseFDs, fds)
+	if fds > baseFDs+rpcShare+16 {
+		t.Fatalf("node0 holds %d descriptors (%d before): RPC took more than half of RLIMIT_NOFILE %d", fds, baseFDs, nofile)
+	}
+	if !strings.Contains(c.log(0), "rpc.max_connections lowered") {
+		t.Fatalf("node0 did not log that it lowered rpc.max_connections:\n%s", tail(c.log(0), 20))
+	}
 }
