@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -214,12 +215,52 @@ func hostOf(addr string) string {
 	return host
 }
 
-// serveHTTP listens on addr and serves mux in the background.
+// maxScrapeConns bounds the open connections to the metrics and the debug
+// listener each: a scraper or an operator needs a few, and clients that
+// open more and idle cannot take the node's descriptors. A connection past
+// it is closed at once.
+const maxScrapeConns = 32
+
+// cappedListener closes accepted connections past max open ones.
+type cappedListener struct {
+	net.Listener
+	open chan struct{} // a token per open connection
+}
+
+func (l *cappedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.open <- struct{}{}:
+			return &cappedConn{Conn: c, open: l.open}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+type cappedConn struct {
+	net.Conn
+	open chan struct{}
+	once sync.Once
+}
+
+func (c *cappedConn) Close() error {
+	c.once.Do(func() { <-c.open })
+	return c.Conn.Close()
+}
+
+// serveHTTP listens on addr and serves mux in the background, with at
+// most maxScrapeConns connections open.
 func serveHTTP(what, addr string, mux *http.ServeMux, log *slog.Logger) (*metricsServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s listen %s: %w", what, addr, err)
 	}
+	ln := &cappedListener{Listener: raw, open: make(chan struct{}, maxScrapeConns)}
 	s := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}, ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
