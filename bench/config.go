@@ -103,8 +103,8 @@ type Config struct {
 	RetryDelay     time.Duration
 	RequestTimeout time.Duration
 	Burst          time.Duration
-	// ProfileURL, when set with ProfileOut, is a node's metrics address
-	// (http://HOST:PORT serving /debug/pprof/); the run saves a CPU profile
+	// ProfileURL, when set with ProfileOut, is a node's profiler address
+	// (debug.listen: http://HOST:PORT serving /debug/pprof/); the run saves a CPU profile
 	// of the measured window to the file ProfileOut.
 	ProfileURL string
 	ProfileOut string

@@ -51,10 +51,21 @@ const (
 	DefaultMaxWSConnections    = 256
 	DefaultMaxSubsPerConn      = 32
 	DefaultSubscriberBuffer    = 256
+	DefaultWSBufferBytes       = 8 << 20
 	DefaultWSPingInterval      = 30 * time.Second
 	DefaultWSPongTimeout       = 30 * time.Second
 	DefaultSubscriberStall     = 5 * time.Second
-	DefaultMaxBatchRespBytes   = 25 << 20
+	DefaultMaxBatchRespBytes   = 10 << 20
+	DefaultMaxResponseBytes    = 16 << 20
+	DefaultResponseBufferBytes = 128 << 20
+	DefaultRPCMaxConnections   = 1024
+	DefaultRPCMaxConnsPerIP    = 256
+	DefaultMaxWSConnsPerIP     = 64
+	DefaultWSMaxInFlight       = 4
+	DefaultRPCReadHeaderTO     = 10 * time.Second
+	DefaultRPCReadTimeout      = 30 * time.Second
+	DefaultRPCWriteTimeout     = 30 * time.Second
+	DefaultRPCIdleTimeout      = 60 * time.Second
 	DefaultMempoolMaxTxs       = 10_000
 	DefaultMempoolMaxBytes     = 64 << 20
 	DefaultMempoolMaxPerSender = 64
@@ -105,6 +116,7 @@ type Config struct {
 	P2P       P2PConfig       `toml:"p2p"`
 	RPC       RPCConfig       `toml:"rpc"`
 	Metrics   MetricsConfig   `toml:"metrics"`
+	Debug     DebugConfig     `toml:"debug"`
 	Mempool   MempoolConfig   `toml:"mempool"`
 	Consensus ConsensusConfig `toml:"consensus"`
 	Log       LogConfig       `toml:"log"`
@@ -150,15 +162,34 @@ type RPCConfig struct {
 	MaxWSConnections  int           `toml:"max_ws_connections"`
 	MaxSubsPerConn    int           `toml:"max_subscriptions_per_connection"`
 	SubscriberBuffer  int           `toml:"subscriber_buffer"` // blocks buffered per subscription
+	WSBufferBytes     int           `toml:"ws_buffer_bytes"`   // notification bytes loaded, not yet written, per websocket connection
 	WSPingInterval    time.Duration `toml:"ws_ping_interval"`
 	WSPongTimeout     time.Duration `toml:"ws_pong_timeout"`          // close a connection silent this long after a ping
 	SubscriberStall   time.Duration `toml:"subscriber_stall_timeout"` // end a subscription whose buffer stays full this long
 	MaxBatchRespBytes int           `toml:"max_batch_response_bytes"`
+	MaxResponseBytes  int           `toml:"max_response_bytes"`    // one call's response, or one websocket message
+	RespBufferBytes   int           `toml:"response_buffer_bytes"` // responses being written, all clients
+	MaxConnections    int           `toml:"max_connections"`       // HTTP and websocket; at most half of RLIMIT_NOFILE
+	MaxConnsPerIP     int           `toml:"max_connections_per_ip"`
+	MaxWSConnsPerIP   int           `toml:"max_ws_connections_per_ip"`
+	WSMaxInFlight     int           `toml:"ws_max_in_flight"` // requests one websocket has in progress
+	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
+	ReadTimeout       time.Duration `toml:"read_timeout"`  // whole request, headers and body
+	WriteTimeout      time.Duration `toml:"write_timeout"` // end of request headers to end of response
+	IdleTimeout       time.Duration `toml:"idle_timeout"`  // keep-alive connection between requests
 }
 
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // host:port; empty turns metrics off
+}
+
+// DebugConfig configures Go's profiler (/debug/pprof/), served on its own
+// listener and only when Listen is set: profiles reveal the command line,
+// and CPU profiles and traces cost CPU, so it is never on an address
+// operators did not choose for it.
+type DebugConfig struct {
+	Listen string `toml:"listen"` // host:port; empty (the default) turns profiling off
 }
 
 // MempoolConfig bounds the mempool.
@@ -205,9 +236,14 @@ func DefaultConfig() Config {
 			CORSOrigins:     []string{},
 			MaxRequestBytes: DefaultMaxRequestBytes, MaxBatchLength: DefaultMaxBatchLength,
 			MaxWSMessageBytes: DefaultMaxWSMessageBytes, MaxWSConnections: DefaultMaxWSConnections,
-			MaxSubsPerConn: DefaultMaxSubsPerConn, SubscriberBuffer: DefaultSubscriberBuffer,
+			MaxSubsPerConn: DefaultMaxSubsPerConn, SubscriberBuffer: DefaultSubscriberBuffer, WSBufferBytes: DefaultWSBufferBytes,
 			WSPingInterval: DefaultWSPingInterval, WSPongTimeout: DefaultWSPongTimeout,
 			SubscriberStall: DefaultSubscriberStall, MaxBatchRespBytes: DefaultMaxBatchRespBytes,
+			MaxResponseBytes: DefaultMaxResponseBytes, RespBufferBytes: DefaultResponseBufferBytes,
+			MaxConnections: DefaultRPCMaxConnections, MaxConnsPerIP: DefaultRPCMaxConnsPerIP, MaxWSConnsPerIP: DefaultMaxWSConnsPerIP,
+			WSMaxInFlight:     DefaultWSMaxInFlight,
+			ReadHeaderTimeout: DefaultRPCReadHeaderTO, ReadTimeout: DefaultRPCReadTimeout,
+			WriteTimeout: DefaultRPCWriteTimeout, IdleTimeout: DefaultRPCIdleTimeout,
 		},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:" + strconv.Itoa(DefaultMetricsPort)},
 		Mempool: MempoolConfig{
@@ -392,6 +428,13 @@ func (c *Config) CheckGenesis(g *genesis.Genesis) error {
 		errs = append(errs, cfgKeyErr("rpc.max_request_bytes", "%d cannot carry a hex transaction of genesis max_tx_bytes %d (need at least %d)",
 			c.RPC.MaxRequestBytes, p.MaxTxBytes, need))
 	}
+	// A block's JSON with full transactions is up to about 4.3 times its
+	// encoded size (hex, plus hash, sender and fields of each of many small
+	// transactions); chain_getBlockByNumber(h, true) must fit one response.
+	if need := 5*p.MaxBlockBytes + FrameOverheadBytes; uint64(c.RPC.MaxResponseBytes) < need {
+		errs = append(errs, cfgKeyErr("rpc.max_response_bytes", "%d cannot carry a block of genesis max_block_bytes %d with its transactions (need at least %d)",
+			c.RPC.MaxResponseBytes, p.MaxBlockBytes, need))
+	}
 	if uint64(c.Mempool.MaxBytes) < p.MaxTxBytes {
 		errs = append(errs, cfgKeyErr("mempool.max_bytes", "%d is below genesis max_tx_bytes %d", c.Mempool.MaxBytes, p.MaxTxBytes))
 	}
@@ -464,14 +507,35 @@ func (c *Config) validateRPC(add func(error)) {
 	add(cfgInt("rpc.max_ws_connections", c.RPC.MaxWSConnections, cfgMaxCount))
 	add(cfgInt("rpc.max_subscriptions_per_connection", c.RPC.MaxSubsPerConn, cfgMaxCount))
 	add(cfgInt("rpc.subscriber_buffer", c.RPC.SubscriberBuffer, cfgMaxCount))
+	add(cfgInt("rpc.ws_buffer_bytes", c.RPC.WSBufferBytes, cfgMaxBytes))
 	add(cfgDuration("rpc.ws_ping_interval", c.RPC.WSPingInterval))
 	add(cfgDuration("rpc.ws_pong_timeout", c.RPC.WSPongTimeout))
 	add(cfgDuration("rpc.subscriber_stall_timeout", c.RPC.SubscriberStall))
 	add(cfgInt("rpc.max_batch_response_bytes", c.RPC.MaxBatchRespBytes, cfgMaxBytes))
+	add(cfgInt("rpc.max_response_bytes", c.RPC.MaxResponseBytes, cfgMaxBytes))
+	add(cfgInt("rpc.response_buffer_bytes", c.RPC.RespBufferBytes, cfgMaxBytes))
+	if largest := c.RPC.MaxResponseBytes + c.RPC.MaxBatchRespBytes; c.RPC.RespBufferBytes < largest {
+		add(cfgKeyErr("rpc.response_buffer_bytes", "%d is below rpc.max_response_bytes + rpc.max_batch_response_bytes %d: the largest answer could never be sent",
+			c.RPC.RespBufferBytes, largest))
+	}
+	add(cfgInt("rpc.max_connections", c.RPC.MaxConnections, cfgMaxCount))
+	add(cfgInt("rpc.max_connections_per_ip", c.RPC.MaxConnsPerIP, cfgMaxCount))
+	add(cfgInt("rpc.max_ws_connections_per_ip", c.RPC.MaxWSConnsPerIP, cfgMaxCount))
+	add(cfgInt("rpc.ws_max_in_flight", c.RPC.WSMaxInFlight, cfgMaxCount))
+	add(cfgDuration("rpc.read_header_timeout", c.RPC.ReadHeaderTimeout))
+	add(cfgDuration("rpc.read_timeout", c.RPC.ReadTimeout))
+	add(cfgDuration("rpc.write_timeout", c.RPC.WriteTimeout))
+	add(cfgDuration("rpc.idle_timeout", c.RPC.IdleTimeout))
 	if c.Metrics.Listen != "" {
 		add(cfgHostPort("metrics.listen", c.Metrics.Listen))
 		if c.Metrics.Listen == c.RPC.Listen && !strings.HasSuffix(c.RPC.Listen, ":0") { // port 0: each gets its own free port
 			add(cfgKeyErr("metrics.listen", "%s is also rpc.listen", c.Metrics.Listen))
+		}
+	}
+	if d := c.Debug.Listen; d != "" {
+		add(cfgHostPort("debug.listen", d))
+		if !strings.HasSuffix(d, ":0") && (d == c.RPC.Listen || d == c.Metrics.Listen) {
+			add(cfgKeyErr("debug.listen", "%s is also rpc.listen or metrics.listen: profiling has its own address", d))
 		}
 	}
 }

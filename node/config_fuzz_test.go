@@ -22,6 +22,9 @@ func FuzzParseConfig(f *testing.F) {
 		``, "[node]\nname = \"a\"\n", "[rpc]\nlisten = \"127.0.0.1:0\"\n", "[p2p]\nlisten = \"/ip4/0.0.0.0/tcp/1\"\n",
 		"[mempool]\nmax_txs = -1\n", "[consensus]\nview_change_timeout = \"1s\"\n", "[log]\nlevel = \"debug\"\n",
 		"x = 1\n", "[node\n", "[rpc]\ncors_origins = [\"*\"]\n",
+		"[rpc]\nmax_connections = 1\nmax_connections_per_ip = 0\nread_timeout = \"1ms\"\nidle_timeout = \"25h\"\n",
+		"[rpc]\nmax_response_bytes = 1\nresponse_buffer_bytes = 2\nws_buffer_bytes = -1\nwrite_timeout = 5\n",
+		"[debug]\nlisten = \"127.0.0.1:0\"\n", "[debug]\nlisten = \"0.0.0.0:6060\"\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -164,7 +164,35 @@ func TestValidate(t *testing.T) {
 		{"zero subs", func(c *Config) { c.RPC.MaxSubsPerConn = 0 }, "config: rpc.max_subscriptions_per_connection: 0 is outside [1, 16777216]"},
 		{"zero subscriber buffer", func(c *Config) { c.RPC.SubscriberBuffer = 0 }, "config: rpc.subscriber_buffer: 0 is outside [1, 16777216]"},
 		{"zero request bytes", func(c *Config) { c.RPC.MaxRequestBytes = 0 }, "config: rpc.max_request_bytes: 0 is outside [1, 1073741824]"},
+		{"zero ws buffer bytes", func(c *Config) { c.RPC.WSBufferBytes = 0 }, "config: rpc.ws_buffer_bytes: 0 is outside [1, 1073741824]"},
+		{"zero response bytes", func(c *Config) { c.RPC.MaxResponseBytes = 0 }, "config: rpc.max_response_bytes: 0 is outside [1, 1073741824]"},
+		{"response buffer at the largest answer", func(c *Config) { c.RPC.RespBufferBytes = c.RPC.MaxResponseBytes + c.RPC.MaxBatchRespBytes }, ""},
+		{"response buffer below the largest answer", func(c *Config) { c.RPC.RespBufferBytes = c.RPC.MaxResponseBytes + c.RPC.MaxBatchRespBytes - 1 },
+			"config: rpc.response_buffer_bytes: 27262975 is below rpc.max_response_bytes + rpc.max_batch_response_bytes 27262976: the largest answer could never be sent"},
+		{"connections at limit", func(c *Config) { c.RPC.MaxConnections = 1 << 24 }, ""},
+		{"connections over limit", func(c *Config) { c.RPC.MaxConnections = 1<<24 + 1 }, "config: rpc.max_connections: 16777217 is outside [1, 16777216]"},
+		{"zero connections per ip", func(c *Config) { c.RPC.MaxConnsPerIP = 0 }, "config: rpc.max_connections_per_ip: 0 is outside [1, 16777216]"},
+		{"zero ws connections per ip", func(c *Config) { c.RPC.MaxWSConnsPerIP = 0 }, "config: rpc.max_ws_connections_per_ip: 0 is outside [1, 16777216]"},
+		{"ws in flight at minimum", func(c *Config) { c.RPC.WSMaxInFlight = 1 }, ""},
+		{"zero ws in flight", func(c *Config) { c.RPC.WSMaxInFlight = 0 }, "config: rpc.ws_max_in_flight: 0 is outside [1, 16777216]"},
+		{"zero read header timeout", func(c *Config) { c.RPC.ReadHeaderTimeout = 0 }, "config: rpc.read_header_timeout: 0s is outside [1ms, 24h0m0s]"},
+		{"read timeout at minimum", func(c *Config) { c.RPC.ReadTimeout = time.Millisecond }, ""},
+		{"read timeout below minimum", func(c *Config) { c.RPC.ReadTimeout = time.Millisecond - 1 }, "config: rpc.read_timeout: 999.999µs is outside [1ms, 24h0m0s]"},
+		{"zero write timeout", func(c *Config) { c.RPC.WriteTimeout = 0 }, "config: rpc.write_timeout: 0s is outside [1ms, 24h0m0s]"},
+		{"idle timeout over a day", func(c *Config) { c.RPC.IdleTimeout = 25 * time.Hour }, "config: rpc.idle_timeout: 25h0m0s is outside [1ms, 24h0m0s]"},
 		{"metrics off", func(c *Config) { c.Metrics.Listen = "" }, ""},
+		{"debug off by default", func(c *Config) {
+			if c.Debug.Listen != "" {
+				panic("debug.listen has a default")
+			}
+		}, ""},
+		{"debug on loopback", func(c *Config) { c.Debug.Listen = "127.0.0.1:26603" }, ""},
+		{"debug without host", func(c *Config) { c.Debug.Listen = ":6060" },
+			`config: debug.listen: ":6060": missing host (use 127.0.0.1 for local only, 0.0.0.0 for all interfaces)`},
+		{"debug on metrics port", func(c *Config) { c.Debug.Listen = c.Metrics.Listen },
+			"config: debug.listen: 127.0.0.1:26602 is also rpc.listen or metrics.listen: profiling has its own address"},
+		{"debug on rpc port", func(c *Config) { c.Debug.Listen = c.RPC.Listen },
+			"config: debug.listen: 127.0.0.1:26601 is also rpc.listen or metrics.listen: profiling has its own address"},
 		{"metrics on rpc port", func(c *Config) { c.Metrics.Listen = c.RPC.Listen }, "config: metrics.listen: 127.0.0.1:26601 is also rpc.listen"},
 		{"metrics bad", func(c *Config) { c.Metrics.Listen = "metrics" }, `config: metrics.listen: "metrics" is not host:port: address metrics: missing port in address`},
 		{"zero mempool txs", func(c *Config) { c.Mempool.MaxTxs = 0 }, "config: mempool.max_txs: 0 is outside [1, 16777216]"},
@@ -247,6 +275,12 @@ func TestCheckGenesis(t *testing.T) {
 		{"request too small", func(c *Config, p *genesis.Consensus) { c.RPC.MaxRequestBytes = 2*65536 + RequestOverheadBytes - 1 },
 			"config: rpc.max_request_bytes: 132095 cannot carry a hex transaction of genesis max_tx_bytes 65536 (need at least 132096)"},
 		{"request exactly fits", func(c *Config, p *genesis.Consensus) { c.RPC.MaxRequestBytes = 2*65536 + RequestOverheadBytes }, ""},
+		{"response exactly fits a block", func(c *Config, p *genesis.Consensus) {
+			c.RPC.MaxResponseBytes = 5*int(p.MaxBlockBytes) + FrameOverheadBytes
+		}, ""},
+		{"response too small for a block", func(c *Config, p *genesis.Consensus) {
+			c.RPC.MaxResponseBytes = 5*int(p.MaxBlockBytes) + FrameOverheadBytes - 1
+		}, "config: rpc.max_response_bytes: 10551295 cannot carry a block of genesis max_block_bytes 2097152 with its transactions (need at least 10551296)"},
 		{"mempool smaller than a tx", func(c *Config, p *genesis.Consensus) { c.Mempool.MaxBytes = 65535 },
 			"config: mempool.max_bytes: 65535 is below genesis max_tx_bytes 65536"},
 		{"override max below genesis base", func(c *Config, p *genesis.Consensus) { c.Consensus.ViewChangeTimeoutMax = time.Second },

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,8 +174,10 @@ func (c *collector) collectP2P(gauge func(*prometheus.Desc, float64, ...string),
 	}
 }
 
-// metricsServer serves /metrics and, for profiling, /debug/pprof/ on the
-// metrics address (127.0.0.1 by default: neither is for the open network).
+// metricsServer serves /metrics on the metrics address, or Go's profiler
+// (/debug/pprof/) on the debug address: never both on one listener, so
+// that exposing metrics (as `bafomet testnet --host` does) exposes no
+// profiler.
 type metricsServer struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -182,22 +185,92 @@ type metricsServer struct {
 }
 
 func startMetricsServer(addr string, reg *prometheus.Registry, log *slog.Logger) (*metricsServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return serveHTTP("metrics", addr, mux, log)
+}
+
+// startDebugServer serves the profiler on debug.listen. A CPU profile or a
+// trace runs for as long as the request asks, so writes are not bounded
+// by a timeout; the operator chose this address.
+func startDebugServer(addr string, log *slog.Logger) (*metricsServer, error) {
+	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln, done: make(chan struct{})}
+	s, err := serveHTTP("debug", addr, mux, log)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(hostOf(s.Addr().String())); ip == nil || !ip.IsLoopback() {
+		log.Warn("profiler served on a non-loopback address: anyone who reaches it can read profiles and the command line",
+			"debug.listen", s.Addr().String())
+	}
+	log.Info("profiler listening", "addr", s.Addr().String())
+	return s, nil
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// maxScrapeConns bounds the open connections to the metrics and the debug
+// listener each: a scraper or an operator needs a few, and clients that
+// open more and idle cannot take the node's descriptors. A connection past
+// it is closed at once.
+const maxScrapeConns = 32
+
+// cappedListener closes accepted connections past max open ones.
+type cappedListener struct {
+	net.Listener
+	open chan struct{} // a token per open connection
+}
+
+func (l *cappedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.open <- struct{}{}:
+			return &cappedConn{Conn: c, open: l.open}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+type cappedConn struct {
+	net.Conn
+	open chan struct{}
+	once sync.Once
+}
+
+func (c *cappedConn) Close() error {
+	c.once.Do(func() { <-c.open })
+	return c.Conn.Close()
+}
+
+// serveHTTP listens on addr and serves mux in the background, with at
+// most maxScrapeConns connections open.
+func serveHTTP(what, addr string, mux *http.ServeMux, log *slog.Logger) (*metricsServer, error) {
+	raw, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen %s: %w", what, addr, err)
+	}
+	ln := &cappedListener{Listener: raw, open: make(chan struct{}, maxScrapeConns)}
+	s := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}, ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
+			log.Error(what+" server stopped", "err", err)
 		}
 	}()
 	return s, nil
@@ -206,7 +279,7 @@ func startMetricsServer(addr string, reg *prometheus.Registry, log *slog.Logger)
 // Addr returns the address the metrics server listens on.
 func (s *metricsServer) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the metrics server at once: a scrape or a CPU profile in
+// Close stops the server at once: a scrape or a CPU profile in
 // progress is cut off rather than waited for (a profile can run for 30 s,
 // and nothing served here changes state).
 func (s *metricsServer) Close() error {

@@ -68,6 +68,7 @@ type Node struct {
 
 	metrics    *metrics
 	metricsSrv *metricsServer
+	debugSrv   *metricsServer // profiler, only with debug.listen
 	syncer     *syncer
 
 	consensusIn chan *ordering.Message
@@ -312,6 +313,12 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if addr := n.cfg.Debug.Listen; addr != "" {
+		if n.debugSrv, err = startDebugServer(addr, n.log); err != nil {
+			n.stopServers()
+			return err
+		}
+	}
 	core, err := n.newCore(ctx)
 	if err != nil {
 		n.stopServers()
@@ -357,6 +364,15 @@ func (n *Node) MetricsAddr() net.Addr {
 	return n.metricsSrv.Addr()
 }
 
+// DebugAddr returns the address of the profiler, or nil when profiling is
+// off (debug.listen empty).
+func (n *Node) DebugAddr() net.Addr {
+	if n.debugSrv == nil {
+		return nil
+	}
+	return n.debugSrv.Addr()
+}
+
 // Host returns the node's p2p host (for status and tests).
 func (n *Node) Host() *p2p.Host { return n.host }
 
@@ -370,6 +386,9 @@ func (n *Node) Fatal() <-chan error { return n.fatal }
 func (n *Node) stopServers() {
 	if n.metricsSrv != nil {
 		n.metricsSrv.Close()
+	}
+	if n.debugSrv != nil {
+		n.debugSrv.Close()
 	}
 	n.rpc.Close()
 	n.host.Close()
@@ -385,6 +404,9 @@ func (n *Node) Close() error {
 		}
 		if n.metricsSrv != nil {
 			errs = append(errs, n.metricsSrv.Close())
+		}
+		if n.debugSrv != nil {
+			errs = append(errs, n.debugSrv.Close())
 		}
 		if n.cancel != nil {
 			n.cancel()
@@ -435,10 +457,21 @@ func (n *Node) rpcConfig() rpc.Config {
 		MaxWSConnections:       c.MaxWSConnections,
 		MaxSubsPerConn:         c.MaxSubsPerConn,
 		SubscriberBuffer:       c.SubscriberBuffer,
+		WSBufferBytes:          int64(c.WSBufferBytes),
 		PingInterval:           c.WSPingInterval,
 		PongTimeout:            c.WSPongTimeout,
 		SubscriberStallTimeout: c.SubscriberStall,
 		MaxBatchResponseBytes:  c.MaxBatchRespBytes,
+		MaxResponseBytes:       c.MaxResponseBytes,
+		ResponseBufferBytes:    int64(c.RespBufferBytes),
+		MaxConnections:         n.rpcConnLimit(),
+		MaxConnsPerIP:          c.MaxConnsPerIP,
+		MaxWSConnsPerIP:        c.MaxWSConnsPerIP,
+		WSMaxInFlight:          c.WSMaxInFlight,
+		ReadHeaderTimeout:      c.ReadHeaderTimeout,
+		ReadTimeout:            c.ReadTimeout,
+		WriteTimeout:           c.WriteTimeout,
+		IdleTimeout:            c.IdleTimeout,
 		Metrics:                n.metrics.rpc,
 	}.WithDefaults()
 }

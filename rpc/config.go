@@ -12,15 +12,25 @@ const (
 	DefaultListenAddr            = "127.0.0.1:8545"
 	DefaultMaxRequestBytes       = 5 << 20  // 5 MiB HTTP request body
 	DefaultMaxBatchLength        = 100      // requests in one batch
-	DefaultMaxBatchResponseBytes = 25 << 20 // 25 MiB of responses to one batch
-	DefaultMaxWSMessageBytes     = 5 << 20  // 5 MiB websocket message
+	DefaultMaxBatchResponseBytes = 10 << 20 // 10 MiB of responses to one batch
+	DefaultMaxResponseBytes      = 16 << 20 // 16 MiB: one call's response, or one websocket message
+	DefaultResponseBufferBytes   = 128 << 20
+	DefaultMaxConnections        = 1024 // HTTP and websocket, all clients
+	DefaultMaxConnsPerIP         = 256  // HTTP and websocket, one remote IP
+	DefaultMaxWSConnsPerIP       = 64
+	DefaultWSMaxInFlight         = 4       // requests one websocket connection may have geth answer at once
+	DefaultMaxWSMessageBytes     = 5 << 20 // 5 MiB websocket message
 	DefaultMaxWSConnections      = 256
 	DefaultMaxSubsPerConn        = 32
-	DefaultSubscriberBuffer      = 256 // blocks buffered per subscription
+	DefaultSubscriberBuffer      = 256     // blocks buffered per subscription
+	DefaultWSBufferBytes         = 8 << 20 // notification bytes waiting per websocket connection
 	DefaultSubscriberStall       = 5 * time.Second
 	DefaultPingInterval          = 30 * time.Second
 	DefaultPongTimeout           = 30 * time.Second
 	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultReadTimeout           = 30 * time.Second
+	DefaultWriteTimeout          = 30 * time.Second
+	DefaultIdleTimeout           = 60 * time.Second
 	DefaultShutdownTimeout       = 5 * time.Second
 )
 
@@ -38,8 +48,38 @@ type Config struct {
 	MaxRequestBytes int
 	// MaxBatchLength limits the number of requests in a batch.
 	MaxBatchLength int
-	// MaxBatchResponseBytes limits the total response size of a batch.
+	// MaxBatchResponseBytes limits the total response size of a batch:
+	// the calls after it is passed are answered with -32003.
 	MaxBatchResponseBytes int
+	// MaxResponseBytes limits the response to one call over HTTP (in a
+	// batch too: the server answers HTTP batches call by call), and one
+	// websocket response message, a batch's whole answer included; a
+	// larger one is replaced by a -32003 error.
+	MaxResponseBytes int
+	// ResponseBufferBytes bounds the HTTP and websocket responses, all
+	// clients together, that are being built or written and not yet taken
+	// by their clients; the clients at one IP address may hold a quarter
+	// of it (at least MaxResponseBytes + MaxBatchResponseBytes). A
+	// response that finds it, or its address's share, full is replaced by
+	// a -32023 error. Subscription notifications have their own budget
+	// (WSBufferBytes per connection).
+	ResponseBufferBytes int64
+	// MaxConnections limits the open connections to the RPC port, HTTP and
+	// websocket together. At the limit the connection idle the longest is
+	// closed to make room, or the new one is refused when none is idle.
+	MaxConnections int
+	// MaxConnsPerIP limits the open connections from one remote IP address;
+	// the next is refused with HTTP 503.
+	MaxConnsPerIP int
+	// MaxWSConnsPerIP limits the websocket connections from one remote IP
+	// address; the next upgrade is refused with HTTP 503.
+	MaxWSConnsPerIP int
+	// WSMaxInFlight limits the requests (a batch counts as one) that one
+	// websocket connection may have in progress: the server reads the
+	// connection's next request only when one of them has been answered.
+	// geth otherwise starts every request read at once, each holding its
+	// results (a batch, up to MaxBatchResponseBytes) until written.
+	WSMaxInFlight int
 	// MaxWSMessageBytes limits one websocket message from a client; a
 	// larger one closes the connection with status 1009.
 	MaxWSMessageBytes int64
@@ -52,6 +92,13 @@ type Config struct {
 	// subscription may have waiting to be written before it is ended as
 	// too slow.
 	SubscriberBuffer int
+	// WSBufferBytes bounds the encoded notifications that one websocket
+	// connection's subscriptions, all together, may have loaded and not
+	// yet written to the client. A replay waits for the client to read
+	// (and free budget); a live subscription that waits longer than
+	// SubscriberStallTimeout is ended as too slow. One notification larger
+	// than the whole budget is let through when it can take all of it.
+	WSBufferBytes int64
 	// SubscriberStallTimeout is how long a live subscription's buffer may
 	// stay full before the subscription is ended as too slow. It is below
 	// geth's 10-second write timeout, so the final error notification is
@@ -67,6 +114,17 @@ type Config struct {
 	PongTimeout time.Duration
 	// ReadHeaderTimeout limits reading an HTTP request's headers.
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout limits reading a whole HTTP request, headers and body
+	// (a body trickled slower is cut off, with HTTP 408 when possible).
+	ReadTimeout time.Duration
+	// WriteTimeout limits the time from the end of a request's headers to
+	// the end of its response: a client that does not read its response is
+	// cut off, and the response's memory freed. Websocket connections are
+	// not affected once upgraded.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request before it is closed.
+	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for HTTP requests.
 	ShutdownTimeout time.Duration
 }
@@ -78,10 +136,20 @@ func DefaultConfig() Config {
 		MaxRequestBytes:        DefaultMaxRequestBytes,
 		MaxBatchLength:         DefaultMaxBatchLength,
 		MaxBatchResponseBytes:  DefaultMaxBatchResponseBytes,
+		MaxResponseBytes:       DefaultMaxResponseBytes,
+		ResponseBufferBytes:    DefaultResponseBufferBytes,
+		MaxConnections:         DefaultMaxConnections,
+		MaxConnsPerIP:          DefaultMaxConnsPerIP,
+		MaxWSConnsPerIP:        DefaultMaxWSConnsPerIP,
+		WSMaxInFlight:          DefaultWSMaxInFlight,
+		ReadTimeout:            DefaultReadTimeout,
+		WriteTimeout:           DefaultWriteTimeout,
+		IdleTimeout:            DefaultIdleTimeout,
 		MaxWSMessageBytes:      DefaultMaxWSMessageBytes,
 		MaxWSConnections:       DefaultMaxWSConnections,
 		MaxSubsPerConn:         DefaultMaxSubsPerConn,
 		SubscriberBuffer:       DefaultSubscriberBuffer,
+		WSBufferBytes:          DefaultWSBufferBytes,
 		SubscriberStallTimeout: DefaultSubscriberStall,
 		PingInterval:           DefaultPingInterval,
 		PongTimeout:            DefaultPongTimeout,
@@ -99,11 +167,25 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MaxRequestBytes, d.MaxRequestBytes)
 	setInt(&c.MaxBatchLength, d.MaxBatchLength)
 	setInt(&c.MaxBatchResponseBytes, d.MaxBatchResponseBytes)
+	setInt(&c.MaxResponseBytes, d.MaxResponseBytes)
+	setInt(&c.MaxConnections, d.MaxConnections)
+	setInt(&c.MaxConnsPerIP, d.MaxConnsPerIP)
+	setInt(&c.MaxWSConnsPerIP, d.MaxWSConnsPerIP)
+	setInt(&c.WSMaxInFlight, d.WSMaxInFlight)
+	if c.ResponseBufferBytes == 0 {
+		c.ResponseBufferBytes = d.ResponseBufferBytes
+	}
+	setDur(&c.ReadTimeout, d.ReadTimeout)
+	setDur(&c.WriteTimeout, d.WriteTimeout)
+	setDur(&c.IdleTimeout, d.IdleTimeout)
 	setInt(&c.MaxWSConnections, d.MaxWSConnections)
 	setInt(&c.MaxSubsPerConn, d.MaxSubsPerConn)
 	setInt(&c.SubscriberBuffer, d.SubscriberBuffer)
 	if c.MaxWSMessageBytes == 0 {
 		c.MaxWSMessageBytes = d.MaxWSMessageBytes
+	}
+	if c.WSBufferBytes == 0 {
+		c.WSBufferBytes = d.WSBufferBytes
 	}
 	setDur(&c.SubscriberStallTimeout, d.SubscriberStallTimeout)
 	setDur(&c.PingInterval, d.PingInterval)
@@ -137,10 +219,20 @@ func (c Config) Validate() error {
 		{"rpc.max_request_bytes", int64(c.MaxRequestBytes)},
 		{"rpc.max_batch_length", int64(c.MaxBatchLength)},
 		{"rpc.max_batch_response_bytes", int64(c.MaxBatchResponseBytes)},
+		{"rpc.max_response_bytes", int64(c.MaxResponseBytes)},
+		{"rpc.response_buffer_bytes", c.ResponseBufferBytes},
+		{"rpc.max_connections", int64(c.MaxConnections)},
+		{"rpc.max_connections_per_ip", int64(c.MaxConnsPerIP)},
+		{"rpc.max_ws_connections_per_ip", int64(c.MaxWSConnsPerIP)},
+		{"rpc.ws_max_in_flight", int64(c.WSMaxInFlight)},
+		{"rpc.read_timeout", int64(c.ReadTimeout)},
+		{"rpc.write_timeout", int64(c.WriteTimeout)},
+		{"rpc.idle_timeout", int64(c.IdleTimeout)},
 		{"rpc.max_ws_message_bytes", c.MaxWSMessageBytes},
 		{"rpc.max_ws_connections", int64(c.MaxWSConnections)},
 		{"rpc.max_subscriptions_per_connection", int64(c.MaxSubsPerConn)},
 		{"rpc.subscriber_buffer", int64(c.SubscriberBuffer)},
+		{"rpc.ws_buffer_bytes", c.WSBufferBytes},
 		{"rpc.subscriber_stall_timeout", int64(c.SubscriberStallTimeout)},
 		{"rpc.ping_interval", int64(c.PingInterval)},
 		{"rpc.pong_timeout", int64(c.PongTimeout)},

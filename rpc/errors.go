@@ -30,6 +30,7 @@ const (
 	CodeSubscriberTooSlow = -32020 // the subscription's buffer overflowed; resume with fromHeight
 	CodeTooManySubs       = -32021 // the connection has too many subscriptions
 	CodeAppNotServed      = -32022 // this chain does not run the queried application
+	CodeServerBusy        = -32023 // rpc.response_buffer_bytes is in use by responses clients have not read; retry
 )
 
 // Sentinel errors a Backend returns (wrapped) so that the server can answer
@@ -110,13 +111,45 @@ func toRPCError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &Error{Code: ErrorCode(err), Message: err.Error()}
+	return internalError("", err)
 }
 
-// internalError wraps a backend failure with what the server was doing.
+// internalError wraps a backend failure with what the server was doing. A
+// failure with a code of its own (a sentinel: the mempool's refusals and
+// the like) is sent as it is; any other is an internal error, whose text
+// (storage errors name files and directories) is logged, not sent.
 func internalError(what string, err error) error {
-	return &Error{Code: ErrorCode(err), Message: what + ": " + err.Error()}
+	if code := ErrorCode(err); code != CodeInternal {
+		msg := err.Error()
+		if what != "" {
+			msg = what + ": " + msg
+		}
+		return &Error{Code: code, Message: msg}
+	}
+	return &hiddenError{what: what, err: err}
 }
+
+// internalMessage is what a client is told of an internal error.
+const internalMessage = "internal error (details in the node's log)"
+
+// hiddenError is an internal error: the client gets what the server was
+// doing and internalMessage; Server.observe logs err.
+type hiddenError struct {
+	what string
+	err  error
+}
+
+func (e *hiddenError) Error() string {
+	if e.what == "" {
+		return internalMessage
+	}
+	return e.what + ": " + internalMessage
+}
+
+// ErrorCode implements geth's rpc.Error.
+func (e *hiddenError) ErrorCode() int { return CodeInternal }
+
+func (e *hiddenError) Unwrap() error { return e.err }
 
 // invalidParams reports a bad parameter, naming it.
 func invalidParams(param string, format string, args ...any) error {

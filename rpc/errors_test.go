@@ -1,9 +1,11 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,8 +99,12 @@ func TestSendTransactionErrorCodes(t *testing.T) {
 		fx.f.sendErr = wrapped
 		fx.f.mu.Unlock()
 		r := call(t, fx.url, "chain_sendTransaction", `["`+tx+`"]`)
-		if r.Error == nil || r.Error.Code != tc.code || r.Error.Message != wrapped.Error() {
-			t.Errorf("%v: got %+v, want code %d message %q", tc.err, r.Error, tc.code, wrapped.Error())
+		want := wrapped.Error()
+		if tc.code == CodeInternal { // its text is logged, not sent
+			want = internalMessage
+		}
+		if r.Error == nil || r.Error.Code != tc.code || r.Error.Message != want {
+			t.Errorf("%v: got %+v, want code %d message %q", tc.err, r.Error, tc.code, want)
 		}
 	}
 }
@@ -200,5 +206,50 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if got := (Config{}).WithDefaults(); got.MaxWSConnections != DefaultMaxWSConnections || got.ListenAddr != DefaultListenAddr {
 		t.Errorf("WithDefaults = %+v", got)
+	}
+}
+
+// Storage errors name files; a client is told only that the node failed,
+// and the detail goes to the node's log.
+func TestInternalErrorsDoNotLeakPaths(t *testing.T) {
+	const path = "/var/lib/bafomet/data/blocks/000042.blk"
+	f := newFakeBackend(t)
+	commitN(t, f, 3)
+	f.mu.Lock()
+	f.failBlock = 2
+	f.failErr = fmt.Errorf("read block 2: open %s: input/output error", path)
+	f.sendErr = fmt.Errorf("mempool journal: write %s: no space left on device", path)
+	f.mu.Unlock()
+	var logs bytes.Buffer
+	s, err := New(Config{ListenAddr: "127.0.0.1:0"}, f, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tx := hexutil.Encode(signTx(t, testKey(t, 1), 0, "k=v").Bytes())
+	for _, c := range []struct{ method, params string }{
+		{"chain_getBlockByNumber", `[2, false]`},
+		{"chain_getBlockByNumber", `[2, true]`},
+		{"chain_sendTransaction", `["` + tx + `"]`},
+	} {
+		r := call(t, httpURL(s), c.method, c.params)
+		if r.Error == nil || r.Error.Code != CodeInternal {
+			t.Fatalf("%s%s: %+v, want an internal error", c.method, c.params, r.Error)
+		}
+		if strings.Contains(r.Error.Message, "/") || !strings.Contains(r.Error.Message, internalMessage) {
+			t.Fatalf("%s%s: message %q names a path or is not the internal message", c.method, c.params, r.Error.Message)
+		}
+	}
+	w := dialWS(t, wsURL(s), nil)
+	sub := w.subscribe(`["newBlocks", {"fromHeight": 1}]`)
+	w.nextHeight(sub)
+	if _, res := w.next(); strings.Contains(string(res), "/") {
+		t.Fatalf("subscription end %s names a path", res)
+	}
+	if !strings.Contains(logs.String(), path) {
+		t.Fatalf("the node's log lacks the detail:\n%s", logs.String())
 	}
 }

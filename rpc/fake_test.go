@@ -37,7 +37,9 @@ type fakeBackend struct {
 	sent      []*chain.Tx
 	evidence  []ordering.Evidence
 	notify    chan struct{}
-	failBlock uint64 // BlockByHeight fails at this height when non-zero
+	failBlock uint64        // BlockByHeight fails at this height when non-zero
+	failErr   error         // the error it fails with; nil: "disk on fire"
+	queryGate chan struct{} // when set, Query waits for a value on it first (outside mu)
 	senders   map[chain.Hash]chain.Address
 }
 
@@ -142,6 +144,9 @@ func (f *fakeBackend) BlockByHeight(h uint64) (*StoredBlock, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failBlock != 0 && h == f.failBlock {
+		if f.failErr != nil {
+			return nil, f.failErr
+		}
 		return nil, errors.New("disk on fire")
 	}
 	if h == 0 || h > uint64(len(f.blocks)) {
@@ -216,6 +221,12 @@ func (f *fakeBackend) Evidence() []ordering.Evidence {
 }
 
 func (f *fakeBackend) Query(app, path string, data []byte) ([]byte, error) {
+	f.mu.Lock()
+	gate := f.queryGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if app != f.app {

@@ -141,3 +141,44 @@ func FuzzRequestBody(f *testing.F) {
 		serveFuzz(t, s, body)
 	})
 }
+
+// FuzzWebsocketFrames feeds arbitrary client frames and server messages to
+// the parsers the websocket transport applies to them: counting a frame as
+// a request geth will answer, and replacing an oversized answer with an
+// error. Neither panics; a counted frame is JSON; a replacement is one
+// JSON error object (in an array for a batch) whose id is a JSON value.
+func FuzzWebsocketFrames(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"chain_blockNumber"}`, `{"jsonrpc":"2.0","method":"x"}`,
+		`[{"jsonrpc":"2.0","id":"a","method":"m"},{"jsonrpc":"2.0","method":"n"}]`, `[]`, `null`, `[null]`,
+		`{"jsonrpc":"2.0","id":{"a":1},"method":"m"}`, `{"jsonrpc":"2.0","id":1,"result":"0x1"}`,
+		`{"jsonrpc":"2.0","id":"x,\"y","result":1}`, `[{"jsonrpc":"2.0","id":7,"error":{"code":1}}]`,
+		`{"jsonrpc":"2.0","method":"chain_subscription","params":{"subscription":"0xab","result":{}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if expectsAnswer(data, 3) && !json.Valid(data) {
+			t.Fatalf("counted a frame that is not JSON: %q", data)
+		}
+		_, _ = notificationID(data)
+		out := responseError(data, &Error{Code: codeResponseTooLarge, Message: "response too large"})
+		if !json.Valid(out) {
+			t.Fatalf("replacement for %q is not JSON: %q", data, out)
+		}
+		var one struct {
+			ID json.RawMessage `json:"id"`
+		}
+		var batch []json.RawMessage
+		if json.Unmarshal(out, &batch) == nil {
+			if len(batch) != 1 || json.Unmarshal(batch[0], &one) != nil {
+				t.Fatalf("batch replacement %q", out)
+			}
+		} else if json.Unmarshal(out, &one) != nil {
+			t.Fatalf("replacement %q is not an object", out)
+		}
+		if !json.Valid(one.ID) {
+			t.Fatalf("replacement id %q is not JSON", one.ID)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -18,6 +19,11 @@ type Metrics struct {
 	wsConns     prometheus.Gauge
 	subscribers prometheus.Gauge
 	dropped     prometheus.Counter
+
+	conns            prometheus.Gauge
+	connsRefused     *prometheus.CounterVec
+	connsEvicted     prometheus.Counter
+	responsesRefused *prometheus.CounterVec
 }
 
 // NewMetrics creates the series; register the result (it is a
@@ -43,6 +49,21 @@ func NewMetrics() *Metrics {
 			Name: "bafomet_rpc_ws_dropped_subscribers_total",
 			Help: "Subscriptions ended because the client did not read fast enough (error -32020).",
 		}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bafomet_rpc_connections", Help: "Open connections to the RPC port, HTTP and websocket.",
+		}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_connections_refused_total",
+			Help: "Connections refused at a limit: total (rpc.max_connections, none idle), per_ip (rpc.max_connections_per_ip), ws_total (rpc.max_ws_connections) or ws_per_ip (rpc.max_ws_connections_per_ip).",
+		}, []string{"reason"}),
+		connsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bafomet_rpc_connections_evicted_total",
+			Help: "Idle connections closed to make room at rpc.max_connections.",
+		}),
+		responsesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_responses_refused_total",
+			Help: "Responses replaced by an error: too_large (rpc.max_response_bytes, -32003) or busy (rpc.response_buffer_bytes, -32023).",
+		}, []string{"reason"}),
 	}
 }
 
@@ -53,6 +74,10 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.wsConns.Describe(ch)
 	m.subscribers.Describe(ch)
 	m.dropped.Describe(ch)
+	m.conns.Describe(ch)
+	m.connsRefused.Describe(ch)
+	m.connsEvicted.Describe(ch)
+	m.responsesRefused.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -62,15 +87,24 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.wsConns.Collect(ch)
 	m.subscribers.Collect(ch)
 	m.dropped.Collect(ch)
+	m.conns.Collect(ch)
+	m.connsRefused.Collect(ch)
+	m.connsEvicted.Collect(ch)
+	m.responsesRefused.Collect(ch)
 }
 
 // observe records one call of method that started at start and ended with
 // *errp (nil errp or nil error = success). Use it deferred, with a named
 // error result: defer s.observe("chain_x", time.Now(), &err).
+// An internal error's detail, which the client does not get, is logged.
 func (s *Server) observe(method string, start time.Time, errp *error) {
 	code := 0
 	if errp != nil && *errp != nil {
 		code = ErrorCode(*errp)
+		var he *hiddenError
+		if errors.As(*errp, &he) {
+			s.log.Warn("rpc internal error", "method", method, "what", he.what, "err", he.err)
+		}
 	}
 	s.metrics.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	s.metrics.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -29,14 +30,16 @@ type Server struct {
 	origins  originSet
 	metrics  *Metrics
 
-	httpSrv *http.Server
-	ln      net.Listener
-	fresh   *freshConns
+	httpSrv   *http.Server
+	ln        *connLimiter
+	fresh     *freshConns
+	responses *responseBudget // Config.ResponseBufferBytes
 
 	mu      sync.Mutex
 	closed  bool
 	started bool
 	wsCount int
+	wsPerIP map[string]int
 	wsConns map[string]*wsConn
 	subs    map[*subscription]struct{}
 
@@ -66,9 +69,12 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		origins: newOriginSet(cfg.CORSOrigins),
 		metrics: cfg.Metrics,
 		wsConns: make(map[string]*wsConn),
+		wsPerIP: make(map[string]int),
 		subs:    make(map[*subscription]struct{}),
 		quit:    make(chan struct{}),
 		fresh:   newFreshConns(),
+		// The largest answer: a batch's, which may pass its limit by one response.
+		responses: newResponseBudget(cfg.ResponseBufferBytes, int64(cfg.MaxBatchResponseBytes)+int64(cfg.MaxResponseBytes)),
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -97,7 +103,10 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	s.httpSrv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ConnState:         s.fresh.track,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ConnState:         s.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
@@ -114,11 +123,11 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("rpc: listen on %s: %w", s.cfg.ListenAddr, err)
 	}
-	s.ln, s.started = ln, true
+	s.ln, s.started = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.MaxConnsPerIP, s.metrics), true
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("rpc server stopped", "err", err)
 		}
 	}()
@@ -169,6 +178,14 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// connState is the http.Server ConnState hook.
+func (s *Server) connState(c net.Conn, state http.ConnState) {
+	s.fresh.track(c, state)
+	if s.ln != nil {
+		s.ln.track(c, state)
+	}
+}
+
 // ServeHTTP serves one HTTP request: a websocket upgrade, a CORS preflight
 // or a JSON-RPC POST.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +198,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost {
 		body, err := s.readBody(r)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeHTTPError(w, http.StatusRequestTimeout, CodeInvalidRequest,
+				"request body not received within %s (rpc.read_timeout)", s.cfg.ReadTimeout)
+			return
+		}
 		if err != nil {
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeInvalidRequest, "%v", err)
 			return
@@ -191,6 +213,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		if body = bytes.TrimSpace(body); body[0] == '[' && s.serveBatch(w, r, body) {
+			return
+		}
+		s.serveBuffered(w, r)
+		return
 	}
 	s.rpc.ServeHTTP(w, r)
 }

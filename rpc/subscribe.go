@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -22,15 +23,26 @@ import (
 //     have no gap and no duplicate at the seam.
 //   - the sender writes the walker's items to the client.
 //
-// Between them is a channel of SubscriberBuffer items. While replaying, the
-// walker waits for the sender (it only reads the store). Once it has caught
-// up, the buffer absorbs a slow client and bursts of commits. The client is
-// too slow when the buffer stays full for SubscriberStallTimeout, or when
-// one write to it has been blocked that long (a client that stopped reading
-// on a quiet chain never fills the buffer, and geth's own write timeout would
-// otherwise close the connection without a word): the walker stops, and the
-// sender delivers what is buffered followed by a final SubscriptionError
-// naming the height to resume from.
+// Between them is a channel of SubscriberBuffer items, and every item the
+// walker loads takes its encoded size from its connection's byte budget
+// (WSBufferBytes, shared by all the subscriptions of one connection) until
+// the sender has written it. While replaying, the walker waits for budget
+// and channel room as long as it takes, so a replay goes as fast as the
+// client reads. Once it has caught up, the buffer and budget absorb a slow
+// client and bursts of commits. The client is too slow when the walker has
+// waited SubscriberStallTimeout for room, or when one write to it has been
+// blocked that long (a client that stopped reading on a quiet chain never
+// fills the buffer, and geth's own write timeout would otherwise close the
+// connection without a word): the walker stops, and the sender delivers
+// what is buffered followed by a final SubscriptionError naming the height
+// to resume from.
+//
+// The sender hands geth one notification at a time and waits until the
+// connection has written it (wsConn.Write reports each notification by its
+// subscription ID). Until geth has written the subscribe response, its
+// Notifier.Notify only appends to an unbounded slice; waiting for the
+// write keeps that slice at one notification, whatever state the
+// subscription is in.
 
 // subOptions is the optional second argument of chain_subscribe.
 type subOptions struct {
@@ -38,18 +50,43 @@ type subOptions struct {
 	Sender     *chain.Address `json:"sender"`
 }
 
-// subItem is what one block contributes to a subscription.
+// subItem is what one block contributes to a subscription: its
+// notifications, encoded, and the budget bytes they hold.
 type subItem struct {
 	height   uint64
-	payloads []any
+	payloads []json.RawMessage
+	weight   int64 // taken from the connection's budget by push
+}
+
+// size is the encoded size of the item's notifications.
+func (it subItem) size() int64 {
+	var n int64
+	for _, p := range it.payloads {
+		n += int64(len(p))
+	}
+	return n
+}
+
+// encodePayloads encodes each value for a subItem.
+func encodePayloads(h uint64, values ...any) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(values))
+	for _, v := range values {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode notification for block %d: %w", h, err)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
 }
 
 type subscription struct {
 	s        *Server
 	notifier *gethrpc.Notifier
 	rpcSub   *gethrpc.Subscription
-	conn     *wsConn // nil when not on one of the server's websockets
+	conn     *wsConn
 	load     func(h uint64) (subItem, error)
+	written  chan struct{} // signalled by conn after each notification for this subscription is written
 
 	next       uint64 // walker: next height to load
 	out        chan subItem
@@ -89,7 +126,11 @@ func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (_
 		if err != nil {
 			return subItem{}, err
 		}
-		return subItem{height: h, payloads: []any{b}}, nil
+		payloads, err := encodePayloads(h, b)
+		if err != nil {
+			return subItem{}, err
+		}
+		return subItem{height: h, payloads: payloads}, nil
 	}
 	return api.s.subscribe(ctx, opts, load)
 }
@@ -139,7 +180,7 @@ func (s *Server) loadTxEvents(h uint64, sender *chain.Address) (subItem, error) 
 	if len(receipts) != len(b.Txs) {
 		return subItem{}, fmt.Errorf("block %d has %d transactions but %d receipts", h, len(b.Txs), len(receipts))
 	}
-	item := subItem{height: h}
+	var events []any
 	hashes := b.TxHashes()
 	for i, raw := range b.Txs {
 		from := senderAt(b, i)
@@ -150,11 +191,15 @@ func (s *Server) loadTxEvents(h uint64, sender *chain.Address) (subItem, error) 
 		if err != nil {
 			return subItem{}, fmt.Errorf("block %d transaction %d: %w", h, i, err)
 		}
-		item.payloads = append(item.payloads, &TxEvent{
+		events = append(events, &TxEvent{
 			Hash: tx.Hash(), Height: h, Index: i, Sender: from, Nonce: tx.Nonce, Receipt: receiptJSON(receipts[i]),
 		})
 	}
-	return item, nil
+	payloads, err := encodePayloads(h, events...)
+	if err != nil {
+		return subItem{}, err
+	}
+	return subItem{height: h, payloads: payloads}, nil
 }
 
 // subscribe creates a subscription and starts its goroutines.
@@ -171,31 +216,37 @@ func (s *Server) subscribe(ctx context.Context, opts subOptions, load func(uint6
 		s: s, notifier: notifier, load: load, next: next,
 		out:  make(chan subItem, s.cfg.SubscriberBuffer),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), walkerDone: make(chan struct{}),
+		written: make(chan struct{}, 1),
 	}
 	if err := s.register(sub, gethrpc.PeerInfoFromContext(ctx).RemoteAddr); err != nil {
 		return nil, err
 	}
 	sub.rpcSub = notifier.CreateSubscription()
+	sub.conn.track(string(sub.rpcSub.ID), sub.written)
 	go sub.walk()
 	go sub.send()
 	return sub.rpcSub, nil
 }
 
-// register adds sub to the server, counting it against its connection's
-// limit, and reserves its two goroutines in the wait group.
+// register adds sub to the server and to its websocket connection, counting
+// it against the connection's limit, and reserves its two goroutines in the
+// wait group. Subscriptions are served only on the server's own websocket
+// connections, whose writes pace them.
 func (s *Server) register(sub *subscription, connKey string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return &Error{Code: CodeInternal, Message: "server is shutting down"}
 	}
-	if c := s.wsConns[connKey]; c != nil {
-		if c.subs >= s.cfg.MaxSubsPerConn {
-			return &Error{Code: CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions on this connection: limit %d", s.cfg.MaxSubsPerConn)}
-		}
-		c.subs++
-		sub.conn = c
+	c := s.wsConns[connKey]
+	if c == nil {
+		return gethrpc.ErrNotificationsUnsupported
 	}
+	if c.subs >= s.cfg.MaxSubsPerConn {
+		return &Error{Code: CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions on this connection: limit %d", s.cfg.MaxSubsPerConn)}
+	}
+	c.subs++
+	sub.conn = c
 	s.subs[sub] = struct{}{}
 	s.metrics.subscribers.Inc()
 	s.wg.Add(2)
@@ -207,9 +258,8 @@ func (s *Server) unregister(sub *subscription) {
 	defer s.mu.Unlock()
 	delete(s.subs, sub)
 	s.metrics.subscribers.Dec()
-	if sub.conn != nil {
-		sub.conn.subs--
-	}
+	sub.conn.subs--
+	sub.conn.untrack(string(sub.rpcSub.ID))
 }
 
 // fanOut wakes every subscription after each commit.
@@ -280,9 +330,11 @@ func (sub *subscription) waitLive() bool {
 	}
 }
 
-// push hands an item to the sender. It returns false when the walker must
-// stop: the subscription ended, or (once live) the buffer stayed full for
-// SubscriberStallTimeout.
+// push takes the item's bytes from the connection's budget and hands it
+// to the sender. It returns false when the walker must stop: the
+// subscription ended, or (once live) the walker waited
+// SubscriberStallTimeout for budget or buffer room. While replaying it
+// waits as long as the client takes to read.
 func (sub *subscription) push(item subItem, live bool) bool {
 	if len(item.payloads) == 0 {
 		return true
@@ -293,24 +345,34 @@ func (sub *subscription) push(item subItem, live bool) bool {
 			sub.overflowAt = item.height
 			return false
 		}
-		select {
-		case sub.out <- item:
-			return true
-		case <-sub.done:
-			return false
-		default:
-		}
 		timer := time.NewTimer(sub.s.cfg.SubscriberStallTimeout)
 		defer timer.Stop()
 		stalled = timer.C
 	}
+	budget := sub.conn.budget
+	if !budget.acquire(item.size(), sub.done, stalled) {
+		if !sub.isDone() {
+			sub.overflowAt = item.height
+		}
+		return false
+	}
+	item.weight = budget.weight(item.size())
 	select {
 	case sub.out <- item:
 		return true
 	case <-sub.done:
-		return false
 	case <-stalled: // nil while replaying: never fires
 		sub.overflowAt = item.height
+	}
+	budget.release(item.weight)
+	return false
+}
+
+func (sub *subscription) isDone() bool {
+	select {
+	case <-sub.done:
+		return true
+	default:
 		return false
 	}
 }
@@ -323,6 +385,9 @@ func (sub *subscription) send() {
 	defer func() {
 		sub.stop()
 		<-sub.walkerDone
+		for item := range sub.out { // the walker closed out: give back what was not written
+			sub.conn.budget.release(item.weight)
+		}
 		sub.s.unregister(sub)
 	}()
 	for {
@@ -343,15 +408,20 @@ func (sub *subscription) send() {
 	}
 }
 
+// deliver writes an item's notifications one at a time, each handed to
+// geth only once the previous one has been written, and then gives back
+// the item's budget. It returns false when the subscription must end.
 func (sub *subscription) deliver(item subItem) bool {
+	defer sub.conn.budget.release(item.weight)
 	for _, p := range item.payloads {
-		select {
-		case <-sub.done:
+		if sub.isDone() {
 			return false
-		default:
 		}
 		sub.writingNs.Store(time.Now().UnixNano())
 		err := sub.notifier.Notify(sub.rpcSub.ID, p)
+		if err == nil {
+			err = sub.awaitWritten()
+		}
 		sub.writingNs.Store(0)
 		if err != nil {
 			sub.s.log.Debug("subscription write failed", "id", sub.rpcSub.ID, "err", err)
@@ -359,6 +429,25 @@ func (sub *subscription) deliver(item subItem) bool {
 		}
 	}
 	return true
+}
+
+// errSubEnded is awaitWritten's answer when the subscription or its
+// connection ended before the notification was written.
+var errSubEnded = errors.New("subscription ended before the notification was written")
+
+// awaitWritten waits until the connection has written the notification
+// just handed to geth: at once when the subscription is active, after the
+// subscribe response otherwise (geth holds it until then).
+func (sub *subscription) awaitWritten() error {
+	select {
+	case <-sub.written:
+		return nil
+	case <-sub.done:
+	case <-sub.rpcSub.Err():
+	case <-sub.conn.closed:
+	case <-sub.s.quit:
+	}
+	return errSubEnded
 }
 
 // sendEnd sends the final error notification after the walker stopped on
@@ -375,7 +464,8 @@ func (sub *subscription) sendEnd() {
 		}
 		sub.s.metrics.dropped.Inc()
 	case sub.failure != nil:
-		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + sub.failure.Error(), FromHeight: sub.next}
+		// The failure's text can name files: it is logged, not sent.
+		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + internalMessage, FromHeight: sub.next}
 		sub.s.log.Error("subscription failed", "id", sub.rpcSub.ID, "height", sub.next, "err", sub.failure)
 	default:
 		return // stopped by the client or the server

@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -26,15 +28,40 @@ const wsControlTimeout = 5 * time.Second
 type wsConn struct {
 	conn      *websocket.Conn
 	key       string // remote address; unique among live connections
+	ip        string // the host part of key
 	idle      time.Duration
 	pending   []byte // rest of the current message, not yet read
 	closeOnce sync.Once
 	closed    chan struct{}
 	subs      int // live subscriptions, guarded by Server.mu
+
+	// budget bounds the notifications this connection's subscriptions
+	// have loaded and not yet written (Config.WSBufferBytes).
+	budget *byteBudget
+	// written maps a subscription ID to the channel Write signals after
+	// writing a notification for it.
+	writtenMu sync.Mutex
+	written   map[string]chan<- struct{}
+	// srv applies the response limits to responses (not notifications).
+	srv *Server
+	// inFlight holds a token for each request handed to geth and not yet
+	// answered (Config.WSMaxInFlight).
+	inFlight chan struct{}
 }
 
-func newWSConn(conn *websocket.Conn, key string, cfg Config) *wsConn {
-	c := &wsConn{conn: conn, key: key, idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{})}
+// wsLostAnswerTimeout is how long Read waits for an answer to free a
+// request slot before it takes it anyway, assuming the answer was lost
+// (a request it counted that geth does not answer). geth writes or gives
+// up on every answer within its 10-second write timeout.
+const wsLostAnswerTimeout = 10 * time.Second
+
+func newWSConn(conn *websocket.Conn, key string, s *Server) *wsConn {
+	cfg := s.cfg
+	c := &wsConn{
+		conn: conn, key: key, ip: hostOf(key), idle: cfg.PingInterval + cfg.PongTimeout, closed: make(chan struct{}),
+		budget: newByteBudget(cfg.WSBufferBytes), written: make(map[string]chan<- struct{}), srv: s,
+		inFlight: make(chan struct{}, cfg.WSMaxInFlight),
+	}
 	conn.SetReadLimit(cfg.MaxWSMessageBytes)
 	c.extendDeadline()
 	conn.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
@@ -58,10 +85,15 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		c.extendDeadline()
-		if json.Valid(frame) {
-			c.pending = append(frame, '\n')
-		} else {
+		if !json.Valid(frame) {
 			c.pending = append(frame, 0)
+		} else {
+			if expectsAnswer(frame, c.srv.cfg.MaxBatchLength) {
+				if err := c.takeSlot(); err != nil {
+					return 0, err
+				}
+			}
+			c.pending = append(frame, '\n')
 		}
 	}
 	n := copy(p, c.pending)
@@ -69,17 +101,145 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// takeSlot waits for a free request slot (see wsLostAnswerTimeout).
+func (c *wsConn) takeSlot() error {
+	select {
+	case c.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(wsLostAnswerTimeout)
+	defer t.Stop()
+	select {
+	case c.inFlight <- struct{}{}:
+	case <-t.C: // the slot's answer is taken as lost: this request reuses it
+	case <-c.closed:
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// freeSlot frees a request slot after an answer was written (or failed).
+func (c *wsConn) freeSlot() {
+	select {
+	case <-c.inFlight:
+	default: // an answer to a request not counted: nothing to free
+	}
+}
+
+// expectsAnswer reports whether geth will certainly write one answer to
+// the frame: a call (version "2.0", a scalar id, a method), a batch with
+// at least one call, or a batch geth refuses whole (empty or too long).
+// Anything else (notifications, responses, malformed elements) is not
+// counted; geth may or may not answer it, and freeSlot ignores an answer
+// it did not count.
+func expectsAnswer(frame []byte, maxBatch int) bool {
+	frame = bytes.TrimSpace(frame)
+	if len(frame) == 0 || frame[0] != '[' {
+		return isCall(frame)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(frame, &elems); err != nil {
+		return false
+	}
+	if len(elems) == 0 || len(elems) > maxBatch {
+		return true
+	}
+	for _, e := range elems {
+		if isCall(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// isCall applies geth's test for a call to one JSON object: exact keys,
+// the last of duplicates winning, as geth's own parser reads them.
+func isCall(raw []byte) bool {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false
+	}
+	var version, method string
+	if json.Unmarshal(m["jsonrpc"], &version) != nil || version != "2.0" {
+		return false
+	}
+	if json.Unmarshal(m["method"], &method) != nil || method == "" {
+		return false
+	}
+	id := bytes.TrimSpace(m["id"])
+	return len(id) > 0 && id[0] != '{' && id[0] != '['
+}
+
 // Write sends one encoded message (geth writes each in one call, ending in
-// a newline, which is dropped) as one text frame.
+// a newline, which is dropped) as one text frame. A response (not a
+// notification) over the response limits is replaced by an error for its
+// id. After writing a subscription notification it signals the
+// subscription's channel. A failed write closes the connection: the
+// websocket cannot be written again, and geth, which ignores errors
+// writing responses, would otherwise keep serving it (and buffering
+// notifications for it).
 func (c *wsConn) Write(p []byte) (int, error) {
 	msg := p
 	if n := len(msg); n > 0 && msg[n-1] == '\n' {
 		msg = msg[:n-1]
 	}
+	id, isNotification := notificationID(msg)
+	if !isNotification {
+		defer c.freeSlot()
+		taken, e := c.srv.checkResponse(c.ip, msg)
+		if e != nil {
+			msg = responseError(msg, e)
+		}
+		defer c.srv.responses.release(c.ip, taken)
+	}
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		_ = c.conn.Close()
 		return 0, err
 	}
+	if isNotification {
+		c.writtenMu.Lock()
+		ch := c.written[id]
+		c.writtenMu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return len(p), nil
+}
+
+// notificationPrefix begins every subscription notification geth writes:
+// its jsonrpcMessage has no id, and the params object begins with the
+// subscription ID. A response cannot begin this way (it has an id).
+const notificationPrefix = `{"jsonrpc":"2.0","method":"chain_subscription","params":{"subscription":"`
+
+// notificationID returns the subscription ID of a notification message.
+func notificationID(msg []byte) (string, bool) {
+	if !bytes.HasPrefix(msg, []byte(notificationPrefix)) {
+		return "", false
+	}
+	rest := msg[len(notificationPrefix):]
+	end := bytes.IndexByte(rest[:min(len(rest), 128)], '"')
+	if end < 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
+}
+
+// track registers a subscription's written channel; untrack removes it.
+func (c *wsConn) track(id string, ch chan<- struct{}) {
+	c.writtenMu.Lock()
+	c.written[id] = ch
+	c.writtenMu.Unlock()
+}
+
+func (c *wsConn) untrack(id string) {
+	c.writtenMu.Lock()
+	delete(c.written, id)
+	c.writtenMu.Unlock()
 }
 
 // SetWriteDeadline bounds the next writes.
@@ -120,18 +280,27 @@ func (c *wsConn) pingLoop(interval time.Duration) {
 
 // serveWS upgrades a request and serves JSON-RPC on it until it closes.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.acquireWS() {
-		writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
-			"too many websocket connections: limit %d", s.cfg.MaxWSConnections)
+	ip := requestIP(r)
+	if reason := s.acquireWS(ip); reason != "" {
+		if reason != "closed" {
+			s.metrics.connsRefused.WithLabelValues(reason).Inc()
+		}
+		if reason == "ws_per_ip" {
+			writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
+				"too many websocket connections from this address: limit %d", s.cfg.MaxWSConnsPerIP)
+		} else {
+			writeHTTPError(w, http.StatusServiceUnavailable, CodeInvalidRequest,
+				"too many websocket connections: limit %d", s.cfg.MaxWSConnections)
+		}
 		return
 	}
-	defer s.releaseWS()
+	defer s.releaseWS(ip)
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has answered with an HTTP error
 	}
-	wc := newWSConn(conn, r.RemoteAddr, s.cfg)
+	wc := newWSConn(conn, r.RemoteAddr, s)
 	s.mu.Lock()
 	s.wsConns[wc.key] = wc
 	s.mu.Unlock()
@@ -150,22 +319,44 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// acquireWS reserves a websocket connection slot, and a place in the
-// server's wait group, unless the limit is reached or the server closed.
-func (s *Server) acquireWS() bool {
+// acquireWS reserves a websocket connection slot for a client at ip, and
+// a place in the server's wait group. It returns why it cannot: the
+// server closed, or a limit (the metrics label) is reached.
+func (s *Server) acquireWS(ip string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.wsCount >= s.cfg.MaxWSConnections {
-		return false
+	switch {
+	case s.closed:
+		return "closed"
+	case s.wsCount >= s.cfg.MaxWSConnections:
+		return "ws_total"
+	case s.wsPerIP[ip] >= s.cfg.MaxWSConnsPerIP:
+		return "ws_per_ip"
 	}
 	s.wsCount++
+	s.wsPerIP[ip]++
 	s.wg.Add(1)
-	return true
+	return ""
 }
 
-func (s *Server) releaseWS() {
+func (s *Server) releaseWS(ip string) {
 	s.mu.Lock()
 	s.wsCount--
+	if s.wsPerIP[ip]--; s.wsPerIP[ip] <= 0 {
+		delete(s.wsPerIP, ip)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// requestIP is the remote IP address of r, without its port.
+func requestIP(r *http.Request) string { return hostOf(r.RemoteAddr) }
+
+// hostOf is the host part of a host:port address.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }

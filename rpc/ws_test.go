@@ -283,7 +283,7 @@ func TestSubscriptionReadFailureEndsWithError(t *testing.T) {
 	var b Block
 	err := json.Unmarshal(res, &b)
 	se, ok := err.(*SubscriptionError)
-	if !ok || se.Code != CodeInternal || se.FromHeight != 2 || !strings.Contains(se.Message, "disk on fire") {
+	if !ok || se.Code != CodeInternal || se.FromHeight != 2 || se.Message != "reading blocks: "+internalMessage {
 		t.Fatalf("got %s (%v), want an internal SubscriptionError from height 2", res, err)
 	}
 }

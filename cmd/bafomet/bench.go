@@ -111,7 +111,7 @@ func (b *benchFlags) check() error {
 		return fmt.Errorf("--local %d: want 1 to %d", b.local, maxBenchLocal)
 	}
 	if b.rpcURLs != "" && b.profile != "" {
-		return errors.New("--profile needs --local or --testnet (the metrics address comes from the node's config)")
+		return errors.New("--profile needs --local or --testnet (the profiler's address, debug.listen, comes from the node's config)")
 	}
 	if b.keep && b.local == 0 {
 		return errors.New("--keep applies only to --local")
@@ -150,7 +150,7 @@ func (b *benchFlags) run(ctx context.Context, stderr io.Writer) (*bench.Report, 
 			return nil, err
 		}
 		if b.profile != "" {
-			if b.cfg.ProfileURL, err = metricsURL(m.Nodes[0].Home); err != nil {
+			if b.cfg.ProfileURL, err = debugURL(m.Nodes[0].Home); err != nil {
 				return nil, err
 			}
 			b.cfg.ProfileOut = b.profile
@@ -194,17 +194,38 @@ func manifestTargets(m *testnetManifest, procRoot string) ([]bench.Target, error
 	return targets, nil
 }
 
-// metricsURL is the http URL of the metrics (and pprof) listener
-// configured in a node home.
-func metricsURL(home string) (string, error) {
+// debugURL is the http URL of the profiler (debug.listen) configured in a
+// node home.
+func debugURL(home string) (string, error) {
 	cfg, err := node.LoadConfig(home)
 	if err != nil {
 		return "", fmt.Errorf("read config of %s: %w", home, err)
 	}
-	if cfg.Metrics.Listen == "" {
-		return "", fmt.Errorf("%s: metrics are off, so there is no pprof endpoint", home)
+	if cfg.Debug.Listen == "" {
+		return "", fmt.Errorf("%s: profiling is off: set [debug] listen (e.g. \"127.0.0.1:26603\") in its config.toml and restart it", home)
 	}
-	return "http://" + cfg.Metrics.Listen, nil
+	return "http://" + cfg.Debug.Listen, nil
+}
+
+// enableProfiler turns the profiler on in a node home, on a free port of
+// host, and returns its URL.
+func enableProfiler(home, host string) (string, error) {
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		return "", fmt.Errorf("read config of %s: %w", home, err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("find a port for the profiler: %w", err)
+	}
+	cfg.Debug.Listen = l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", fmt.Errorf("find a port for the profiler: %w", err)
+	}
+	if err := cfg.WriteConfig(filepath.Join(home, node.ConfigFile)); err != nil {
+		return "", fmt.Errorf("turn the profiler on in %s: %w", home, err)
+	}
+	return "http://" + cfg.Debug.Listen, nil
 }
 
 // runLocal generates a testnet in a temporary directory, starts its
@@ -231,6 +252,12 @@ func (b *benchFlags) runLocal(ctx context.Context, stderr io.Writer) (*bench.Rep
 	if err != nil {
 		return nil, err
 	}
+	if b.profile != "" { // the first node profiles on a port of its own (debug.listen)
+		if b.cfg.ProfileURL, err = enableProfiler(m.Nodes[0].Home, defaultTestnetHost); err != nil {
+			return nil, err
+		}
+		b.cfg.ProfileOut = b.profile
+	}
 	children, err := startLocalNodes(m, filepath.Join(dir, "logs"))
 	defer stopDevnetChildren(children)
 	if err != nil {
@@ -242,10 +269,6 @@ func (b *benchFlags) runLocal(ctx context.Context, stderr io.Writer) (*bench.Rep
 	}
 	if err := waitNetworkReady(ctx, b.cfg.Targets, children); err != nil {
 		return nil, err
-	}
-	if b.profile != "" {
-		b.cfg.ProfileURL = "http://" + defaultTestnetHost + ":" + strconv.Itoa(base+2)
-		b.cfg.ProfileOut = b.profile
 	}
 	return bench.Run(ctx, b.cfg)
 }

@@ -190,6 +190,11 @@ func TestTestnetHosts(t *testing.T) {
 		if m.Nodes[0].P2P != tc.p2p || m.Nodes[0].RPC != tc.rpc || cfg.P2P.Listen != tc.listen || cfg.RPC.Listen != tc.rpcListen {
 			t.Errorf("%s: node %+v listen %s rpc %s", tc.host, m.Nodes[0], cfg.P2P.Listen, cfg.RPC.Listen)
 		}
+		// Metrics follow the host; the profiler is never turned on (the
+		// metrics listener does not serve it: node's TestProfilerOnlyOnDebugListen).
+		if cfg.Debug.Listen != "" {
+			t.Errorf("%s: testnet turned the profiler on at %s", tc.host, cfg.Debug.Listen)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math/big"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -65,6 +66,7 @@ const (
 	defaultPoolLimit     = 10000
 	defaultPoolBytes     = 64 << 20
 	defaultMaxWSConns    = 256
+	defaultMaxWSConnsIP  = 64 // rpc.max_ws_connections_per_ip
 	// maxLoadPerAccount bounds a background load that the test stops.
 	maxLoadPerAccount = 5000
 )
@@ -550,24 +552,52 @@ func testRPCWebsocketLimits(c *cluster) {
 }
 
 // checkWSConnectionLimit opens the most websocket connections node i
-// allows, sees the next upgrade refused with HTTP 503, and sees a slot
-// freed once one connection closes.
+// allows one address (127.0.0.1), sees the next upgrade refused with HTTP
+// 503; fills the node's limit from three more addresses (127.0.0.2-4),
+// sees a fifth address refused; and sees a slot freed once one connection
+// closes.
 func (c *cluster) checkWSConnectionLimit(i int) {
 	t := c.t
-	conns := make([]*rawWS, defaultMaxWSConns)
-	for k := range conns {
-		conns[k] = c.dialRawWS(i, 0)
+	var conns []*rawWS
+	for k := 0; k < defaultMaxWSConnsIP; k++ {
+		conns = append(conns, c.dialRawWSFrom(i, "127.0.0.1"))
 	}
-	status, body := c.refusedWSDial(i)
-	if status != 503 || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, strconv.Itoa(defaultMaxWSConns)) {
+	status, body := c.refusedWSDialFrom(i, "127.0.0.1")
+	if status != 503 || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "from this address: limit "+strconv.Itoa(defaultMaxWSConnsIP)) {
+		t.Fatalf("websocket connection %d from one address: HTTP %d %s, want 503 with a -32600 body", defaultMaxWSConnsIP+1, status, body)
+	}
+	for k := defaultMaxWSConnsIP; k < defaultMaxWSConns; k++ {
+		conns = append(conns, c.dialRawWSFrom(i, "127.0.0."+strconv.Itoa(2+(k-defaultMaxWSConnsIP)/defaultMaxWSConnsIP)))
+	}
+	status, body = c.refusedWSDialFrom(i, "127.0.0.5")
+	if status != 503 || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "limit "+strconv.Itoa(defaultMaxWSConns)) {
 		t.Fatalf("websocket connection %d: HTTP %d %s, want 503 with a -32600 body", defaultMaxWSConns+1, status, body)
 	}
 	c.requireServing(i)
-	conns[0].conn.Close()
+	conns[len(conns)-1].conn.Close()
 	c.waitFor("a websocket slot freed", 10*time.Second, func() bool {
-		status, _ := c.refusedWSDial(i)
+		status, _ := c.refusedWSDialFrom(i, "127.0.0.5")
 		return status == 0
 	})
+}
+
+// dialRawWSFrom opens a raw websocket to node i from the loopback address
+// src (Linux routes all of 127/8 to loopback).
+func (c *cluster) dialRawWSFrom(i int, src string) *rawWS {
+	c.t.Helper()
+	conn, resp, err := wsDialerFrom(src).Dial(c.wsURL(i), nil)
+	if err != nil {
+		c.t.Fatalf("websocket dial %s from %s: %v", c.wsURL(i), src, err)
+	}
+	resp.Body.Close()
+	c.t.Cleanup(func() { conn.Close() })
+	return &rawWS{t: c.t, conn: conn}
+}
+
+func wsDialerFrom(src string) *websocket.Dialer {
+	return &websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)},
+	}).DialContext}
 }
 
 // refusedWSDial tries a websocket upgrade on node i and returns the HTTP
@@ -575,7 +605,13 @@ func (c *cluster) checkWSConnectionLimit(i int) {
 // (the connection is closed again).
 func (c *cluster) refusedWSDial(i int) (int, string) {
 	c.t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(c.wsURL(i), nil)
+	return c.refusedWSDialFrom(i, "127.0.0.1")
+}
+
+// refusedWSDialFrom is refusedWSDial from the loopback address src.
+func (c *cluster) refusedWSDialFrom(i int, src string) (int, string) {
+	c.t.Helper()
+	conn, resp, err := wsDialerFrom(src).Dial(c.wsURL(i), nil)
 	if err == nil {
 		resp.Body.Close()
 		conn.Close()
