@@ -196,7 +196,7 @@ func testRejoin(t *testing.T, wipe bool) {
 	t.Logf("restarted validator caught up %d blocks in %v", missed, took)
 	l := sl.finish()
 	c.checkCommitted(l, []int{0, 1, 2, 3})
-	if wipe && !strings.Contains(c.log(3), "not voting until caught up") {
+	if wipe && !strings.Contains(c.log(3), "lost its consensus records: not voting until") {
 		t.Errorf("wiped validator did not hold back its votes:\n%s", tail(c.log(3), 30))
 	}
 	for i := range c.m.Nodes {
