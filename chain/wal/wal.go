@@ -262,7 +262,7 @@ func createSegmentFile(dir string, index uint64, recs []Record) (segment, int64,
 		err = nil
 	}
 	if err == nil {
-		err = writeFileSynced(staged, data)
+		err = writeFileSynced(staged, data, os.O_EXCL)
 	}
 	if err == nil {
 		err = renameNoReplace(staged, final)
@@ -356,17 +356,7 @@ func (l *Log) failed(cause error) error {
 
 // writeMarker writes data to path durably, replacing what is there.
 func writeMarker(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err := writeFileSynced(path, data, os.O_TRUNC)
 	if err == nil {
 		err = fsync.SyncDir(filepath.Dir(path))
 	}
@@ -662,8 +652,10 @@ func decodeFrame(b []byte, pos framePos) ([]Record, int, error) {
 	return recs, frameHeaderBytes + int(n), nil
 }
 
-func writeFileSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+// writeFileSynced writes data to a file it creates at path (flag adds
+// os.O_EXCL or os.O_TRUNC) and syncs it.
+func writeFileSynced(path string, data []byte, flag int) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|flag, 0o600)
 	if err != nil {
 		return err
 	}
