@@ -18,6 +18,7 @@ func (c *Core) startViewChange(v uint64) {
 	c.becomeViewChange(v)
 	c.newView = nil
 	c.offered = nil
+	clear(c.carried) // blocks wanted for an earlier view's NewView
 	c.elapsed, c.sinceResend, c.resends = 0, 0, 0
 	body := &ViewChange{Checkpoint: c.stableProof}
 	above := c.stable

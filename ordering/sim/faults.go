@@ -24,6 +24,7 @@ type faultState struct {
 	// ends (0 while none runs), and whether it ran.
 	outageAt, outageEnd uint64
 	outageDone          bool
+	outageOver          uint64 // the tick the long outage ended
 	healHeightMax       uint64 // highest honest height when the faults healed
 	// Under FaultWithhold: from commitsLostAt until commitsLostEnd, commits
 	// between honest validators are lost (a Byzantine one still gets them).
@@ -127,7 +128,13 @@ func (s *Sim) phased() bool {
 }
 
 // faultPhaseOver reports whether the fault phase has run its course.
+// Under FaultPartition it lasts at least 2 × ViewChangeTimeoutMax ticks
+// past the long outage, so that crashes also find nodes recovering from it
+// (syncing, adopting checkpoints, waiting in a view change).
 func (s *Sim) faultPhaseOver() bool {
+	if s.fault.outageDone && s.now < s.fault.outageOver+2*uint64(s.cfg.ViewChangeTimeoutMax) {
+		return false
+	}
 	return s.now >= s.cfg.FaultTicks || s.minHonestHeight() >= s.healHeight()
 }
 
@@ -172,7 +179,7 @@ func (s *Sim) startOutage() {
 // endOutage reconnects every slot; the fault phase goes on (or heals).
 func (s *Sim) endOutage() {
 	s.net.partition(make([]int, len(s.nodes)))
-	s.fault.outageEnd, s.fault.outageDone = 0, true
+	s.fault.outageEnd, s.fault.outageDone, s.fault.outageOver = 0, true, s.now
 }
 
 // healHeight is the honest height at which the fault phase ends early, so
