@@ -70,8 +70,12 @@
 //
 // # Gossip
 //
-// TakeGossip hands each newly admitted transaction to the p2p layer exactly
-// once. Transactions arriving by gossip go through Add like any other; one
+// TakeGossip hands each transaction to the p2p layer exactly once, when it
+// is ready: on admission, or later when its gap fills. A queued transaction
+// is never gossiped (nor re-sent by TakeStale), so the queue one client
+// fills on one node stays on that node and cannot fill its peers'; the
+// proposer, which reaps only ready transactions, loses nothing by it.
+// Transactions arriving by gossip go through Add like any other; one
 // already held is refused as known and not queued again.
 //
 // # Proposal checking

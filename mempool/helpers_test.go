@@ -220,4 +220,10 @@ func checkInvariants(t testing.TB, m *Mempool) {
 	if m.gossip.Len() > held {
 		t.Fatalf("gossip queue %d longer than pool %d", m.gossip.Len(), held)
 	}
+	for el := m.gossip.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry)
+		if m.txs[e.hash] != e || e.gossiped {
+			t.Fatalf("gossip queue holds %s (nonce %d): not held, or already handed out", e.hash, e.nonce())
+		}
+	}
 }

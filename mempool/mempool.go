@@ -38,7 +38,8 @@ type entry struct {
 	reserved   bool   // in an uncommitted proposal of this node
 	reservedAt uint64 // committed height when reserved
 	ageElem    *list.Element
-	gossipElem *list.Element // nil once handed to gossip
+	gossipElem *list.Element // set while ready and waiting to be handed to gossip
+	gossiped   bool          // handed to gossip by TakeGossip
 	resent     time.Time     // last handed out again by TakeStale
 }
 
@@ -377,7 +378,8 @@ func (m *Mempool) fullLocked(size int) bool {
 }
 
 // insert re-checks admissibility (other admissions ran meanwhile) and adds
-// the transaction.
+// the transaction. A ready transaction is queued for gossip at once, a
+// queued one when it becomes ready.
 func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, next uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -394,17 +396,30 @@ func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, ne
 	m.seq++
 	e := &entry{tx: tx, hash: hash, sender: sender, size: size, seq: m.seq, added: m.cfg.Now()}
 	e.ageElem = m.age.PushBack(e)
-	e.gossipElem = m.gossip.PushBack(e)
 	acc.byNonce[tx.Nonce] = e
+	from := acc.pending
 	for acc.byNonce[acc.pending] != nil {
 		acc.pending++
 	}
+	m.gossipReadyLocked(acc, from)
 	m.ready += acc.readyCount()
 	m.txs[hash] = e
 	m.bytes += size
 	m.dropped.remove(hash)
 	m.admitted.Add(1)
 	return nil
+}
+
+// gossipReadyLocked queues for gossip acc's ready transactions from nonce
+// from on that were never queued or handed out: transactions are gossiped
+// only once ready, so that one node's queued transactions (which cannot
+// execute, and cost nothing to make) never fill its peers' pools.
+func (m *Mempool) gossipReadyLocked(acc *account, from uint64) {
+	for n := max(from, acc.base); n < acc.pending; n++ {
+		if e := acc.byNonce[n]; !e.gossiped && e.gossipElem == nil {
+			e.gossipElem = m.gossip.PushBack(e)
+		}
+	}
 }
 
 // removeLocked takes e out of the pool and restores its account's
@@ -439,6 +454,7 @@ func (m *Mempool) settleLocked(sender chain.Address, acc *account) {
 		return
 	}
 	acc.recompute()
+	m.gossipReadyLocked(acc, acc.base)
 	m.ready += acc.readyCount()
 }
 
