@@ -131,10 +131,13 @@ func (m *Mempool) Config() Config { return m.cfg }
 
 // Add admits the transaction in wire form raw and returns its hash. It
 // checks, in order: size, already known, decoding, chain id, signature,
-// committed nonce, pending nonce taken, nonce gap, per-sender limit,
-// capacity, and the application's CheckTx. A refusal is a *RejectError
-// matching one of the Err* sentinels; any other error is a failed state
-// read. The hash is zero only when raw is too large to hash.
+// committed nonce, pending nonce taken, nonce gap, room (the queued bound,
+// the pool's limits and the senders' fair shares), and the application's
+// CheckTx. A refusal is a *RejectError matching one of the Err*
+// sentinels; any other error is a failed state read. The hash is zero only
+// when raw is too large to hash. When the pool is full, admitting the
+// transaction may evict others (DropEvicted; see the package doc), and
+// only once every check has passed.
 //
 // Once Add returns nil the transaction is held until it commits or is
 // dropped by a documented rule (see the package doc).
@@ -242,7 +245,7 @@ func (m *Mempool) admit(tx *chain.Tx, hash chain.Hash) error {
 		return fmt.Errorf("mempool: read next nonce of %s: %w", sender, err)
 	}
 	m.mu.Lock()
-	err = m.admissibleLocked(hash, sender, tx.Nonce, tx.Size(), next)
+	_, err = m.admissibleLocked(hash, sender, tx.Nonce, tx.Size(), next)
 	height := m.height
 	m.mu.Unlock()
 	if err != nil {
@@ -336,11 +339,15 @@ func (m *Mempool) recoverUncached(tx *chain.Tx) (chain.Address, error) {
 }
 
 // admissibleLocked runs every pool-dependent admission check. next is the
-// sender's next nonce read from state. When the pool is full it first drops
-// expired transactions.
-func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) error {
+// sender's next nonce read from state. It returns the held transactions
+// that must be evicted to make room (see roomLocked); it evicts nothing
+// itself. When the pool is full it first drops expired transactions.
+func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) ([]*entry, error) {
 	if _, ok := m.txs[hash]; ok {
-		return reject(ReasonAlreadyKnown, nil, "%s", hash)
+		return nil, reject(ReasonAlreadyKnown, nil, "%s", hash)
+	}
+	if m.fullLocked(size) {
+		m.expireLocked(m.cfg.Now())
 	}
 	base, pending := next, next
 	acc := m.accounts[sender]
@@ -349,44 +356,36 @@ func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce 
 		pending = max(acc.pending, base)
 	}
 	if nonce < base {
-		return reject(ReasonNonceTooLow, nil, "nonce %d, sender %s next nonce %d", nonce, sender, base)
+		return nil, reject(ReasonNonceTooLow, nil, "nonce %d, sender %s next nonce %d", nonce, sender, base)
 	}
 	if acc != nil {
 		if other := acc.byNonce[nonce]; other != nil {
-			return reject(ReasonNonceTaken, nil, "nonce %d of %s held by %s", nonce, sender, other.hash)
+			return nil, reject(ReasonNonceTaken, nil, "nonce %d of %s held by %s", nonce, sender, other.hash)
 		}
 	}
 	if nonce > pending && nonce-pending > m.cfg.MaxNonceGap {
-		return reject(ReasonNonceTooFarAhead, nil, "nonce %d, sender %s pending nonce %d, max gap %d",
+		return nil, reject(ReasonNonceTooFarAhead, nil, "nonce %d, sender %s pending nonce %d, max gap %d",
 			nonce, sender, pending, m.cfg.MaxNonceGap)
 	}
-	if acc != nil && len(acc.byNonce) >= m.cfg.MaxTxsPerSender {
-		return reject(ReasonSenderFull, nil, "sender %s holds %d, limit %d", sender, len(acc.byNonce), m.cfg.MaxTxsPerSender)
-	}
-	if m.fullLocked(size) {
-		m.expireLocked(m.cfg.Now())
-		if m.fullLocked(size) {
-			return reject(ReasonFull, nil, "%d txs and %d bytes held, limits %d txs and %d bytes",
-				len(m.txs), m.bytes, m.cfg.MaxTxs, m.cfg.MaxBytes)
-		}
-	}
-	return nil
+	return m.roomLocked(sender, acc, nonce == pending, size)
 }
 
 func (m *Mempool) fullLocked(size int) bool {
 	return len(m.txs) >= m.cfg.MaxTxs || m.bytes+size > m.cfg.MaxBytes
 }
 
-// insert re-checks admissibility (other admissions ran meanwhile) and adds
-// the transaction. A ready transaction is queued for gossip at once, a
-// queued one when it becomes ready.
+// insert re-checks admissibility (other admissions ran meanwhile), evicts
+// what that check chose, and adds the transaction. A ready transaction is
+// queued for gossip at once, a queued one when it becomes ready.
 func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, next uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	size := tx.Size()
-	if err := m.admissibleLocked(hash, sender, tx.Nonce, size, next); err != nil {
+	victims, err := m.admissibleLocked(hash, sender, tx.Nonce, size, next)
+	if err != nil {
 		return err
 	}
+	m.evictLocked(victims, sender)
 	acc := m.accounts[sender]
 	if acc == nil {
 		acc = &account{base: next, pending: next, byNonce: make(map[uint64]*entry)}
