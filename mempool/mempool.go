@@ -339,10 +339,10 @@ func (m *Mempool) recoverUncached(tx *chain.Tx) (chain.Address, error) {
 }
 
 // admissibleLocked runs every pool-dependent admission check. next is the
-// sender's next nonce read from state. It returns the held transactions
-// that must be evicted to make room (see roomLocked); it evicts nothing
-// itself. When the pool is full it first drops expired transactions.
-func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) ([]*entry, error) {
+// sender's next nonce read from state. It returns the plan of held
+// transactions that must be evicted to make room (see roomLocked; nil when
+// none), and evicts nothing itself. When the pool is full it first drops expired transactions.
+func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) (*evictPlan, error) {
 	if _, ok := m.txs[hash]; ok {
 		return nil, reject(ReasonAlreadyKnown, nil, "%s", hash)
 	}
@@ -381,11 +381,11 @@ func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, ne
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	size := tx.Size()
-	victims, err := m.admissibleLocked(hash, sender, tx.Nonce, size, next)
+	evict, err := m.admissibleLocked(hash, sender, tx.Nonce, size, next)
 	if err != nil {
 		return err
 	}
-	m.evictLocked(victims, sender)
+	m.evictLocked(evict, sender)
 	acc := m.accounts[sender]
 	if acc == nil {
 		acc = &account{base: next, pending: next, byNonce: make(map[uint64]*entry)}

@@ -19,6 +19,7 @@ const maxEvictPerAdd = 64
 type evictPlan struct {
 	victims []*entry
 	bytes   int
+	bounded int                   // victims[:bounded] make room under Config.MaxQueued, the rest in the pool
 	queued  int                   // victims that are queued
 	perQ    map[*account]int      // queued victims per account
 	perR    map[*account]int      // ready victims per account
@@ -63,7 +64,8 @@ func (p *evictPlan) heldOf(acc *account) int {
 
 // roomLocked decides whether a transaction of size bytes from sender,
 // whose account is acc (nil when it holds nothing), may be admitted, and
-// returns the held transactions that must be evicted to make room for it.
+// returns the plan of held transactions that must be evicted to make room
+// for it (nil when none need be).
 // ready tells whether it would be ready on admission. It changes nothing.
 //
 // The rules, in order:
@@ -84,7 +86,7 @@ func (p *evictPlan) heldOf(acc *account) int {
 //     fair share or more, ErrFull when it does not.
 //
 // Reserved transactions (in this node's proposals) are never evicted.
-func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, size int) ([]*entry, error) {
+func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, size int) (*evictPlan, error) {
 	p := &evictPlan{} // its maps are made when a victim is looked for: most admissions need none
 	if !ready {
 		queued := len(m.txs) - m.ready
@@ -94,6 +96,7 @@ func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, siz
 					queued, m.cfg.MaxQueued)
 			}
 		}
+		p.bounded = len(p.victims)
 	}
 	full := func() bool {
 		return len(m.txs)-len(p.victims) >= m.cfg.MaxTxs || m.bytes-p.bytes+size > m.cfg.MaxBytes
@@ -117,7 +120,10 @@ func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, siz
 		return nil, reject(ReasonFull, nil, "%d txs and %d bytes held, limits %d txs and %d bytes",
 			len(m.txs), m.bytes, m.cfg.MaxTxs, m.cfg.MaxBytes)
 	}
-	return p.victims, nil
+	if len(p.victims) == 0 {
+		return nil, nil
+	}
+	return p, nil
 }
 
 // planQueuedLocked adds to p the newest evictable queued transaction of
@@ -213,16 +219,23 @@ func (m *Mempool) planReadyLocked(p *evictPlan, sender chain.Address, acc *accou
 	return true
 }
 
-// evictLocked drops the planned victims with DropEvicted, each with the
-// reason that chose it.
-func (m *Mempool) evictLocked(victims []*entry, sender chain.Address) {
-	for _, e := range victims {
+// evictLocked drops the victims of plan p (nil: none) with DropEvicted,
+// each with the reason that chose it.
+func (m *Mempool) evictLocked(p *evictPlan, sender chain.Address) {
+	if p == nil {
+		return
+	}
+	for i, e := range p.victims {
 		acc := m.accounts[e.sender]
+		limit := "pool full"
+		if i < p.bounded {
+			limit = fmt.Sprintf("queued transactions at max_queued %d", m.cfg.MaxQueued)
+		}
 		kind := "ready"
 		if e.nonce() > acc.pending {
 			kind = fmt.Sprintf("queued behind the gap at nonce %d", acc.pending)
 		}
-		m.dropLocked(e, DropEvicted, fmt.Sprintf("pool full: %s, its sender held %d (%d queued, fair share %d); room made for a transaction of %s",
-			kind, len(acc.byNonce), len(acc.byNonce)-acc.readyCount(), m.cfg.MaxTxsPerSender, sender))
+		m.dropLocked(e, DropEvicted, fmt.Sprintf("%s: %s, its sender held %d (%d queued, fair share %d); room made for a transaction of %s",
+			limit, kind, len(acc.byNonce), len(acc.byNonce)-acc.readyCount(), m.cfg.MaxTxsPerSender, sender))
 	}
 }

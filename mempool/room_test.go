@@ -53,7 +53,7 @@ func TestMaxQueuedLimit(t *testing.T) {
 	// One past the limit from another sender: a holds 3 > 0+1, so its newest
 	// queued one makes room.
 	bq := h.mustAdd(h.sign(b, 1, "x"))
-	h.lookupDrop(aq[2], DropEvicted, "queued behind the gap at nonce 0")
+	h.lookupDrop(aq[2], DropEvicted, "queued transactions at max_queued 3: queued behind the gap at nonce 0")
 	h.wantStatus(bq, StatusQueued)
 	// Now a holds 2 and b would hold 2: nobody holds more, refused.
 	if _, err := h.m.Add(h.sign(b, 2, "x")); !errors.Is(err, ErrFull) {
@@ -94,7 +94,7 @@ func TestReadyEvictsQueuedWhenFull(t *testing.T) {
 		t.Fatalf("setup: %+v", st)
 	}
 	c0 := h.mustAdd(h.sign(c, 0, "x"))
-	h.lookupDrop(q1h[2], DropEvicted, "its sender held 3 (3 queued")
+	h.lookupDrop(q1h[2], DropEvicted, "pool full: queued behind the gap at nonce 0, its sender held 3 (3 queued")
 	c1 := h.mustAdd(h.sign(c, 1, "x"))
 	h.lookupDrop(q1h[1], DropEvicted, "queued")
 	h.addN(c, 2, 4) // q1 and q2 each hold 1: both go
