@@ -54,6 +54,9 @@ type account struct {
 	base    uint64 // sender's next nonce in committed state, as last learned
 	pending uint64 // next nonce counting ready transactions
 	byNonce map[uint64]*entry
+	// queuedIdx is the queued count under which the account is filed in
+	// Mempool.queuedByCount (0: not filed).
+	queuedIdx int
 }
 
 // readyCount returns the number of ready transactions.
@@ -89,11 +92,20 @@ type Mempool struct {
 	seq      uint64
 	txs      map[chain.Hash]*entry
 	accounts map[chain.Address]*account
-	bytes    int
-	age      *list.List // *entry in admission order, for TTL
-	gossip   *list.List // *entry admitted and not yet handed to gossip
-	dropped  *droppedTable
-	evicted  [numDropKinds]uint64
+	// queuedByCount and heavySenders index the accounts eviction looks
+	// at, so that it never scans every account: queuedByCount[n] holds
+	// those with n queued transactions (n ≥ 1; maxQueuedCount is at least
+	// the highest non-empty n), heavySenders those holding more than
+	// Config.MaxTxsPerSender (at most MaxTxs/MaxTxsPerSender of them).
+	// classifyLocked keeps them.
+	queuedByCount  map[int]map[chain.Address]*account
+	maxQueuedCount int
+	heavySenders   map[chain.Address]*account
+	bytes          int
+	age            *list.List // *entry in admission order, for TTL
+	gossip         *list.List // *entry admitted and not yet handed to gossip
+	dropped        *droppedTable
+	evicted        [numDropKinds]uint64
 	// reservedCount is the number of entries with reserved set.
 	reservedCount int
 	// ready is the sum of every account's readyCount.
@@ -112,17 +124,19 @@ type Mempool struct {
 func New(cfg Config, chainID string, state State) *Mempool {
 	cfg = cfg.withDefaults()
 	return &Mempool{
-		cfg:       cfg,
-		chainID:   chainID,
-		state:     state,
-		log:       cfg.Logger.With("module", "mempool"),
-		sigs:      newSigCache(cfg.SigCacheSize),
-		txs:       make(map[chain.Hash]*entry),
-		accounts:  make(map[chain.Address]*account),
-		age:       list.New(),
-		gossip:    list.New(),
-		dropped:   newDroppedTable(cfg.MaxDropped),
-		recoverFn: (*chain.Tx).Sender,
+		cfg:           cfg,
+		chainID:       chainID,
+		state:         state,
+		log:           cfg.Logger.With("module", "mempool"),
+		sigs:          newSigCache(cfg.SigCacheSize),
+		txs:           make(map[chain.Hash]*entry),
+		accounts:      make(map[chain.Address]*account),
+		queuedByCount: make(map[int]map[chain.Address]*account),
+		heavySenders:  make(map[chain.Address]*account),
+		age:           list.New(),
+		gossip:        list.New(),
+		dropped:       newDroppedTable(cfg.MaxDropped),
+		recoverFn:     (*chain.Tx).Sender,
 	}
 }
 
@@ -402,6 +416,7 @@ func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, ne
 	}
 	m.gossipReadyLocked(acc, from)
 	m.ready += acc.readyCount()
+	m.classifyLocked(sender, acc)
 	m.txs[hash] = e
 	m.bytes += size
 	m.dropped.remove(hash)
@@ -450,11 +465,38 @@ func (m *Mempool) detachLocked(e *entry, acc *account) {
 func (m *Mempool) settleLocked(sender chain.Address, acc *account) {
 	if len(acc.byNonce) == 0 {
 		delete(m.accounts, sender)
+		m.classifyLocked(sender, acc)
 		return
 	}
 	acc.recompute()
 	m.gossipReadyLocked(acc, acc.base)
 	m.ready += acc.readyCount()
+	m.classifyLocked(sender, acc)
+}
+
+// classifyLocked files acc (sender's account) in queuedByCount and
+// heavySenders, or takes it out of them, after its transactions changed.
+func (m *Mempool) classifyLocked(sender chain.Address, acc *account) {
+	if q := len(acc.byNonce) - acc.readyCount(); q != acc.queuedIdx {
+		if acc.queuedIdx > 0 {
+			delete(m.queuedByCount[acc.queuedIdx], sender)
+		}
+		if q > 0 {
+			bucket := m.queuedByCount[q]
+			if bucket == nil {
+				bucket = make(map[chain.Address]*account)
+				m.queuedByCount[q] = bucket
+			}
+			bucket[sender] = acc
+			m.maxQueuedCount = max(m.maxQueuedCount, q)
+		}
+		acc.queuedIdx = q
+	}
+	if len(acc.byNonce) > m.cfg.MaxTxsPerSender {
+		m.heavySenders[sender] = acc
+	} else {
+		delete(m.heavySenders, sender)
+	}
 }
 
 // dropLocked removes e and remembers why, for Lookup.

@@ -127,7 +127,9 @@ func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, siz
 }
 
 // planQueuedLocked adds to p the newest evictable queued transaction of
-// the sender holding the most queued ones. With fair set, that sender must
+// a sender holding the most queued ones (any one of them on a tie). It
+// costs the number of queued-count levels walked plus the accounts p
+// already chose from, never a scan of every sender. With fair set, that sender must
 // differ from sender and hold more queued transactions than sender would
 // after admitting one more. It reports whether it found one.
 func (m *Mempool) planQueuedLocked(p *evictPlan, sender chain.Address, acc *account, fair bool) bool {
@@ -137,16 +139,23 @@ func (m *Mempool) planQueuedLocked(p *evictPlan, sender chain.Address, acc *acco
 		limit = p.queuedOf(acc) + 1
 	}
 	for {
+		// Walk the queued-count buckets down from the highest; an account
+		// already in p counts for fewer than its bucket says, so a bucket
+		// is searched until an account p has not touched, and no lower
+		// bucket can beat the best found.
 		var best *account
-		var bestAddr chain.Address
 		bestN := limit
-		for a, other := range m.accounts {
-			if fair && a == sender {
-				continue
-			}
-			n := p.queuedOf(other)
-			if n > bestN || (n == bestN && best != nil && bytes.Compare(a[:], bestAddr[:]) < 0) {
-				best, bestAddr, bestN = other, a, n
+		for c := m.topQueuedLocked(); c > bestN; c-- {
+			for a, other := range m.queuedByCount[c] {
+				if fair && a == sender {
+					continue
+				}
+				if n := c - p.perQ[other]; n > bestN {
+					best, bestN = other, n
+					if n == c {
+						break
+					}
+				}
 			}
 		}
 		if best == nil {
@@ -196,7 +205,7 @@ func (m *Mempool) planReadyLocked(p *evictPlan, sender chain.Address, acc *accou
 	var best *account
 	var bestAddr chain.Address
 	bestN := limit
-	for a, other := range m.accounts {
+	for a, other := range m.heavySenders {
 		if a == sender {
 			continue
 		}
@@ -217,6 +226,16 @@ func (m *Mempool) planReadyLocked(p *evictPlan, sender chain.Address, acc *accou
 	}
 	p.add(best.byNonce[best.pending-1-uint64(p.perR[best])], best, false)
 	return true
+}
+
+// topQueuedLocked returns the highest queued count of any account (0 when
+// nothing is queued), forgetting emptied buckets above it.
+func (m *Mempool) topQueuedLocked() int {
+	for m.maxQueuedCount > 0 && len(m.queuedByCount[m.maxQueuedCount]) == 0 {
+		delete(m.queuedByCount, m.maxQueuedCount)
+		m.maxQueuedCount--
+	}
+	return m.maxQueuedCount
 }
 
 // evictLocked drops the victims of plan p (nil: none) with DropEvicted,
