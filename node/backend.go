@@ -85,7 +85,7 @@ var dropReasons = map[mempool.DropKind]string{
 	mempool.DropTTL:            "time-to-live expired",
 	mempool.DropNonceOvertaken: "nonce overtaken by a committed transaction",
 	mempool.DropRecheck:        "rejected by the application after a commit",
-	mempool.DropEvicted:        "evicted from a full mempool",
+	mempool.DropEvicted:        "evicted to make room",
 }
 
 // dropReason is "<rule> (<detail>)", e.g. "time-to-live expired (held

@@ -45,7 +45,7 @@ func TestEveryDropKindIsPhrased(t *testing.T) {
 		}
 	}
 	got := dropReason(mempool.TxStatus{Drop: mempool.DropEvicted, Reason: "pool full: queued behind the gap at nonce 0"})
-	if want := "evicted from a full mempool (pool full: queued behind the gap at nonce 0)"; got != want {
+	if want := "evicted to make room (pool full: queued behind the gap at nonce 0)"; got != want {
 		t.Fatalf("dropReason = %q, want %q", got, want)
 	}
 }
