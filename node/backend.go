@@ -225,5 +225,6 @@ func (b *backend) Query(app, path string, data []byte) ([]byte, error) {
 func (b *backend) MempoolStatus() rpc.MempoolStatus {
 	st := b.n.pool.Stats()
 	c := b.n.pool.Config()
-	return rpc.MempoolStatus{Size: st.Size, Bytes: int64(st.Bytes), Limit: c.MaxTxs, BytesLimit: int64(c.MaxBytes)}
+	return rpc.MempoolStatus{Size: st.Size, Bytes: int64(st.Bytes), Limit: c.MaxTxs, BytesLimit: int64(c.MaxBytes),
+		Queued: st.Queued, QueuedLimit: c.MaxQueued}
 }

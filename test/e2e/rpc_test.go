@@ -473,8 +473,8 @@ func testRPCMempoolFull(c *cluster) {
 	}
 	var mp rpc.Mempool
 	c.mustCall(3, &mp, "mempool_status")
-	if mp.Size != queuedLimit {
-		t.Fatalf("node3 mempool holds %d, want max_queued %d", mp.Size, queuedLimit)
+	if mp.Size != queuedLimit || mp.Queued != queuedLimit || mp.QueuedLimit != queuedLimit {
+		t.Fatalf("node3 mempool_status %+v, want %d held, all queued, queuedLimit %d", mp, queuedLimit, queuedLimit)
 	}
 	// Refused, not remembered: the same bytes are refused the same way,
 	// not as already known.
