@@ -8,9 +8,11 @@ import (
 	"github.com/bafomet/bafomet/chain"
 )
 
-// maxEvictPerAdd bounds how many held transactions one admission may
+// maxEvictPerAdd bounds how many ready transactions one admission may
 // evict (more than one only when the byte limit binds), so that one large
-// transaction costs a bounded scan.
+// transaction costs a bounded amount of work. Queued victims are not
+// capped: a ready transaction must get in while anything is queued, and
+// they are bounded by Config.MaxQueued anyway.
 const maxEvictPerAdd = 64
 
 // evictPlan is the set of held transactions an admission would evict,
@@ -102,13 +104,12 @@ func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, siz
 		return len(m.txs)-len(p.victims) >= m.cfg.MaxTxs || m.bytes-p.bytes+size > m.cfg.MaxBytes
 	}
 	for full() {
-		ok := len(p.victims) < maxEvictPerAdd
-		if ok {
-			if ready {
-				ok = m.planQueuedLocked(p, sender, acc, false) || m.planReadyLocked(p, sender, acc)
-			} else {
-				ok = m.planQueuedLocked(p, sender, acc, true)
-			}
+		var ok bool
+		if ready {
+			ok = m.planQueuedLocked(p, sender, acc, false) ||
+				(len(p.victims)-p.queued < maxEvictPerAdd && m.planReadyLocked(p, sender, acc))
+		} else {
+			ok = m.planQueuedLocked(p, sender, acc, true)
 		}
 		if ok {
 			continue

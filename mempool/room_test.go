@@ -272,3 +272,32 @@ func TestEvictionCostIndependentOfSenders(t *testing.T) {
 		t.Fatalf("room decision took %v on a full pool of %d senders, want well under 25µs", per, DefaultMaxTxs)
 	}
 }
+
+// TestLargeReadyTxEvictsManySmallQueued: when the byte limit binds, a
+// large ready transaction evicts as many queued ones as it needs, even if
+// the senders holding the most queued hold only small ones: an attacker
+// who puts many tiny queued transactions in few accounts and a few large
+// ones elsewhere must not make a large ready transaction "mempool full".
+func TestLargeReadyTxEvictsManySmallQueued(t *testing.T) {
+	const big = 9000
+	const maxBytes = 36_000
+	h := newHarness(t, Config{MaxTxs: 1000, MaxQueued: 500, MaxTxBytes: 10_000, MaxBytes: maxBytes})
+	for range 12 {
+		k := newKey(t)
+		h.addN(k, 1, 17) // 16 tiny queued each
+	}
+	for range 2 {
+		h.mustAdd(h.sign(newKey(t), 1, strings.Repeat("b", big)))
+	}
+	st := h.m.Stats()
+	if st.Queued != 12*16+2 || st.Bytes+big+200 <= maxBytes {
+		t.Fatalf("setup: %+v", st)
+	}
+	need := st.Bytes + big + 200 - maxBytes
+	hash := h.mustAdd(h.sign(newKey(t), 0, strings.Repeat("r", big)))
+	h.wantStatus(hash, StatusPending)
+	if ev := h.m.Stats().Evicted[DropEvicted]; ev <= maxEvictPerAdd {
+		t.Fatalf("evicted %d to free %d bytes; the setup should need more than %d tiny ones", ev, need, maxEvictPerAdd)
+	}
+	checkInvariants(t, h.m)
+}
