@@ -67,8 +67,8 @@ func (p *evictPlan) heldOf(acc *account) int {
 // roomLocked decides whether a transaction of size bytes from sender,
 // whose account is acc (nil when it holds nothing), may be admitted, and
 // returns the plan of held transactions that must be evicted to make room
-// for it (nil when none need be).
-// ready tells whether it would be ready on admission. It changes nothing.
+// for it (nil when none need be). ready tells whether it would be ready on
+// admission. It changes nothing.
 //
 // The rules, in order:
 //
@@ -78,10 +78,12 @@ func (p *evictPlan) heldOf(acc *account) int {
 //     sender after the admission; otherwise it is refused (ErrFull).
 //   - When the pool is full (Config.MaxTxs or Config.MaxBytes), a ready
 //     transaction evicts queued ones, from the sender holding the most
-//     queued first, newest nonce first. When nothing is queued, it evicts
+//     queued first (its own included), newest nonce first, as many as it
+//     needs. When nothing is queued, it evicts
 //     the newest ready transaction of the sender holding the most, if
 //     that sender holds more than its fair share (Config.MaxTxsPerSender)
-//     and more than this sender would after the admission.
+//     and more than this sender would after the admission; at most
+//     maxEvictPerAdd of these.
 //   - When the pool is full, a queued transaction evicts only queued ones,
 //     under the same condition as for a queued slot.
 //   - Otherwise it is refused: ErrSenderFull when the sender holds its
@@ -127,12 +129,12 @@ func (m *Mempool) roomLocked(sender chain.Address, acc *account, ready bool, siz
 	return p, nil
 }
 
-// planQueuedLocked adds to p the newest evictable queued transaction of
-// a sender holding the most queued ones (any one of them on a tie). It
-// costs the number of queued-count levels walked plus the accounts p
-// already chose from, never a scan of every sender. With fair set, that sender must
-// differ from sender and hold more queued transactions than sender would
-// after admitting one more. It reports whether it found one.
+// planQueuedLocked adds to p the newest evictable queued transaction of a
+// sender holding the most queued ones (any one of them on a tie). With
+// fair set, that sender must differ from sender and hold more queued
+// transactions than sender would after admitting one more. It reports
+// whether it found one. It costs the number of queued-count levels walked
+// plus the accounts p already chose from, never a scan of every sender.
 func (m *Mempool) planQueuedLocked(p *evictPlan, sender chain.Address, acc *account, fair bool) bool {
 	p.init()
 	limit := 0
