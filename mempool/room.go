@@ -179,17 +179,18 @@ func (m *Mempool) planQueuedLocked(p *evictPlan, sender chain.Address, acc *acco
 func (p *evictPlan) nextQueued(acc *account) *entry {
 	list, ok := p.sorted[acc]
 	if !ok {
-		for n, e := range acc.byNonce {
-			if n > acc.pending && !e.reserved {
-				list = append(list, e)
+		// Walk up from the gap until every queued entry is found: about
+		// MaxNonceGap steps unless ready transactions were dropped under
+		// queued ones, never a scan of the account's ready transactions.
+		for n, left := acc.pending+1, len(acc.byNonce)-acc.readyCount(); left > 0; n++ {
+			if e := acc.byNonce[n]; e != nil {
+				left--
+				if !e.reserved {
+					list = append(list, e)
+				}
 			}
 		}
-		slices.SortFunc(list, func(a, b *entry) int {
-			if a.nonce() > b.nonce() {
-				return -1
-			}
-			return 1
-		})
+		slices.Reverse(list)
 		p.sorted[acc] = list
 	}
 	if i := p.perQ[acc]; i < len(list) {

@@ -301,3 +301,39 @@ func TestLargeReadyTxEvictsManySmallQueued(t *testing.T) {
 	}
 	checkInvariants(t, h.m)
 }
+
+// TestEvictionCostIndependentOfReadyCount: evicting the newest queued
+// transaction of an account that also holds thousands of ready ones walks
+// up from its gap, not through all its transactions, so an account that
+// keeps 16 queued on top of 9,000 ready cannot make every eviction scan
+// 9,000 entries under the pool's lock.
+func TestEvictionCostIndependentOfReadyCount(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timing under the race detector means nothing")
+	}
+	h := newHarness(t, Config{})
+	heavy := newKey(t)
+	for i, raw := range signParallel(t, heavy, 9000) {
+		if _, err := h.m.Add(raw); err != nil {
+			t.Fatalf("heavy nonce %d: %v", i, err)
+		}
+	}
+	h.addN(heavy, 9001, 9017) // 16 queued behind the gap at 9000
+	for h.m.Stats().Size < DefaultMaxTxs {
+		h.mustAdd(h.sign(newKey(t), 0, "r"))
+	}
+	k := newKey(t)
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	const rounds = 2000
+	start := time.Now()
+	for i := range rounds {
+		p, err := h.m.roomLocked(addr(k), nil, true, 100)
+		if err != nil || len(p.victims) != 1 || p.victims[0].nonce() != 9016 {
+			t.Fatalf("round %d: plan %+v, %v; want heavy's nonce 9016", i, p, err)
+		}
+	}
+	if per := time.Since(start) / rounds; per > 25*time.Microsecond {
+		t.Fatalf("room decision took %v with an account of 9,016 transactions, want well under 25µs", per)
+	}
+}
