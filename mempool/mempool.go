@@ -438,11 +438,18 @@ func (m *Mempool) gossipReadyLocked(acc *account, from uint64) {
 
 // removeLocked takes e out of the pool and restores its account's
 // invariant.
+//
+// The account's new pending nonce needs no walk: every nonce in [base,
+// pending) is held, so removing one of them makes it the new pending
+// nonce, and removing a queued one leaves pending as it was.
 func (m *Mempool) removeLocked(e *entry) {
 	acc := m.accounts[e.sender]
 	m.ready -= acc.readyCount()
 	m.detachLocked(e, acc)
-	m.settleLocked(e.sender, acc)
+	if n := e.nonce(); n < acc.pending {
+		acc.pending = n
+	}
+	m.finishLocked(e.sender, acc, acc.pending)
 }
 
 // detachLocked takes e out of the pool's indexes and its account's map,
@@ -463,13 +470,22 @@ func (m *Mempool) detachLocked(e *entry, acc *account) {
 // left, forgets it when empty, and counts its ready transactions back into
 // m.ready (the caller subtracted them before the change).
 func (m *Mempool) settleLocked(sender chain.Address, acc *account) {
+	old := acc.pending
+	acc.recompute()
+	m.finishLocked(sender, acc, old)
+}
+
+// finishLocked completes a change to acc whose pending nonce is already
+// restored: it forgets the account when empty, queues for gossip what
+// became ready above the pending nonce old, counts its ready transactions
+// back into m.ready and refiles it for eviction.
+func (m *Mempool) finishLocked(sender chain.Address, acc *account, old uint64) {
 	if len(acc.byNonce) == 0 {
 		delete(m.accounts, sender)
 		m.classifyLocked(sender, acc)
 		return
 	}
-	acc.recompute()
-	m.gossipReadyLocked(acc, acc.base)
+	m.gossipReadyLocked(acc, old)
 	m.ready += acc.readyCount()
 	m.classifyLocked(sender, acc)
 }

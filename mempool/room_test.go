@@ -337,3 +337,37 @@ func TestEvictionCostIndependentOfReadyCount(t *testing.T) {
 		t.Fatalf("room decision took %v with an account of 9,016 transactions, want well under 25µs", per)
 	}
 }
+
+// TestRemovingTopReadyIsConstantTime: evicting (or otherwise removing) a
+// transaction restores its account's pending nonce without walking the
+// account's ready transactions, so the fair-share eviction of a heavy
+// sender's newest one costs the same whether it holds 10 or 9,000.
+func TestRemovingTopReadyIsConstantTime(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timing under the race detector means nothing")
+	}
+	h := newHarness(t, Config{})
+	heavy := newKey(t)
+	for i, raw := range signParallel(t, heavy, 9000) {
+		if _, err := h.m.Add(raw); err != nil {
+			t.Fatalf("heavy nonce %d: %v", i, err)
+		}
+	}
+	h.m.TakeGossip(1 << 20)
+	h.m.mu.Lock()
+	acc := h.m.accounts[addr(heavy)]
+	const rounds = 1000
+	start := time.Now()
+	for range rounds {
+		h.m.dropLocked(acc.byNonce[acc.pending-1], DropEvicted, "test")
+	}
+	per := time.Since(start) / rounds
+	h.m.mu.Unlock()
+	checkInvariants(t, h.m)
+	if st := h.m.Stats(); st.Ready != 9000-rounds || st.Queued != 0 {
+		t.Fatalf("after removals: %+v", st)
+	}
+	if per > 20*time.Microsecond {
+		t.Fatalf("removing the newest of ~8,500 ready took %v, want well under 20µs", per)
+	}
+}
