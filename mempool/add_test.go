@@ -202,7 +202,7 @@ func TestReasonNames(t *testing.T) {
 	for _, k := range DropKinds() {
 		kinds = append(kinds, k.String())
 	}
-	if got := strings.Join(kinds, ","); got != "ttl,nonce_overtaken,recheck_failed" {
+	if got := strings.Join(kinds, ","); got != "ttl,nonce_overtaken,recheck_failed,evicted" {
 		t.Errorf("drop kinds = %s", got)
 	}
 	if StatusPending.String() != "pending" || StatusQueued.String() != "queued" || StatusDropped.String() != "dropped" {

@@ -12,6 +12,7 @@ const (
 	DefaultMaxTxs          = 10_000
 	DefaultMaxBytes        = 64 << 20 // 64 MiB of wire bytes
 	DefaultMaxTxBytes      = 64 << 10 // 64 KiB per transaction
+	DefaultMaxQueued       = DefaultMaxTxs / 4
 	DefaultMaxTxsPerSender = 64
 	DefaultMaxNonceGap     = 16
 	DefaultTTL             = 10 * time.Minute
@@ -30,8 +31,19 @@ type Config struct {
 	MaxBytes int `toml:"max_bytes"`
 	// MaxTxBytes bounds the wire size of one transaction.
 	MaxTxBytes int `toml:"max_tx_bytes"`
-	// MaxTxsPerSender bounds one sender's transactions, ready plus queued,
-	// so that a flood from one sender cannot crowd out others.
+	// MaxQueued bounds the transactions held behind a nonce gap (queued),
+	// across all senders, so that transactions that cannot execute yet
+	// never fill the pool: at least MaxTxs − MaxQueued slots are left to
+	// ready ones, and a ready transaction that finds the pool full evicts
+	// queued ones (see the package doc). It is checked on admission. Zero
+	// takes a quarter of MaxTxs (at least 1); it must be below MaxTxs.
+	MaxQueued int `toml:"max_queued"`
+	// MaxTxsPerSender is each sender's fair share of a full pool, ready
+	// plus queued. It is not a cap while the pool has room: a sender may
+	// use free space. When the pool is full, a sender holding at least
+	// its share is refused (ErrSenderFull), and a ready transaction of a
+	// sender holding less evicts the newest transaction of the sender
+	// holding the most, if that sender holds more than its share.
 	MaxTxsPerSender int `toml:"max_txs_per_sender"`
 	// MaxNonceGap bounds how far a nonce may run ahead of the sender's
 	// pending nonce: a transaction is admitted only if
@@ -63,6 +75,7 @@ func DefaultConfig() Config {
 		MaxTxs:          DefaultMaxTxs,
 		MaxBytes:        DefaultMaxBytes,
 		MaxTxBytes:      DefaultMaxTxBytes,
+		MaxQueued:       DefaultMaxQueued,
 		MaxTxsPerSender: DefaultMaxTxsPerSender,
 		MaxNonceGap:     DefaultMaxNonceGap,
 		TTL:             DefaultTTL,
@@ -84,6 +97,7 @@ func (c Config) Validate() error {
 		{"max_txs", int64(c.MaxTxs)},
 		{"max_bytes", int64(c.MaxBytes)},
 		{"max_tx_bytes", int64(c.MaxTxBytes)},
+		{"max_queued", int64(c.MaxQueued)},
 		{"max_txs_per_sender", int64(c.MaxTxsPerSender)},
 		{"ttl", int64(c.TTL)},
 		{"sig_cache_size", int64(c.SigCacheSize)},
@@ -95,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTxBytes > 0 && c.MaxBytes > 0 && c.MaxTxBytes > c.MaxBytes {
 		errs = append(errs, fmt.Errorf("mempool config: max_tx_bytes %d exceeds max_bytes %d", c.MaxTxBytes, c.MaxBytes))
+	}
+	if c.MaxQueued > 0 && c.MaxTxs > 0 && c.MaxQueued >= c.MaxTxs {
+		errs = append(errs, fmt.Errorf("mempool config: max_queued %d must be below max_txs %d", c.MaxQueued, c.MaxTxs))
 	}
 	return errors.Join(errs...)
 }
@@ -110,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTxBytes <= 0 {
 		c.MaxTxBytes = d.MaxTxBytes
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = max(1, c.MaxTxs/4)
 	}
 	if c.MaxTxsPerSender <= 0 {
 		c.MaxTxsPerSender = d.MaxTxsPerSender

@@ -212,6 +212,24 @@ func checkInvariants(t testing.TB, m *Mempool) {
 		}
 		held += len(acc.byNonce)
 		ready += acc.readyCount()
+		if q := len(acc.byNonce) - acc.readyCount(); acc.queuedIdx != q || (q > 0 && m.queuedByCount[q][sender] != acc) || q > m.maxQueuedCount {
+			t.Fatalf("account %s: queued %d, filed under %d (max %d)", sender, q, acc.queuedIdx, m.maxQueuedCount)
+		}
+		if _, ok := m.heavySenders[sender]; ok != (len(acc.byNonce) > m.cfg.MaxTxsPerSender) {
+			t.Fatalf("account %s: in heavySenders %v, holds %d", sender, ok, len(acc.byNonce))
+		}
+	}
+	for n, bucket := range m.queuedByCount {
+		for sender, acc := range bucket {
+			if m.accounts[sender] != acc || acc.queuedIdx != n {
+				t.Fatalf("queuedByCount[%d] holds %s, filed under %d", n, sender, acc.queuedIdx)
+			}
+		}
+	}
+	for sender, acc := range m.heavySenders {
+		if m.accounts[sender] != acc {
+			t.Fatalf("heavySenders holds %s, not an account", sender)
+		}
 	}
 	if held != len(m.txs) || held != m.age.Len() || ready != m.ready || reserved != m.reservedCount || bytes != m.bytes {
 		t.Fatalf("counters: held %d txs %d age %d | ready %d counter %d | reserved %d counter %d | bytes %d counter %d",
@@ -219,5 +237,11 @@ func checkInvariants(t testing.TB, m *Mempool) {
 	}
 	if m.gossip.Len() > held {
 		t.Fatalf("gossip queue %d longer than pool %d", m.gossip.Len(), held)
+	}
+	for el := m.gossip.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry)
+		if m.txs[e.hash] != e || e.gossiped {
+			t.Fatalf("gossip queue holds %s (nonce %d): not held, or already handed out", e.hash, e.nonce())
+		}
 	}
 }

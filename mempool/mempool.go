@@ -38,7 +38,8 @@ type entry struct {
 	reserved   bool   // in an uncommitted proposal of this node
 	reservedAt uint64 // committed height when reserved
 	ageElem    *list.Element
-	gossipElem *list.Element // nil once handed to gossip
+	gossipElem *list.Element // set while ready and waiting to be handed to gossip
+	gossiped   bool          // handed to gossip by TakeGossip
 	resent     time.Time     // last handed out again by TakeStale
 }
 
@@ -53,6 +54,9 @@ type account struct {
 	base    uint64 // sender's next nonce in committed state, as last learned
 	pending uint64 // next nonce counting ready transactions
 	byNonce map[uint64]*entry
+	// queuedIdx is the queued count under which the account is filed in
+	// Mempool.queuedByCount (0: not filed).
+	queuedIdx int
 }
 
 // readyCount returns the number of ready transactions.
@@ -88,11 +92,20 @@ type Mempool struct {
 	seq      uint64
 	txs      map[chain.Hash]*entry
 	accounts map[chain.Address]*account
-	bytes    int
-	age      *list.List // *entry in admission order, for TTL
-	gossip   *list.List // *entry admitted and not yet handed to gossip
-	dropped  *droppedTable
-	evicted  [numDropKinds]uint64
+	// queuedByCount and heavySenders index the accounts eviction looks
+	// at, so that it never scans every account: queuedByCount[n] holds
+	// those with n queued transactions (n ≥ 1; maxQueuedCount is at least
+	// the highest non-empty n), heavySenders those holding more than
+	// Config.MaxTxsPerSender (at most MaxTxs/MaxTxsPerSender of them).
+	// classifyLocked keeps them.
+	queuedByCount  map[int]map[chain.Address]*account
+	maxQueuedCount int
+	heavySenders   map[chain.Address]*account
+	bytes          int
+	age            *list.List // *entry in admission order, for TTL
+	gossip         *list.List // *entry admitted and not yet handed to gossip
+	dropped        *droppedTable
+	evicted        [numDropKinds]uint64
 	// reservedCount is the number of entries with reserved set.
 	reservedCount int
 	// ready is the sum of every account's readyCount.
@@ -111,17 +124,19 @@ type Mempool struct {
 func New(cfg Config, chainID string, state State) *Mempool {
 	cfg = cfg.withDefaults()
 	return &Mempool{
-		cfg:       cfg,
-		chainID:   chainID,
-		state:     state,
-		log:       cfg.Logger.With("module", "mempool"),
-		sigs:      newSigCache(cfg.SigCacheSize),
-		txs:       make(map[chain.Hash]*entry),
-		accounts:  make(map[chain.Address]*account),
-		age:       list.New(),
-		gossip:    list.New(),
-		dropped:   newDroppedTable(cfg.MaxDropped),
-		recoverFn: (*chain.Tx).Sender,
+		cfg:           cfg,
+		chainID:       chainID,
+		state:         state,
+		log:           cfg.Logger.With("module", "mempool"),
+		sigs:          newSigCache(cfg.SigCacheSize),
+		txs:           make(map[chain.Hash]*entry),
+		accounts:      make(map[chain.Address]*account),
+		queuedByCount: make(map[int]map[chain.Address]*account),
+		heavySenders:  make(map[chain.Address]*account),
+		age:           list.New(),
+		gossip:        list.New(),
+		dropped:       newDroppedTable(cfg.MaxDropped),
+		recoverFn:     (*chain.Tx).Sender,
 	}
 }
 
@@ -130,10 +145,13 @@ func (m *Mempool) Config() Config { return m.cfg }
 
 // Add admits the transaction in wire form raw and returns its hash. It
 // checks, in order: size, already known, decoding, chain id, signature,
-// committed nonce, pending nonce taken, nonce gap, per-sender limit,
-// capacity, and the application's CheckTx. A refusal is a *RejectError
-// matching one of the Err* sentinels; any other error is a failed state
-// read. The hash is zero only when raw is too large to hash.
+// committed nonce, pending nonce taken, nonce gap, room (the queued bound,
+// the pool's limits and the senders' fair shares), and the application's
+// CheckTx. A refusal is a *RejectError matching one of the Err*
+// sentinels; any other error is a failed state read. The hash is zero only
+// when raw is too large to hash. When the pool is full, admitting the
+// transaction may evict others (DropEvicted; see the package doc), and
+// only once every check has passed.
 //
 // Once Add returns nil the transaction is held until it commits or is
 // dropped by a documented rule (see the package doc).
@@ -241,7 +259,7 @@ func (m *Mempool) admit(tx *chain.Tx, hash chain.Hash) error {
 		return fmt.Errorf("mempool: read next nonce of %s: %w", sender, err)
 	}
 	m.mu.Lock()
-	err = m.admissibleLocked(hash, sender, tx.Nonce, tx.Size(), next)
+	_, err = m.admissibleLocked(hash, sender, tx.Nonce, tx.Size(), next)
 	height := m.height
 	m.mu.Unlock()
 	if err != nil {
@@ -335,11 +353,15 @@ func (m *Mempool) recoverUncached(tx *chain.Tx) (chain.Address, error) {
 }
 
 // admissibleLocked runs every pool-dependent admission check. next is the
-// sender's next nonce read from state. When the pool is full it first drops
-// expired transactions.
-func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) error {
+// sender's next nonce read from state. It returns the plan of held
+// transactions that must be evicted to make room (see roomLocked; nil when
+// none), and evicts nothing itself. When the pool is full it first drops expired transactions.
+func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce uint64, size int, next uint64) (*evictPlan, error) {
 	if _, ok := m.txs[hash]; ok {
-		return reject(ReasonAlreadyKnown, nil, "%s", hash)
+		return nil, reject(ReasonAlreadyKnown, nil, "%s", hash)
+	}
+	if m.fullLocked(size) {
+		m.expireLocked(m.cfg.Now())
 	}
 	base, pending := next, next
 	acc := m.accounts[sender]
@@ -348,43 +370,36 @@ func (m *Mempool) admissibleLocked(hash chain.Hash, sender chain.Address, nonce 
 		pending = max(acc.pending, base)
 	}
 	if nonce < base {
-		return reject(ReasonNonceTooLow, nil, "nonce %d, sender %s next nonce %d", nonce, sender, base)
+		return nil, reject(ReasonNonceTooLow, nil, "nonce %d, sender %s next nonce %d", nonce, sender, base)
 	}
 	if acc != nil {
 		if other := acc.byNonce[nonce]; other != nil {
-			return reject(ReasonNonceTaken, nil, "nonce %d of %s held by %s", nonce, sender, other.hash)
+			return nil, reject(ReasonNonceTaken, nil, "nonce %d of %s held by %s", nonce, sender, other.hash)
 		}
 	}
 	if nonce > pending && nonce-pending > m.cfg.MaxNonceGap {
-		return reject(ReasonNonceTooFarAhead, nil, "nonce %d, sender %s pending nonce %d, max gap %d",
+		return nil, reject(ReasonNonceTooFarAhead, nil, "nonce %d, sender %s pending nonce %d, max gap %d",
 			nonce, sender, pending, m.cfg.MaxNonceGap)
 	}
-	if acc != nil && len(acc.byNonce) >= m.cfg.MaxTxsPerSender {
-		return reject(ReasonSenderFull, nil, "sender %s holds %d, limit %d", sender, len(acc.byNonce), m.cfg.MaxTxsPerSender)
-	}
-	if m.fullLocked(size) {
-		m.expireLocked(m.cfg.Now())
-		if m.fullLocked(size) {
-			return reject(ReasonFull, nil, "%d txs and %d bytes held, limits %d txs and %d bytes",
-				len(m.txs), m.bytes, m.cfg.MaxTxs, m.cfg.MaxBytes)
-		}
-	}
-	return nil
+	return m.roomLocked(sender, acc, nonce == pending, size)
 }
 
 func (m *Mempool) fullLocked(size int) bool {
 	return len(m.txs) >= m.cfg.MaxTxs || m.bytes+size > m.cfg.MaxBytes
 }
 
-// insert re-checks admissibility (other admissions ran meanwhile) and adds
-// the transaction.
+// insert re-checks admissibility (other admissions ran meanwhile), evicts
+// what that check chose, and adds the transaction. A ready transaction is
+// queued for gossip at once, a queued one when it becomes ready.
 func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, next uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	size := tx.Size()
-	if err := m.admissibleLocked(hash, sender, tx.Nonce, size, next); err != nil {
+	evict, err := m.admissibleLocked(hash, sender, tx.Nonce, size, next)
+	if err != nil {
 		return err
 	}
+	m.evictLocked(evict, sender)
 	acc := m.accounts[sender]
 	if acc == nil {
 		acc = &account{base: next, pending: next, byNonce: make(map[uint64]*entry)}
@@ -394,12 +409,14 @@ func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, ne
 	m.seq++
 	e := &entry{tx: tx, hash: hash, sender: sender, size: size, seq: m.seq, added: m.cfg.Now()}
 	e.ageElem = m.age.PushBack(e)
-	e.gossipElem = m.gossip.PushBack(e)
 	acc.byNonce[tx.Nonce] = e
+	from := acc.pending
 	for acc.byNonce[acc.pending] != nil {
 		acc.pending++
 	}
+	m.gossipReadyLocked(acc, from)
 	m.ready += acc.readyCount()
+	m.classifyLocked(sender, acc)
 	m.txs[hash] = e
 	m.bytes += size
 	m.dropped.remove(hash)
@@ -407,13 +424,32 @@ func (m *Mempool) insert(tx *chain.Tx, hash chain.Hash, sender chain.Address, ne
 	return nil
 }
 
+// gossipReadyLocked queues for gossip acc's ready transactions from nonce
+// from on that were never queued or handed out: transactions are gossiped
+// only once ready, so that one node's queued transactions (which cannot
+// execute, and cost nothing to make) never fill its peers' pools.
+func (m *Mempool) gossipReadyLocked(acc *account, from uint64) {
+	for n := max(from, acc.base); n < acc.pending; n++ {
+		if e := acc.byNonce[n]; !e.gossiped && e.gossipElem == nil {
+			e.gossipElem = m.gossip.PushBack(e)
+		}
+	}
+}
+
 // removeLocked takes e out of the pool and restores its account's
 // invariant.
+//
+// The account's new pending nonce needs no walk: every nonce in [base,
+// pending) is held, so removing one of them makes it the new pending
+// nonce, and removing a queued one leaves pending as it was.
 func (m *Mempool) removeLocked(e *entry) {
 	acc := m.accounts[e.sender]
 	m.ready -= acc.readyCount()
 	m.detachLocked(e, acc)
-	m.settleLocked(e.sender, acc)
+	if n := e.nonce(); n < acc.pending {
+		acc.pending = n
+	}
+	m.finishLocked(e.sender, acc, acc.pending)
 }
 
 // detachLocked takes e out of the pool's indexes and its account's map,
@@ -434,12 +470,49 @@ func (m *Mempool) detachLocked(e *entry, acc *account) {
 // left, forgets it when empty, and counts its ready transactions back into
 // m.ready (the caller subtracted them before the change).
 func (m *Mempool) settleLocked(sender chain.Address, acc *account) {
+	old := acc.pending
+	acc.recompute()
+	m.finishLocked(sender, acc, old)
+}
+
+// finishLocked completes a change to acc whose pending nonce is already
+// restored: it forgets the account when empty, queues for gossip what
+// became ready above the pending nonce old, counts its ready transactions
+// back into m.ready and refiles it for eviction.
+func (m *Mempool) finishLocked(sender chain.Address, acc *account, old uint64) {
 	if len(acc.byNonce) == 0 {
 		delete(m.accounts, sender)
+		m.classifyLocked(sender, acc)
 		return
 	}
-	acc.recompute()
+	m.gossipReadyLocked(acc, old)
 	m.ready += acc.readyCount()
+	m.classifyLocked(sender, acc)
+}
+
+// classifyLocked files acc (sender's account) in queuedByCount and
+// heavySenders, or takes it out of them, after its transactions changed.
+func (m *Mempool) classifyLocked(sender chain.Address, acc *account) {
+	if q := len(acc.byNonce) - acc.readyCount(); q != acc.queuedIdx {
+		if acc.queuedIdx > 0 {
+			delete(m.queuedByCount[acc.queuedIdx], sender)
+		}
+		if q > 0 {
+			bucket := m.queuedByCount[q]
+			if bucket == nil {
+				bucket = make(map[chain.Address]*account)
+				m.queuedByCount[q] = bucket
+			}
+			bucket[sender] = acc
+			m.maxQueuedCount = max(m.maxQueuedCount, q)
+		}
+		acc.queuedIdx = q
+	}
+	if len(acc.byNonce) > m.cfg.MaxTxsPerSender {
+		m.heavySenders[sender] = acc
+	} else {
+		delete(m.heavySenders, sender)
+	}
 }
 
 // dropLocked removes e and remembers why, for Lookup.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 func names(keys ...*ecdsa.PrivateKey) map[chain.Address]string {
@@ -126,34 +127,48 @@ func TestReapLimits(t *testing.T) {
 	}
 }
 
+// TestFloodFromOneSenderDoesNotStarveOthers: one sender may fill an empty
+// pool (its fair share is no cap while there is room), but once the pool
+// is full it is refused, and another sender's ready transactions evict its
+// newest ones; the reap then alternates between them.
 func TestFloodFromOneSenderDoesNotStarveOthers(t *testing.T) {
-	flood := 100_000
-	if raceEnabled {
-		flood = 10_000 // one goroutine: the race detector only slows it down
-	}
-	cfg := DefaultConfig()
+	const maxTxs, flood = 1000, 5000
+	cfg := Config{MaxTxs: maxTxs}
 	h := newHarness(t, cfg)
+	cfg = h.m.Config()
 	a, b := newKey(t), newKey(t)
 	raws := signParallel(t, a, flood)
 	counts := make(map[Reason]int)
+	var bHashes []chain.Hash
 	for i, raw := range raws {
 		_, err := h.m.Add(raw)
 		counts[ReasonOf(err)]++
 		if i == flood/2 {
-			h.addN(b, 0, 10) // the other sender arrives mid-flood
+			bHashes = h.addN(b, 0, 10) // the other sender arrives mid-flood, on a full pool
 		}
 	}
-	// nonces 0..63 fill a's slots; 64..80 are within the gap of pending 64
-	// but a is full; 81.. are too far ahead.
+	// Nonces 0..999 fill the pool; 1000..1016 are within the gap of pending
+	// 1000 but a holds more than its share of a full pool; later ones are
+	// too far ahead (b's arrival evicted a's 990..999, leaving pending 990).
+	gap := int(cfg.MaxNonceGap)
 	want := map[Reason]int{
-		ReasonNone:             cfg.MaxTxsPerSender,
-		ReasonSenderFull:       int(cfg.MaxNonceGap) + 1,
-		ReasonNonceTooFarAhead: flood - cfg.MaxTxsPerSender - int(cfg.MaxNonceGap) - 1,
+		ReasonNone:             maxTxs,
+		ReasonSenderFull:       gap + 1,
+		ReasonNonceTooFarAhead: flood - maxTxs - gap - 1,
 	}
 	if !mapsEqual(counts, want) {
 		t.Fatalf("outcomes = %v, want %v", counts, want)
 	}
 	checkInvariants(t, h.m)
+	for _, hash := range bHashes {
+		if st, ok := h.m.Lookup(hash); !ok || st.Status != StatusPending {
+			t.Fatalf("b's transaction %s not pending: %+v", hash, st)
+		}
+	}
+	evicted, ok := h.m.Lookup(crypto.Keccak256Hash(raws[maxTxs-1]))
+	if !ok || evicted.Status != StatusDropped || evicted.Drop != DropEvicted || !strings.Contains(evicted.Reason, "fair share 64") {
+		t.Fatalf("a's newest nonce: %+v, want dropped as evicted", evicted)
+	}
 	got := h.reapLabels(20, 1<<20, names(a, b))
 	var bCount int
 	for _, l := range got {
@@ -164,8 +179,8 @@ func TestFloodFromOneSenderDoesNotStarveOthers(t *testing.T) {
 	if len(got) != 20 || bCount != 10 || got[1] != "B0" || got[19] != "B9" {
 		t.Fatalf("reap = %v, want A and B alternating with all 10 of B", got)
 	}
-	if st := h.m.Stats(); st.Size != cfg.MaxTxsPerSender+10 || st.Rejected[ReasonNonceTooFarAhead] != uint64(want[ReasonNonceTooFarAhead]) {
-		t.Fatalf("stats size %d rejected %v", st.Size, st.Rejected)
+	if st := h.m.Stats(); st.Size != maxTxs || st.Evicted[DropEvicted] != 10 {
+		t.Fatalf("stats size %d evicted %v", st.Size, st.Evicted)
 	}
 }
 

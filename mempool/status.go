@@ -42,6 +42,7 @@ const (
 	DropTTL                            // held for Config.TTL
 	DropNonceOvertaken                 // a committed transaction used its nonce
 	DropRecheck                        // failed the application's re-check after a commit
+	DropEvicted                        // evicted from a full pool for a fairer transaction
 	numDropKinds
 )
 
@@ -57,12 +58,16 @@ func (k DropKind) String() string {
 		return "nonce_overtaken"
 	case DropRecheck:
 		return "recheck_failed"
+	case DropEvicted:
+		return "evicted"
 	}
 	return fmt.Sprintf("drop(%d)", uint8(k))
 }
 
 // DropKinds returns every drop kind, in order.
-func DropKinds() []DropKind { return []DropKind{DropTTL, DropNonceOvertaken, DropRecheck} }
+func DropKinds() []DropKind {
+	return []DropKind{DropTTL, DropNonceOvertaken, DropRecheck, DropEvicted}
+}
 
 // TxStatus describes one transaction known to the mempool.
 type TxStatus struct {

@@ -85,6 +85,7 @@ var dropReasons = map[mempool.DropKind]string{
 	mempool.DropTTL:            "time-to-live expired",
 	mempool.DropNonceOvertaken: "nonce overtaken by a committed transaction",
 	mempool.DropRecheck:        "rejected by the application after a commit",
+	mempool.DropEvicted:        "evicted to make room",
 }
 
 // dropReason is "<rule> (<detail>)", e.g. "time-to-live expired (held
@@ -224,5 +225,6 @@ func (b *backend) Query(app, path string, data []byte) ([]byte, error) {
 func (b *backend) MempoolStatus() rpc.MempoolStatus {
 	st := b.n.pool.Stats()
 	c := b.n.pool.Config()
-	return rpc.MempoolStatus{Size: st.Size, Bytes: int64(st.Bytes), Limit: c.MaxTxs, BytesLimit: int64(c.MaxBytes)}
+	return rpc.MempoolStatus{Size: st.Size, Bytes: int64(st.Bytes), Limit: c.MaxTxs, BytesLimit: int64(c.MaxBytes),
+		Queued: st.Queued, QueuedLimit: c.MaxQueued}
 }

@@ -35,3 +35,17 @@ func TestRefusalMessageSaysItOnce(t *testing.T) {
 		t.Fatal("the test relies on the shared wording of wrong chain id")
 	}
 }
+
+// TestEveryDropKindIsPhrased: a dropped transaction's status names its rule
+// in words for every drop kind, the eviction from a full pool included.
+func TestEveryDropKindIsPhrased(t *testing.T) {
+	for _, k := range mempool.DropKinds() {
+		if _, ok := dropReasons[k]; !ok {
+			t.Errorf("drop kind %s has no phrase", k)
+		}
+	}
+	got := dropReason(mempool.TxStatus{Drop: mempool.DropEvicted, Reason: "pool full: queued behind the gap at nonce 0"})
+	if want := "evicted to make room (pool full: queued behind the gap at nonce 0)"; got != want {
+		t.Fatalf("dropReason = %q, want %q", got, want)
+	}
+}

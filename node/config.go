@@ -196,8 +196,9 @@ type DebugConfig struct {
 type MempoolConfig struct {
 	MaxTxs          int           `toml:"max_txs"`
 	MaxBytes        int           `toml:"max_bytes"`
-	MaxTxsPerSender int           `toml:"max_txs_per_sender"`
-	MaxNonceGap     int           `toml:"max_nonce_gap"` // how far ahead of a sender's next nonce a tx may be
+	MaxQueued       int           `toml:"max_queued"`         // txs behind a nonce gap, all senders; 0: a quarter of max_txs
+	MaxTxsPerSender int           `toml:"max_txs_per_sender"` // a sender's fair share of a full pool, not a cap
+	MaxNonceGap     int           `toml:"max_nonce_gap"`      // how far ahead of a sender's next nonce a tx may be
 	TTL             time.Duration `toml:"ttl"`
 }
 
@@ -546,6 +547,12 @@ func (c *Config) validateMempool(add func(error)) {
 	add(cfgInt("mempool.max_txs_per_sender", c.Mempool.MaxTxsPerSender, cfgMaxCount))
 	add(cfgInt("mempool.max_nonce_gap", c.Mempool.MaxNonceGap, cfgMaxCount))
 	add(cfgDuration("mempool.ttl", c.Mempool.TTL))
+	if q := c.Mempool.MaxQueued; q != 0 {
+		add(cfgInt("mempool.max_queued", q, cfgMaxCount))
+		if c.Mempool.MaxTxs > 0 && q >= c.Mempool.MaxTxs {
+			add(cfgKeyErr("mempool.max_queued", "%d is not below mempool.max_txs %d", q, c.Mempool.MaxTxs))
+		}
+	}
 	if c.Mempool.MaxTxs > 0 && c.Mempool.MaxTxsPerSender > c.Mempool.MaxTxs {
 		add(cfgKeyErr("mempool.max_txs_per_sender", "%d is above mempool.max_txs %d", c.Mempool.MaxTxsPerSender, c.Mempool.MaxTxs))
 	}

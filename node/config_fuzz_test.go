@@ -25,6 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 		"[rpc]\nmax_connections = 1\nmax_connections_per_ip = 0\nread_timeout = \"1ms\"\nidle_timeout = \"25h\"\n",
 		"[rpc]\nmax_response_bytes = 1\nresponse_buffer_bytes = 2\nws_buffer_bytes = -1\nwrite_timeout = 5\n",
 		"[debug]\nlisten = \"127.0.0.1:0\"\n", "[debug]\nlisten = \"0.0.0.0:6060\"\n",
+		"[mempool]\nmax_txs = 8\nmax_queued = 8\n", "[mempool]\nmax_queued = 0\nmax_txs_per_sender = 1\n",
 	} {
 		f.Add([]byte(s))
 	}

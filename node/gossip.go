@@ -11,9 +11,11 @@ import (
 	"github.com/bafomet/bafomet/p2p"
 )
 
-// Transaction gossip sends newly admitted transactions to every validator
-// in batches — one frame per interval rather than one write per
-// transaction. A frame is the RLP list of the transactions' wire forms.
+// Transaction gossip sends transactions to every validator once they are
+// ready (the mempool hands out none queued behind a nonce gap, so one
+// node's queue cannot fill its peers'), in batches — one frame per
+// interval rather than one write per transaction. A frame is the RLP list
+// of the transactions' wire forms.
 const (
 	gossipInterval = 5 * time.Millisecond
 	gossipMaxBatch = 512

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/rlp"
 
@@ -78,4 +79,34 @@ func TestGossipSkippedWhileSyncing(t *testing.T) {
 	if size := n.pool.Stats().Size; size != 1 {
 		t.Fatalf("mempool holds %d transactions after sync, want 1", size)
 	}
+}
+
+// TestQueuedTransactionNotGossiped: a transaction queued behind a nonce gap
+// stays on the node that admitted it — neither gossiped nor re-sent, so
+// one node's queue cannot fill its peers' (issue 29, finding 3) — and is
+// gossiped once the missing nonce arrives, then commits.
+func TestQueuedTransactionNotGossiped(t *testing.T) {
+	tn := newTestNetWith(t, 4, genesis.DefaultConsensus())
+	for i := range tn.nodes {
+		tn.start(i)
+	}
+	holder := tn.nodes[1]
+	tx1, err := chain.SignTx(tn.user, tn.gen.ChainID, 1, []byte("queued=1"))
+	must(t, err)
+	_, err = holder.pool.Add(tx1.Bytes())
+	must(t, err)
+	// Longer than resendAge plus expireInterval: a stale re-send would
+	// have gone out by now.
+	time.Sleep(resendAge + 2*expireInterval)
+	for i, n := range tn.nodes {
+		if _, held := n.pool.Lookup(tx1.Hash()); held != (i == 1) {
+			t.Fatalf("node %d holds the queued transaction: %v, want only node 1", i, held)
+		}
+	}
+	tx0, err := chain.SignTx(tn.user, tn.gen.ChainID, 0, []byte("queued=0"))
+	must(t, err)
+	_, err = holder.pool.Add(tx0.Bytes())
+	must(t, err)
+	holder.wakeDriver()
+	waitNonce(t, tn, 2) // 20 s deadline
 }

@@ -273,6 +273,7 @@ func (n *Node) mempoolConfig() mempool.Config {
 	c := mempool.DefaultConfig()
 	m := n.cfg.Mempool
 	c.MaxTxs, c.MaxBytes, c.MaxTxsPerSender = m.MaxTxs, m.MaxBytes, m.MaxTxsPerSender
+	c.MaxQueued = m.MaxQueued // 0 takes the mempool's default, a quarter of MaxTxs
 	c.MaxNonceGap = uint64(m.MaxNonceGap)
 	c.TTL = m.TTL
 	c.MaxTxBytes = int(n.gen.Consensus.MaxTxBytes)

@@ -288,5 +288,5 @@ type mempoolAPI struct{ s *Server }
 func (api *mempoolAPI) Status() Mempool {
 	defer api.s.observe("mempool_status", time.Now(), nil)
 	m := api.s.backend.MempoolStatus()
-	return Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit}
+	return Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit, Queued: m.Queued, QueuedLimit: m.QueuedLimit}
 }

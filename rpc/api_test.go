@@ -233,7 +233,7 @@ func TestStatusValidatorsMempoolEvidence(t *testing.T) {
 		v3["peerId"] != "peer3" || v3["publicKey"] != hexutil.Encode(f.vals[3].Validator.PubKey) {
 		t.Errorf("validator 3 = %v", v3)
 	}
-	if got := string(call(t, fx.url, "mempool_status", `[]`).Result); got != `{"size":3,"bytes":420,"limit":5000,"bytesLimit":1048576}` {
+	if got := string(call(t, fx.url, "mempool_status", `[]`).Result); got != `{"size":3,"bytes":420,"limit":5000,"bytesLimit":1048576,"queued":1,"queuedLimit":1250}` {
 		t.Errorf("mempool_status = %s", got)
 	}
 	if got := string(call(t, fx.url, "chain_evidence", `[]`).Result); got != `[]` {

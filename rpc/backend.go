@@ -109,8 +109,10 @@ type ValidatorInfo struct {
 
 // MempoolStatus is the mempool's occupancy and its limits.
 type MempoolStatus struct {
-	Size       int   // transactions held
-	Bytes      int64 // their total size
-	Limit      int   // maximum number of transactions
-	BytesLimit int64 // maximum total size
+	Size        int   // transactions held
+	Bytes       int64 // their total size
+	Limit       int   // maximum number of transactions
+	BytesLimit  int64 // maximum total size
+	Queued      int   // transactions held behind a nonce gap
+	QueuedLimit int   // maximum admitted behind nonce gaps (mempool.max_queued)
 }

@@ -250,5 +250,5 @@ func (f *fakeBackend) bankQuery(path string, data []byte) ([]byte, error) {
 }
 
 func (f *fakeBackend) MempoolStatus() MempoolStatus {
-	return MempoolStatus{Size: 3, Bytes: 420, Limit: 5000, BytesLimit: 1 << 20}
+	return MempoolStatus{Size: 3, Bytes: 420, Limit: 5000, BytesLimit: 1 << 20, Queued: 1, QueuedLimit: 1250}
 }

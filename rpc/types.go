@@ -217,10 +217,12 @@ type Balance struct {
 
 // Mempool is the result of mempool_status.
 type Mempool struct {
-	Size       int   `json:"size"`
-	Bytes      int64 `json:"bytes"`
-	Limit      int   `json:"limit"`
-	BytesLimit int64 `json:"bytesLimit"`
+	Size        int   `json:"size"`
+	Bytes       int64 `json:"bytes"`
+	Limit       int   `json:"limit"`
+	BytesLimit  int64 `json:"bytesLimit"`
+	Queued      int   `json:"queued"`
+	QueuedLimit int   `json:"queuedLimit"`
 }
 
 // SubscriptionError is the final notification of a subscription the server

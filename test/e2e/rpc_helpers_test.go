@@ -853,7 +853,7 @@ func (c *cluster) checkQueries(i int, h uint64) {
 	if i == 3 {
 		wantLimit = poolLimitNode3
 	}
-	want := rpc.Mempool{Size: 0, Bytes: 0, Limit: wantLimit, BytesLimit: defaultPoolBytes}
+	want := rpc.Mempool{Size: 0, Bytes: 0, Limit: wantLimit, BytesLimit: defaultPoolBytes, QueuedLimit: wantLimit / 4}
 	var mp rpc.Mempool
 	c.waitFor(name+" mempool empty after the commit", 10*time.Second, func() bool {
 		c.mustCall(i, &mp, "mempool_status")

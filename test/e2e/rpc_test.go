@@ -33,8 +33,8 @@ const (
 	accMethods   = 0  // committed transactions for the read methods
 	accPending   = 1  // pending and queued transactions
 	accErrors    = 2  // application errors at the nonce limits
-	accFillPool  = 3  // queued transactions that fill node 3's mempool
-	accPoolFull  = 4  // refused by node 3's full mempool
+	accFillPool  = 3  // queued transactions that fill node 3's queued limit
+	accPoolFull  = 4  // evicts accFillPool's newest queued one on node 3
 	accLoadFirst = 5  // first of the accounts loading while subscribers watch
 	accLoadCount = 4  // how many: 5..8
 	accRawWS     = 9  // transactions watched by the raw websocket client
@@ -196,14 +196,21 @@ func testRPCPendingQueued(c *cluster) {
 	t := c.t
 	queued := c.signTx(accPending, 1, "q=1")
 	c.send(1, queued)
+	var res *rpc.TxResult
+	c.mustCall(1, &res, "chain_getTransaction", queued.Hash())
+	c.checkMempoolTx(1, res, queued, rpc.TxQueued)
+	// A queued transaction is not gossiped (issue 29, finding 3): after
+	// longer than the node's re-send age, no other node knows it.
+	time.Sleep(3 * time.Second)
 	for i := range c.m.Nodes {
-		var res *rpc.TxResult
-		c.waitFor("queued tx on "+c.m.Nodes[i].Name, 10*time.Second, func() bool {
-			res = nil
-			c.mustCall(i, &res, "chain_getTransaction", queued.Hash())
-			return res != nil
-		})
-		c.checkMempoolTx(i, res, queued, rpc.TxQueued)
+		if i == 1 {
+			continue
+		}
+		var other *rpc.TxResult
+		c.mustCall(i, &other, "chain_getTransaction", queued.Hash())
+		if other != nil {
+			t.Fatalf("%s holds the queued transaction as %+v, want it unknown there", c.m.Nodes[i].Name, other)
+		}
 	}
 	if got := c.nonce(1, accPending, true); got != 0 {
 		t.Fatalf("pending nonce with only a queued tx: %d, want 0", got)
@@ -247,7 +254,8 @@ func testRPCPendingQueued(c *cluster) {
 
 // testRPCDropped sends a transaction that waits behind a nonce gap until
 // node 3's short time-to-live drops it, and reads it there as dropped with
-// the reason, then as unknown nowhere else (the other nodes still hold it).
+// the reason; no other node ever held it (queued transactions are not
+// gossiped).
 func testRPCDropped(c *cluster) {
 	tx := c.signTx(accDropped, 1, "dropped=1")
 	c.send(3, tx)
@@ -262,8 +270,8 @@ func testRPCDropped(c *cluster) {
 	}
 	var other *rpc.TxResult
 	c.mustCall(0, &other, "chain_getTransaction", tx.Hash())
-	if other == nil || other.Status != rpc.TxQueued {
-		c.t.Fatalf("node0 holds the transaction as %+v, want queued", other)
+	if other != nil {
+		c.t.Fatalf("node0 holds the transaction as %+v, want it unknown there", other)
 	}
 	var mp rpc.Mempool
 	c.mustCall(3, &mp, "mempool_status")
@@ -439,36 +447,63 @@ func (c *cluster) fillNonces(a int, from, skip, to uint64) {
 	}
 }
 
-// testRPCMempoolFull fills node 3's small mempool with queued
-// transactions gossiped from node 0, sees the full and sender-full
-// refusals there, then releases the queue and sees node 3 accept again.
+// testRPCMempoolFull fills node 3's queued transactions (its mempool holds
+// poolLimitNode3, so max_queued is a quarter of that) from one account,
+// sees the queued-limit refusal, sees another account's queued
+// transaction evict the first account's newest (its status says so) and
+// that account's ready transaction accepted and committed, then commits
+// the whole queue through node 0, where the refused bytes are accepted.
 func testRPCMempoolFull(c *cluster) {
 	t := c.t
-	for n := uint64(1); n <= poolLimitNode3; n++ {
-		c.send(0, c.signTx(accFillPool, n, "pool"+strconv.FormatUint(n, 10)+"=x"))
+	queuedLimit := poolLimitNode3 / 4
+	fill := make([]*chain.Tx, poolLimitNode3+1)
+	for n := range fill {
+		fill[n] = c.signTx(accFillPool, uint64(n), "pool"+strconv.Itoa(n)+"=x")
 	}
-	c.waitFor("node3 mempool full", 10*time.Second, func() bool {
-		var mp rpc.Mempool
-		c.mustCall(3, &mp, "mempool_status")
-		return mp.Size == poolLimitNode3
-	})
 	var h chain.Hash
-	err := c.call(3, &h, "chain_sendTransaction", hexutil.Encode(c.signTx(accFillPool, 0, "pool0=x").Bytes()))
-	wantRPCError(t, err, rpc.CodeSenderFull, "too many pending", strconv.Itoa(poolLimitNode3))
-	other := c.signTx(accPoolFull, 0, "full=x")
-	err = c.call(3, &h, "chain_sendTransaction", hexutil.Encode(other.Bytes()))
-	wantRPCError(t, err, rpc.CodeMempoolFull, "mempool full", strconv.Itoa(poolLimitNode3))
+	for n := 1; n <= poolLimitNode3; n++ {
+		err := c.call(3, &h, "chain_sendTransaction", hexutil.Encode(fill[n].Bytes()))
+		if n <= queuedLimit {
+			if err != nil {
+				t.Fatalf("queued nonce %d of %d: %v", n, queuedLimit, err)
+			}
+			continue
+		}
+		wantRPCError(t, err, rpc.CodeMempoolFull, "mempool full", "limit "+strconv.Itoa(queuedLimit)+" (max_queued)")
+	}
+	var mp rpc.Mempool
+	c.mustCall(3, &mp, "mempool_status")
+	if mp.Size != queuedLimit || mp.Queued != queuedLimit || mp.QueuedLimit != queuedLimit {
+		t.Fatalf("node3 mempool_status %+v, want %d held, all queued, queuedLimit %d", mp, queuedLimit, queuedLimit)
+	}
+	// Refused, not remembered: the same bytes are refused the same way,
+	// not as already known.
+	err := c.call(3, &h, "chain_sendTransaction", hexutil.Encode(fill[queuedLimit+1].Bytes()))
+	wantRPCError(t, err, rpc.CodeMempoolFull, "max_queued")
+	// Another sender's queued transaction takes the newest queued slot of
+	// the sender holding the most.
+	other1 := c.signTx(accPoolFull, 1, "full1=x")
+	c.send(3, other1)
+	var res *rpc.TxResult
+	c.mustCall(3, &res, "chain_getTransaction", fill[queuedLimit].Hash())
+	if res == nil || res.Status != rpc.TxDropped || res.Reason == nil ||
+		!strings.HasPrefix(*res.Reason, "evicted to make room (queued transactions at max_queued "+strconv.Itoa(queuedLimit)) {
+		t.Fatalf("evicted transaction: %+v, reason %q", res, deref(res.Reason))
+	}
+	// Its ready transaction is admitted, and both commit.
+	other0 := c.signTx(accPoolFull, 0, "full0=x")
+	c.send(3, other0)
+	c.waitCommitted(3, other1.Hash())
 	c.requireServing(3)
-	// The refused transaction is not remembered: once the queue commits,
-	// the same bytes are accepted.
-	c.send(0, c.signTx(accFillPool, 0, "pool0=x"))
-	c.waitFor("node3 mempool drained", 30*time.Second, func() bool {
+	// The whole queue commits through node 0, the refused bytes included.
+	for _, tx := range fill {
+		c.send(0, tx)
+	}
+	c.waitFor("the queue committed and node3's mempool drained", 30*time.Second, func() bool {
 		var mp rpc.Mempool
 		c.mustCall(3, &mp, "mempool_status")
 		return mp.Size == 0 && c.nonce(3, accFillPool, false) == poolLimitNode3+1
 	})
-	c.send(3, other)
-	c.waitCommitted(3, other.Hash())
 }
 
 // testRPCBatchAndLimits covers batches (mixed, at and over the length
