@@ -436,11 +436,12 @@ func (n *Node) p2pConfig() p2p.Config {
 		ChainID:     n.gen.ChainID,
 		GenesisHash: n.genesisHash,
 		Limits: p2p.Limits{
-			ConsensusFrameMax: c.MaxFrameBytes,
-			TxFrameMax:        c.MaxTxFrameBytes,
-			SendQueueLen:      c.OutboundQueue,
-			BackoffMin:        c.DialBackoffMin,
-			BackoffMax:        c.DialBackoffMax,
+			ConsensusFrameMax:     c.MaxFrameBytes,
+			TxFrameMax:            c.MaxTxFrameBytes,
+			SendQueueLen:          c.OutboundQueue,
+			InboundStreamsPerPeer: c.StreamsPerPeer,
+			BackoffMin:            c.DialBackoffMin,
+			BackoffMax:            c.DialBackoffMax,
 		},
 		Logger: n.log,
 	}
