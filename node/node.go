@@ -439,6 +439,7 @@ func (n *Node) p2pConfig() p2p.Config {
 			ConsensusFrameMax:     c.MaxFrameBytes,
 			TxFrameMax:            c.MaxTxFrameBytes,
 			SendQueueLen:          c.OutboundQueue,
+			SyncResponseMax:       n.syncResponseMax(),
 			InboundStreamsPerPeer: c.StreamsPerPeer,
 			BackoffMin:            c.DialBackoffMin,
 			BackoffMax:            c.DialBackoffMax,

@@ -20,7 +20,7 @@ const (
 	DefaultTxFrameMax                 = 256 << 10
 	DefaultHelloFrameMax              = 1 << 10
 	DefaultSyncRequestMax             = 4 << 10
-	DefaultSyncResponseMax            = 64 << 20
+	DefaultSyncResponseMax            = 16 << 20 // blocksync's DefaultMaxResponseBytes
 	DefaultSendQueueLen               = 1024
 	DefaultInboundQueueLen            = 4096
 	DefaultSyncServeMax               = 8
