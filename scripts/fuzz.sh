@@ -19,7 +19,10 @@
 # the engine's final execs count over the time from "now fuzzing" to its
 # last report, so it is measured the same way for a duration and for a count
 # FUZZTIME; every target's rate is printed, and slow targets fail the run
-# after all targets have run.
+# after all targets have run. With a count FUZZTIME the engine counts the
+# calls its minimizer makes among the inputs and stops at the count, so a
+# target slow per input fails either way but a minimization stall shows only
+# in a duration run (make fuzz).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fuzztime=${FUZZTIME:-10m}
