@@ -18,6 +18,7 @@ import (
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/ordering"
 	"github.com/bafomet/bafomet/ordering/driver"
+	"github.com/bafomet/bafomet/p2p"
 )
 
 // Node home layout, relative to the home directory (docs/operations.md).
@@ -45,6 +46,7 @@ const (
 	DefaultMaxFrameBytes       = driver.DefaultMaxFrameBytes
 	DefaultMaxTxFrameBytes     = 256 << 10
 	DefaultOutboundQueue       = 1024
+	DefaultStreamsPerPeer      = p2p.DefaultInboundStreamsPerPeer
 	DefaultMaxRequestBytes     = 5 << 20
 	DefaultMaxBatchLength      = 100
 	DefaultMaxWSMessageBytes   = 5 << 20
@@ -101,12 +103,15 @@ const (
 	MinTickInterval      = time.Millisecond
 	MaxTickInterval      = 10 * time.Second
 
-	cfgMaxNameLen  = 64
-	cfgMaxBytes    = 1 << 30          // upper bound of every byte-size setting
-	cfgMaxCount    = 1 << 24          // upper bound of every count setting
-	cfgMinDuration = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
-	cfgMaxDuration = 24 * time.Hour
-	cfgFileMode    = os.FileMode(0o644)
+	cfgMaxNameLen = 64
+	cfgMaxBytes   = 1 << 30 // upper bound of every byte-size setting
+	cfgMaxCount   = 1 << 24 // upper bound of every count setting
+	// cfgMaxStreamsPerPeer bounds p2p.max_inbound_streams_per_peer: each
+	// stream may hold a partly received frame.
+	cfgMaxStreamsPerPeer = 1024
+	cfgMinDuration       = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
+	cfgMaxDuration       = 24 * time.Hour
+	cfgFileMode          = os.FileMode(0o644)
 )
 
 // Config is a node's configuration, read from HOME/config/config.toml.
@@ -144,12 +149,13 @@ type NodeConfig struct {
 
 // P2PConfig configures the libp2p host.
 type P2PConfig struct {
-	Listen          string        `toml:"listen"`             // multiaddr, e.g. /ip4/0.0.0.0/tcp/26600
-	DialBackoffMin  time.Duration `toml:"dial_backoff_min"`   // first redial delay
-	DialBackoffMax  time.Duration `toml:"dial_backoff_max"`   // cap of the exponential redial delay
-	MaxFrameBytes   int           `toml:"max_frame_bytes"`    // largest consensus frame (carries a block)
-	MaxTxFrameBytes int           `toml:"max_tx_frame_bytes"` // largest transaction-gossip frame
-	OutboundQueue   int           `toml:"outbound_queue"`     // frames queued per peer and protocol
+	Listen          string        `toml:"listen"`                       // multiaddr, e.g. /ip4/0.0.0.0/tcp/26600
+	DialBackoffMin  time.Duration `toml:"dial_backoff_min"`             // first redial delay
+	DialBackoffMax  time.Duration `toml:"dial_backoff_max"`             // cap of the exponential redial delay
+	MaxFrameBytes   int           `toml:"max_frame_bytes"`              // largest consensus frame (carries a block)
+	MaxTxFrameBytes int           `toml:"max_tx_frame_bytes"`           // largest transaction-gossip frame
+	OutboundQueue   int           `toml:"outbound_queue"`               // frames queued per peer and protocol
+	StreamsPerPeer  int           `toml:"max_inbound_streams_per_peer"` // consensus and tx streams one peer may have open
 }
 
 // RPCConfig configures the JSON-RPC and websocket server.
@@ -230,7 +236,7 @@ func DefaultConfig() Config {
 			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
 			MaxFrameBytes: DefaultMaxFrameBytes, MaxTxFrameBytes: DefaultMaxTxFrameBytes,
-			OutboundQueue: DefaultOutboundQueue,
+			OutboundQueue: DefaultOutboundQueue, StreamsPerPeer: DefaultStreamsPerPeer,
 		},
 		RPC: RPCConfig{
 			Listen:          "127.0.0.1:" + strconv.Itoa(DefaultRPCPort),
@@ -493,6 +499,7 @@ func (c *Config) validateP2P(add func(error)) {
 	add(cfgInt("p2p.max_frame_bytes", c.P2P.MaxFrameBytes, cfgMaxBytes))
 	add(cfgInt("p2p.max_tx_frame_bytes", c.P2P.MaxTxFrameBytes, cfgMaxBytes))
 	add(cfgInt("p2p.outbound_queue", c.P2P.OutboundQueue, cfgMaxCount))
+	add(cfgInt("p2p.max_inbound_streams_per_peer", c.P2P.StreamsPerPeer, cfgMaxStreamsPerPeer))
 }
 
 func (c *Config) validateRPC(add func(error)) {

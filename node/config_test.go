@@ -151,6 +151,7 @@ func TestValidate(t *testing.T) {
 		{"bytes at limit", func(c *Config) { c.P2P.MaxFrameBytes = 1 << 30 }, ""},
 		{"bytes over limit", func(c *Config) { c.P2P.MaxTxFrameBytes = 1<<30 + 1 }, "config: p2p.max_tx_frame_bytes: 1073741825 is outside [1, 1073741824]"},
 		{"negative queue", func(c *Config) { c.P2P.OutboundQueue = -1 }, "config: p2p.outbound_queue: -1 is outside [1, 16777216]"},
+		{"stream cap", func(c *Config) { c.P2P.StreamsPerPeer = 1025 }, "config: p2p.max_inbound_streams_per_peer: 1025 is outside [1, 1024]"},
 		{"count at limit", func(c *Config) { c.RPC.MaxWSConnections = 1 << 24 }, ""},
 		{"rpc listen no port", func(c *Config) { c.RPC.Listen = "127.0.0.1" },
 			`config: rpc.listen: "127.0.0.1" is not host:port: address 127.0.0.1: missing port in address`},

@@ -437,11 +437,13 @@ func (n *Node) p2pConfig() p2p.Config {
 		ChainID:     n.gen.ChainID,
 		GenesisHash: n.genesisHash,
 		Limits: p2p.Limits{
-			ConsensusFrameMax: c.MaxFrameBytes,
-			TxFrameMax:        c.MaxTxFrameBytes,
-			SendQueueLen:      c.OutboundQueue,
-			BackoffMin:        c.DialBackoffMin,
-			BackoffMax:        c.DialBackoffMax,
+			ConsensusFrameMax:     c.MaxFrameBytes,
+			TxFrameMax:            c.MaxTxFrameBytes,
+			SendQueueLen:          c.OutboundQueue,
+			SyncResponseMax:       n.syncResponseMax(),
+			InboundStreamsPerPeer: c.StreamsPerPeer,
+			BackoffMin:            c.DialBackoffMin,
+			BackoffMax:            c.DialBackoffMax,
 		},
 		Logger: n.log,
 	}

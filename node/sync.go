@@ -237,6 +237,10 @@ func (n *Node) blockHashAt(h uint64) (chain.Hash, error) {
 	return b.Hash(), nil
 }
 
+// syncResponseMax is the one bound on a block-sync response, in bytes: the
+// largest the sync server builds, the largest the fetcher accepts and the
+// largest p2p's Request reads (p2p.Limits.SyncResponseMax). At the default
+// p2p.max_frame_bytes it is 16 MiB, the p2p and blocksync default.
 func (n *Node) syncResponseMax() int { return n.cfg.P2P.MaxFrameBytes * 4 }
 
 // guardWipedStart protects a validator that lost its records — its data

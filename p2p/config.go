@@ -15,25 +15,27 @@ import (
 // Default limits. Every one of them is overridable through Config; a zero
 // field in Config means "use the default".
 const (
-	DefaultListenAddr             = "/ip4/0.0.0.0/tcp/26656"
-	DefaultConsensusFrameMax      = 4 << 20 // a pre-prepare carries a whole block
-	DefaultTxFrameMax             = 256 << 10
-	DefaultHelloFrameMax          = 1 << 10
-	DefaultSyncRequestMax         = 4 << 10
-	DefaultSyncResponseMax        = 64 << 20
-	DefaultSendQueueLen           = 1024
-	DefaultInboundQueueLen        = 4096
-	DefaultSyncServeMax           = 8
-	DefaultConnsPerIPMax          = 64
-	DefaultDialTimeout            = 5 * time.Second
-	DefaultHelloTimeout           = 5 * time.Second
-	DefaultWriteTimeout           = 10 * time.Second
-	DefaultSyncTimeout            = 30 * time.Second
-	DefaultBackoffMin             = 100 * time.Millisecond
-	DefaultBackoffMax             = 30 * time.Second
-	DefaultStatusInterval         = 10 * time.Second
-	maxHelloChainIDLen            = 128
-	protocolVersion          uint = 1
+	DefaultListenAddr                 = "/ip4/0.0.0.0/tcp/26656"
+	DefaultConsensusFrameMax          = 4 << 20 // a pre-prepare carries a whole block
+	DefaultTxFrameMax                 = 256 << 10
+	DefaultHelloFrameMax              = 1 << 10
+	DefaultSyncRequestMax             = 4 << 10
+	DefaultSyncResponseMax            = 16 << 20 // blocksync's DefaultMaxResponseBytes
+	DefaultSendQueueLen               = 1024
+	DefaultInboundQueueLen            = 4096
+	DefaultSyncServeMax               = 8
+	DefaultConnsPerIPMax              = 64
+	DefaultInboundStreamsPerPeer      = 8
+	DefaultDialTimeout                = 5 * time.Second
+	DefaultHelloTimeout               = 5 * time.Second
+	DefaultWriteTimeout               = 10 * time.Second
+	DefaultFrameReadTimeout           = 2 * DefaultWriteTimeout
+	DefaultSyncTimeout                = 30 * time.Second
+	DefaultBackoffMin                 = 100 * time.Millisecond
+	DefaultBackoffMax                 = 30 * time.Second
+	DefaultStatusInterval             = 10 * time.Second
+	maxHelloChainIDLen                = 128
+	protocolVersion              uint = 1
 )
 
 // Peer is one validator as the network layer sees it.
@@ -66,14 +68,23 @@ type Limits struct {
 	// IPv6 /56). libp2p's default of 8 is too low for several validators
 	// behind one address; loopback is never limited.
 	ConnsPerIPMax int
+	// InboundStreamsPerPeer caps the consensus and tx streams one peer may
+	// have open to this host at once; more are reset and counted as
+	// refused. An honest peer keeps one per protocol, and a second for a
+	// moment while it replaces a failed one.
+	InboundStreamsPerPeer int
 
-	DialTimeout    time.Duration // one dial attempt
-	HelloTimeout   time.Duration // the whole hello exchange
-	WriteTimeout   time.Duration // one frame write; a peer that does not read is reset
-	SyncTimeout    time.Duration // one sync request/response, both sides
-	BackoffMin     time.Duration // first redial delay after a failure
-	BackoffMax     time.Duration // cap of the exponential redial delay
-	StatusInterval time.Duration // how often a connected peer is re-checked
+	DialTimeout  time.Duration // one dial attempt
+	HelloTimeout time.Duration // the whole hello exchange
+	WriteTimeout time.Duration // one frame write; a peer that does not read is reset
+	// FrameReadTimeout bounds reading one inbound consensus or tx frame,
+	// from its first byte to its last; a stream that takes longer is
+	// reset. An idle stream, between frames, has no deadline.
+	FrameReadTimeout time.Duration
+	SyncTimeout      time.Duration // one sync request/response, both sides
+	BackoffMin       time.Duration // first redial delay after a failure
+	BackoffMax       time.Duration // cap of the exponential redial delay
+	StatusInterval   time.Duration // how often a connected peer is re-checked
 }
 
 // Config configures a Host.
@@ -118,9 +129,11 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.InboundQueueLen, DefaultInboundQueueLen)
 	setInt(&l.SyncServeMax, DefaultSyncServeMax)
 	setInt(&l.ConnsPerIPMax, DefaultConnsPerIPMax)
+	setInt(&l.InboundStreamsPerPeer, DefaultInboundStreamsPerPeer)
 	setDur(&l.DialTimeout, DefaultDialTimeout)
 	setDur(&l.HelloTimeout, DefaultHelloTimeout)
 	setDur(&l.WriteTimeout, DefaultWriteTimeout)
+	setDur(&l.FrameReadTimeout, DefaultFrameReadTimeout)
 	setDur(&l.SyncTimeout, DefaultSyncTimeout)
 	setDur(&l.BackoffMin, DefaultBackoffMin)
 	setDur(&l.BackoffMax, DefaultBackoffMax)
@@ -138,7 +151,7 @@ func (l Limits) validate() error {
 		{"HelloFrameMax", l.HelloFrameMax}, {"SyncRequestMax", l.SyncRequestMax},
 		{"SyncResponseMax", l.SyncResponseMax}, {"SendQueueLen", l.SendQueueLen},
 		{"InboundQueueLen", l.InboundQueueLen}, {"SyncServeMax", l.SyncServeMax},
-		{"ConnsPerIPMax", l.ConnsPerIPMax},
+		{"ConnsPerIPMax", l.ConnsPerIPMax}, {"InboundStreamsPerPeer", l.InboundStreamsPerPeer},
 	}
 	for _, f := range ints {
 		if f.v <= 0 {
@@ -150,7 +163,8 @@ func (l Limits) validate() error {
 		v    time.Duration
 	}{
 		{"DialTimeout", l.DialTimeout}, {"HelloTimeout", l.HelloTimeout},
-		{"WriteTimeout", l.WriteTimeout}, {"SyncTimeout", l.SyncTimeout},
+		{"WriteTimeout", l.WriteTimeout}, {"FrameReadTimeout", l.FrameReadTimeout},
+		{"SyncTimeout", l.SyncTimeout},
 		{"BackoffMin", l.BackoffMin}, {"BackoffMax", l.BackoffMax},
 		{"StatusInterval", l.StatusInterval},
 	}

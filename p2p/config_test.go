@@ -15,9 +15,10 @@ func TestLimitsDefaults(t *testing.T) {
 		ConsensusFrameMax: DefaultConsensusFrameMax, TxFrameMax: 10, HelloFrameMax: DefaultHelloFrameMax,
 		SyncRequestMax: DefaultSyncRequestMax, SyncResponseMax: DefaultSyncResponseMax,
 		SendQueueLen: DefaultSendQueueLen, InboundQueueLen: DefaultInboundQueueLen, SyncServeMax: DefaultSyncServeMax,
-		ConnsPerIPMax: DefaultConnsPerIPMax,
-		DialTimeout:   DefaultDialTimeout, HelloTimeout: DefaultHelloTimeout, WriteTimeout: DefaultWriteTimeout,
-		SyncTimeout: DefaultSyncTimeout, BackoffMin: DefaultBackoffMin, BackoffMax: time.Minute,
+		ConnsPerIPMax: DefaultConnsPerIPMax, InboundStreamsPerPeer: DefaultInboundStreamsPerPeer,
+		DialTimeout: DefaultDialTimeout, HelloTimeout: DefaultHelloTimeout, WriteTimeout: DefaultWriteTimeout,
+		FrameReadTimeout: DefaultFrameReadTimeout,
+		SyncTimeout:      DefaultSyncTimeout, BackoffMin: DefaultBackoffMin, BackoffMax: time.Minute,
 		StatusInterval: DefaultStatusInterval,
 	}
 	if got != want {
@@ -37,6 +38,8 @@ func TestLimitsValidate(t *testing.T) {
 		{"negative frame", func(l *Limits) { l.TxFrameMax = -1 }, "limit TxFrameMax must be positive, got -1"},
 		{"negative queue", func(l *Limits) { l.SendQueueLen = -5 }, "limit SendQueueLen must be positive, got -5"},
 		{"negative timeout", func(l *Limits) { l.SyncTimeout = -time.Second }, "limit SyncTimeout must be positive, got -1s"},
+		{"negative stream cap", func(l *Limits) { l.InboundStreamsPerPeer = -1 }, "limit InboundStreamsPerPeer must be positive, got -1"},
+		{"negative frame read timeout", func(l *Limits) { l.FrameReadTimeout = -time.Second }, "limit FrameReadTimeout must be positive, got -1s"},
 		{"backoff inverted", func(l *Limits) { l.BackoffMin, l.BackoffMax = time.Second, time.Millisecond }, "limit BackoffMax (1ms) is below BackoffMin (1s)"},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Frame errors. A peer that produces ErrFrameTooLarge or ErrFrameMalformed
@@ -55,12 +56,18 @@ func writeFrameIn(w io.Writer, buf, payload []byte, limit int) ([]byte, error) {
 	return buf, nil
 }
 
+// frameReadChunk is the payload buffer ReadFrame starts a frame with (or
+// the announced length, if smaller). The buffer doubles each time it is
+// full, up to the announced length, so what a frame holds is at most about
+// twice the bytes that actually arrived, whatever length was announced.
+const frameReadChunk = 16 << 10
+
 // ReadFrame reads one frame from r and returns its payload. The length prefix
-// must be a minimal uvarint between 1 and limit; the payload buffer is
-// allocated only after the prefix passed that check, so a peer can never make
-// ReadFrame allocate more than limit bytes. io.EOF is returned unwrapped when r
-// ends cleanly before a frame starts; a frame cut short gives
-// io.ErrUnexpectedEOF.
+// must be a minimal uvarint between 1 and limit. The payload buffer grows
+// with the bytes received (see frameReadChunk), not with the announced
+// length, so a peer that announces a large frame and sends little of it
+// pins little memory. io.EOF is returned unwrapped when r ends cleanly
+// before a frame starts; a frame cut short gives io.ErrUnexpectedEOF.
 func ReadFrame(r FrameReader, limit int) ([]byte, error) {
 	n, err := readPrefix(r)
 	if err != nil {
@@ -72,12 +79,21 @@ func ReadFrame(r FrameReader, limit int) ([]byte, error) {
 	if n > uint64(limit) {
 		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, limit)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	size := int(n)
+	buf := make([]byte, 0, min(size, frameReadChunk))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(size-len(buf), cap(buf)))
 		}
-		return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+		end := min(cap(buf), size)
+		got, err := io.ReadFull(r, buf[len(buf):end])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading %d-byte frame after %d bytes: %w", n, len(buf), err)
+		}
 	}
 	return buf, nil
 }

@@ -3,6 +3,7 @@ package p2p
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"runtime"
@@ -152,4 +153,43 @@ func FuzzReadFrame(f *testing.F) {
 			t.Fatalf("input %x does not start with re-encoded frame %x", in, enc)
 		}
 	})
+}
+
+// TestReadFrameGrowsWithBytesReceived: a frame that announces 4 MiB and
+// sends 1 KiB before the stream ends costs a buffer sized by the bytes that
+// came, not by the announcement; a whole frame still arrives intact.
+func TestReadFrameGrowsWithBytesReceived(t *testing.T) {
+	const announced = 4 << 20
+	in := append(binary.AppendUvarint(nil, announced), bytes.Repeat([]byte{7}, 1<<10)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		_, err := ReadFrame(bufio.NewReaderSize(bytes.NewReader(in), 4<<10), announced)
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 10*(frameReadChunk+8<<10) {
+		t.Fatalf("10 frames announcing %d bytes and sending 1 KiB allocated %d bytes", announced, grew)
+	}
+	for _, size := range []int{1, frameReadChunk - 1, frameReadChunk, frameReadChunk + 1, 3*frameReadChunk + 5, announced} {
+		payload := make([]byte, size)
+		for i := range payload {
+			payload[i] = byte(i * 31)
+		}
+		var w bytes.Buffer
+		if err := WriteFrame(&w, payload, announced); err != nil {
+			t.Fatal(err)
+		}
+		w.WriteByte(0xee) // the next frame's first byte must stay unread
+		r := bufio.NewReader(&w)
+		got, err := ReadFrame(r, announced)
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("size %d: got %d bytes, err %v", size, len(got), err)
+		}
+		if b, err := r.ReadByte(); err != nil || b != 0xee {
+			t.Fatalf("size %d: read past the frame (next byte %x, %v)", size, b, err)
+		}
+	}
 }

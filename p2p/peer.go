@@ -35,6 +35,8 @@ type peerState struct {
 
 	lastSeenNs        atomic.Int64
 	bytesIn, bytesOut atomic.Uint64
+	// inStreams counts the peer's open inbound consensus and tx streams.
+	inStreams atomic.Int32
 
 	mu        sync.Mutex
 	verified  bool          // hello passed on the current connection
@@ -64,6 +66,18 @@ func (p *peerState) poke() {
 	default:
 	}
 }
+
+// openInbound takes one of the peer's max inbound stream slots; it reports
+// false, taking none, when all are in use. closeInbound gives it back.
+func (p *peerState) openInbound(max int) bool {
+	if p.inStreams.Add(1) > int32(max) {
+		p.inStreams.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (p *peerState) closeInbound() { p.inStreams.Add(-1) }
 
 func (p *peerState) seen(now time.Time) { p.lastSeenNs.Store(now.UnixNano()) }
 

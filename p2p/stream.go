@@ -3,9 +3,11 @@ package p2p
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -108,7 +110,9 @@ func (h *Host) openStream(p *peerState, proto Protocol) (network.Stream, error) 
 }
 
 // frameHandler returns the handler of inbound consensus or tx streams: it
-// reads frames until the stream ends and hands each to Inbound().
+// reads frames until the stream ends and hands each to Inbound(). A peer
+// has at most Limits.InboundStreamsPerPeer such streams open; more are
+// reset and counted as refused.
 func (h *Host) frameHandler(proto Protocol) network.StreamHandler {
 	return func(s network.Stream) {
 		if !h.track() {
@@ -121,16 +125,26 @@ func (h *Host) frameHandler(proto Protocol) network.StreamHandler {
 			_ = s.Reset()
 			return
 		}
+		if !p.openInbound(h.lim.InboundStreamsPerPeer) {
+			h.ctr.proto[proto].refused.Add(1)
+			h.log.Debug("p2p: inbound stream over the per-peer limit refused", "peer", p.index, "proto", proto, "limit", h.lim.InboundStreamsPerPeer)
+			_ = s.Reset()
+			return
+		}
+		defer p.closeInbound()
 		h.readFrames(p, proto, s)
 	}
 }
 
+// readFrames waits without a deadline for each frame to begin, then gives
+// the whole frame Limits.FrameReadTimeout to arrive: an idle stream costs
+// its read buffer only, and a peer that trickles a frame is reset.
 func (h *Host) readFrames(p *peerState, proto Protocol, s network.Stream) {
 	r := bufio.NewReaderSize(s, readBufSize)
 	ctr := &h.ctr.proto[proto]
 	limit := h.lim.frameMax(proto)
 	for {
-		frame, err := ReadFrame(r, limit)
+		frame, err := h.readFrameWithin(r, s, limit)
 		switch {
 		case err == nil:
 		case IsMisbehaviour(err):
@@ -142,6 +156,9 @@ func (h *Host) readFrames(p *peerState, proto Protocol, s network.Stream) {
 			return
 		default:
 			_ = s.Reset()
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				h.log.Info("p2p: peer too slow sending a frame; stream reset", "peer", p.index, "proto", proto, "timeout", h.lim.FrameReadTimeout, "err", err)
+			}
 			return
 		}
 		t := now()
@@ -165,6 +182,41 @@ func (h *Host) readFrames(p *peerState, proto Protocol, s network.Stream) {
 			ctr.droppedIn.Add(1)
 		}
 	}
+}
+
+// readFrameWithin reads one frame from r, the reader of s, with a read
+// deadline of Limits.FrameReadTimeout set once its first byte is there and
+// cleared once it is read. The deadline is skipped when the whole frame is
+// already buffered, as it is for most small frames.
+func (h *Host) readFrameWithin(r *bufio.Reader, s network.Stream, limit int) ([]byte, error) {
+	if _, err := r.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("waiting for a frame: %w", err)
+	}
+	if frameBuffered(r) {
+		return ReadFrame(r, limit)
+	}
+	if err := s.SetReadDeadline(now().Add(h.lim.FrameReadTimeout)); err != nil {
+		return nil, fmt.Errorf("setting read deadline: %w", err)
+	}
+	frame, err := ReadFrame(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SetReadDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("clearing read deadline: %w", err)
+	}
+	return frame, nil
+}
+
+// frameBuffered reports whether r's buffer holds a whole frame: a complete
+// length prefix and at least that many bytes after it.
+func frameBuffered(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	n, k := binary.Uvarint(b)
+	return k > 0 && uint64(len(b)-k) >= n
 }
 
 // jitter spreads d by up to a fifth either way, so peers that lost each

@@ -14,7 +14,7 @@ import (
 // Fetcher defaults.
 const (
 	DefaultRangeBlocks        = 64
-	DefaultMaxResponseBytes   = 16 << 20
+	DefaultMaxResponseBytes   = 16 << 20 // p2p's DefaultSyncResponseMax; the server's DefaultServeMaxBytes
 	DefaultMaxInFlight        = 4
 	DefaultMaxPerPeer         = 2
 	DefaultWindowBlocks       = 1024

@@ -14,9 +14,10 @@ import (
 const (
 	// DefaultServeMaxBlocks is the most blocks one response carries.
 	DefaultServeMaxBlocks = 256
-	// DefaultServeMaxBytes is the largest response the server builds; it
-	// must not exceed p2p's SyncResponseMax (64 MiB by default).
-	DefaultServeMaxBytes = 16 << 20
+	// DefaultServeMaxBytes is the largest response the server builds: the
+	// same bound as the fetcher's DefaultMaxResponseBytes and p2p's
+	// DefaultSyncResponseMax, so that what one side sends the other reads.
+	DefaultServeMaxBytes = DefaultMaxResponseBytes
 )
 
 // responseOverheadBytes covers everything in an encoded blocks response
