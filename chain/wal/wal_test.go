@@ -530,7 +530,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add(append(append([]byte{}, good...), make([]byte, 30)...))
 	f.Add(append(append([]byte{}, good...), good...)) // a frame where it was not written
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
+		dir := memTempDir(t)
 		if err := os.WriteFile(filepath.Join(dir, seg.name()), append(append([]byte{}, head...), b...), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -556,6 +556,21 @@ func FuzzOpen(f *testing.F) {
 		l2.Close()
 		sameRecords(t, again, append(recs, rec(99, "tail")))
 	})
+}
+
+// memTempDir is a temporary directory in memory (/dev/shm) where the
+// machine has one, so that the fsyncs of every fuzz input cost nothing;
+// elsewhere it is t.TempDir().
+func memTempDir(t *testing.T) string {
+	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "bafomet-wal-fuzz-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
