@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +58,40 @@ func (c *cluster) setConfig(i int, key, oldValue, newValue string) {
 func (c *cluster) addr(a int) chain.Address { return crypto.PubkeyToAddress(c.keys[a].PublicKey) }
 
 // wsURL returns node i's websocket URL: its RPC URL with the ws scheme.
+// wsConnections reads node i's bafomet_rpc_ws_connections gauge from its
+// metrics listener, which testnet puts on the port after the RPC port.
+func (c *cluster) wsConnections(i int) int {
+	c.t.Helper()
+	u, err := url.Parse(c.m.Nodes[i].RPC)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1)) + "/metrics")
+	if err != nil {
+		c.t.Fatalf("scrape node %d: %v", i, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("scrape node %d: %v", i, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "bafomet_rpc_ws_connections "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				c.t.Fatalf("node %d: %q: %v", i, line, err)
+			}
+			return int(f)
+		}
+	}
+	c.t.Fatalf("node %d exports no bafomet_rpc_ws_connections", i)
+	return 0
+}
+
 func (c *cluster) wsURL(i int) string {
 	return "ws://" + strings.TrimPrefix(c.m.Nodes[i].RPC, "http://")
 }
