@@ -96,6 +96,7 @@ var (
 	descP2PBytes    = prometheus.NewDesc("bafomet_p2p_bytes_total", "Payload bytes sent and received, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PDropped  = prometheus.NewDesc("bafomet_p2p_dropped_frames_total", "Frames dropped, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
+	descP2PRefused  = prometheus.NewDesc("bafomet_p2p_streams_refused_total", "Inbound streams reset, by protocol: peer not admitted, over p2p.max_inbound_streams_per_peer, or (sync) too busy.", []string{"protocol"}, nil)
 	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "The store's on-disk size, by part: Badger's LSM tree and value log, and the block file.", []string{"part"}, nil)
 	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
 	descLogSegments = prometheus.NewDesc("bafomet_consensus_log_segments", "Segment files in the consensus log.", nil, nil)
@@ -104,7 +105,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descView, descStable, descInFlight, descEvidence,
 		descPoolSize, descPoolBytes, descPoolReady, descPoolQueued, descAdmitted, descRejected, descEvicted, descSigRecover,
-		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descStorageSize, descLogSegments} {
+		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descP2PRefused, descStorageSize, descLogSegments} {
 		ch <- d
 	}
 }
@@ -171,6 +172,7 @@ func (c *collector) collectP2P(gauge func(*prometheus.Desc, float64, ...string),
 		counter(descP2PDropped, p.c.DroppedIn, p.name, "in")
 		counter(descP2PDropped, p.c.DroppedOut, p.name, "out")
 		counter(descP2PBad, p.c.Malformed, p.name)
+		counter(descP2PRefused, p.c.Refused, p.name)
 	}
 }
 

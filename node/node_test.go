@@ -270,6 +270,7 @@ func TestMetricsMove(t *testing.T) {
 		`bafomet_storage_bytes{part="lsm"}`, `bafomet_storage_bytes{part="blocks"}`, "bafomet_storage_disk_bytes ", "go_goroutines", "process_resident_memory_bytes",
 		`bafomet_rpc_requests_total{code="0",method="chain_blockNumber"} 1`, "bafomet_rpc_ws_subscribers 0",
 		"bafomet_sync_runs_total ", "bafomet_consensus_log_append_seconds_count ", "bafomet_consensus_log_segments 1",
+		`bafomet_p2p_streams_refused_total{protocol="consensus"} 0`,
 	} {
 		if !strings.Contains(after, want) {
 			t.Errorf("after: missing %q", want)
