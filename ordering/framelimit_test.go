@@ -1,6 +1,10 @@
 package ordering
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/bafomet/bafomet/chain"
+)
 
 // Every message a view change needs fits the frame limit that fits one
 // block (block limit + 64 KiB), at n = 4, 7 and 10 with four blocks near
@@ -46,5 +50,18 @@ func TestViewChangeWithPreparedBlocksNearTheLimitFitsTheFrame(t *testing.T) {
 		if got, bound := cl.largest[MsgNewView], MaxNewViewBytes(n, logWindow); got == 0 || got > bound {
 			t.Errorf("n=%d: largest NewView %d bytes, bound %d", n, got, bound)
 		}
+	}
+}
+
+// Blocks a primary collected for one view's NewView are dropped when it
+// moves on to another view change, so they cannot pile up across views.
+func TestViewChangeDropsBlocksCollectedForAnEarlierView(t *testing.T) {
+	c := newTestCore(t, 1, nil)
+	c.startViewChange(1)
+	b := &chain.Block{Header: chain.Header{Height: 1}}
+	c.carried[b.Hash()] = b
+	c.startViewChange(2)
+	if len(c.carried) != 0 {
+		t.Fatalf("%d blocks still held after the view change to 2", len(c.carried))
 	}
 }
