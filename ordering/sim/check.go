@@ -84,11 +84,14 @@ type checker struct {
 	vcView     map[uint32]uint64                    // highest view each honest validator sent a view change for
 	commits    map[commitSlot]map[chain.Hash]uint64 // signers (a bit per validator) of the commits seen, by height and view
 	certified  map[uint64]chain.Hash                // height → the block a quorum of commits certified there
+	txHash     func(tx []byte) chain.Hash           // the workload's transaction hash
+	txsIn      map[chain.Hash]struct{}              // transactions in the blocks of committed
 	violations []Violation
 }
 
-func newChecker(seed uint64, chainID string, vs *chain.ValidatorSet, quorum int, honest []bool) *checker {
+func newChecker(seed uint64, chainID string, vs *chain.ValidatorSet, quorum int, honest []bool, txHash func([]byte) chain.Hash) *checker {
 	return &checker{
+		txHash:    txHash,
 		seed:      seed,
 		chainID:   chainID,
 		vs:        vs,
@@ -102,6 +105,7 @@ func newChecker(seed uint64, chainID string, vs *chain.ValidatorSet, quorum int,
 		vcView:    make(map[uint32]uint64),
 		commits:   make(map[commitSlot]map[chain.Hash]uint64),
 		certified: make(map[uint64]chain.Hash),
+		txsIn:     make(map[chain.Hash]struct{}),
 	}
 }
 
@@ -222,6 +226,9 @@ func (c *checker) commit(slot int, honest bool, b *chain.Block, cert *chain.Cert
 		return
 	}
 	c.committed[h] = firstCommit{hash, slot}
+	for _, tx := range b.Txs {
+		c.txsIn[c.txHash(tx)] = struct{}{}
+	}
 }
 
 func (c *checker) checkCertificate(slot int, b *chain.Block, hash chain.Hash, cert *chain.Certificate) {
@@ -269,7 +276,7 @@ func (c *checker) checkValidity(slot int, b *chain.Block, hash chain.Hash, cert 
 		return
 	}
 	for i, tx := range b.Txs {
-		th := txHash(tx)
+		th := c.txHash(tx)
 		sender, ok := c.submitted[th]
 		if !ok {
 			c.violate(KindValidity, where{b.Header.Height, certView(cert), []int{slot}}, "slot %d committed height %d with tx %d %s that was never submitted",

@@ -31,7 +31,7 @@ func newHistory(t *testing.T, quorum int) *history {
 		quorum = vs.Quorum()
 	}
 	h := &history{t: t, keys: keys, vs: vs, work: newWorkload(7, ChainID)}
-	h.c = newChecker(7, ChainID, vs, quorum, []bool{true, true, true, false})
+	h.c = newChecker(7, ChainID, vs, quorum, []bool{true, true, true, false}, h.work.txHash)
 	for range 3 {
 		tx, err := h.work.next()
 		if err != nil {

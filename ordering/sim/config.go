@@ -166,6 +166,7 @@ type Config struct {
 	MaxSkewMs         uint64 // clock skew is uniform in ±MaxSkewMs under FaultSkew
 	SlowTicks         int    // extra delay on every message to and from a slow node
 	TxPerTick         int    // client transactions submitted per tick
+	MaxPendingTxs     int    // clients submit only while fewer submitted transactions than this are uncommitted (default PendingBlocks full blocks)
 	MaxSyncBlocks     int    // blocks per block-sync response
 	SyncCooldownTicks uint64 // minimum ticks between a node's sync requests
 	ReplayBuffer      int    // messages a Byzantine replayer remembers
@@ -211,16 +212,20 @@ type Config struct {
 
 // Defaults for Config's tuning fields.
 const (
-	DefaultTickMs             = 100
-	DefaultMaxDelayTicks      = 3
-	DefaultDropPercent        = 5
-	DefaultDupPercent         = 5
-	DefaultReorderTicks       = 4
-	DefaultFaultTicks         = 400
-	DefaultAfterHealBlocks    = 5
-	DefaultMaxSkewMs          = 500
-	DefaultSlowTicks          = 4
-	DefaultTxPerTick          = 2
+	DefaultTickMs          = 100
+	DefaultMaxDelayTicks   = 3
+	DefaultDropPercent     = 5
+	DefaultDupPercent      = 5
+	DefaultReorderTicks    = 4
+	DefaultFaultTicks      = 400
+	DefaultAfterHealBlocks = 5
+	DefaultMaxSkewMs       = 500
+	DefaultSlowTicks       = 4
+	DefaultTxPerTick       = 2
+	// PendingBlocks is how many full blocks of uncommitted transactions
+	// the clients keep submitted by default: enough for every pipeline
+	// window of a few view changes.
+	PendingBlocks             = 16
 	DefaultMaxSyncBlocks      = 32
 	DefaultSyncCooldownTicks  = 20
 	DefaultReplayBuffer       = 64
@@ -300,6 +305,11 @@ func (c Config) WithDefaults() Config {
 	}
 	setI(&c.MaxBlockBytes, DefaultMaxBlockBytes)
 	setI(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	perBlock := c.MaxBlockTxs
+	if c.Faults.Has(FaultBigBlocks) {
+		perBlock = min(perBlock, c.MaxBlockBytes/max(1, bigTxPadding(c.MaxBlockBytes)+txOverhead))
+	}
+	setI(&c.MaxPendingTxs, PendingBlocks*max(1, perBlock))
 	setI(&c.ViewChangeTimeout, DefaultViewChangeTimeout)
 	setI(&c.ViewChangeTimeoutMax, DefaultViewChangeTimeoutMax)
 	setU(&c.MaxClockDriftMs, DefaultMaxClockDriftMs)

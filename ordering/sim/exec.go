@@ -82,7 +82,7 @@ func (s *Sim) execute(n *node, c ordering.Committed) (driver.ExecResult, bool) {
 	app := n.store.execute(c.Block, c.Certificate)
 	s.check.commit(n.slot, n.honest, c.Block, c.Certificate)
 	for _, tx := range c.Block.Txs {
-		n.pool.markDone(txHash(tx))
+		n.pool.markDone(s.work.txHash(tx))
 	}
 	n.lastProgress = s.now
 	return driver.ExecResult{Height: h, AppHash: app}, true

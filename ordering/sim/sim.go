@@ -103,7 +103,7 @@ func New(cfg Config, opts Options) (*Sim, error) {
 		s.twinRun = s.rng.IntN(2) == 0
 	}
 	honest := s.chooseByzantine()
-	s.check = newChecker(cfg.Seed, ChainID, vs, s.quorum(), honest)
+	s.check = newChecker(cfg.Seed, ChainID, vs, s.quorum(), honest, s.work.txHash)
 	for _, n := range s.nodes {
 		n.byz = s.newByzantine(n)
 	}
@@ -117,10 +117,13 @@ func New(cfg Config, opts Options) (*Sim, error) {
 	return s, nil
 }
 
+// txOverhead is the size of a simulated transaction beyond its padding:
+// signature, nonce, chain id, payload prefix, RLP.
+const txOverhead = 200
+
 // bigTxPadding is the payload padding under FaultBigBlocks: two
 // transactions fill a block to within a few hundred bytes of maxBlockBytes.
 func bigTxPadding(maxBlockBytes int) int {
-	const txOverhead = 200 // signature, nonce, chain id, payload prefix, RLP
 	return max(0, maxBlockBytes/2-txOverhead)
 }
 
@@ -215,6 +218,7 @@ func (s *Sim) start(n *node) error {
 	}
 	n.up = true
 	n.pool = newPool(s.work)
+	s.resubmit(n)
 	n.exec = &executor{s: s, n: n}
 	n.soft, n.syncHint = ordering.SoftState{}, 0
 	n.lastProgress = s.now
@@ -227,6 +231,17 @@ func (s *Sim) start(n *node) error {
 		return fmt.Errorf("%w: start slot %d: %w", ErrSim, n.slot, err)
 	}
 	return nil
+}
+
+// resubmit gives a (re)started node's empty pool every submitted
+// transaction no honest node has committed yet, as its peers' mempools
+// would by gossip.
+func (s *Sim) resubmit(n *node) {
+	for i, tx := range s.work.txs {
+		if _, in := s.check.txsIn[tx.hash]; !in {
+			n.pool.add(i, tx.hash)
+		}
+	}
 }
 
 // crash stops a node: its core, driver, pool and executor queue are gone;
@@ -396,9 +411,14 @@ func (s *Sim) tickNodes() {
 }
 
 // submitTxs has the clients submit TxPerTick transactions to every running
-// node's pool.
+// node's pool, unless MaxPendingTxs submitted transactions are not yet in any
+// honest node's committed blocks: clients that wait for their transactions,
+// like real ones, so that a stalled chain does not grow an unbounded backlog.
 func (s *Sim) submitTxs() {
 	for range s.cfg.TxPerTick {
+		if len(s.work.txs)-len(s.check.txsIn) >= s.cfg.MaxPendingTxs {
+			break
+		}
 		tx, err := s.work.next()
 		if err != nil {
 			s.fail(fmt.Errorf("%w: %w", ErrSim, err))
