@@ -90,7 +90,7 @@ func (c *Certificate) verify(chainID string, vs *ValidatorSet) error {
 			return fmt.Errorf("%w: index %d", ErrCertDuplicateSigner, s.Validator)
 		}
 		seen[s.Validator] = true
-		if err := VerifySignature(vs.PubKey(int(s.Validator)), digest, s.Signature); err != nil {
+		if err := vs.VerifySignature(int(s.Validator), digest, s.Signature); err != nil {
 			return fmt.Errorf("%w: validator %d: %v", ErrCertBadSignature, s.Validator, err)
 		}
 	}

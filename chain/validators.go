@@ -25,6 +25,7 @@ type ValidatorSet struct {
 	byAddr  map[Address]int
 	pubKeys []*ecdsa.PublicKey
 	hash    Hash
+	sigs    sigCache
 }
 
 // NewValidatorSet builds a set from validators in order. It rejects an empty

@@ -300,7 +300,7 @@ func (c *Core) verifyCertificate(cert *chain.Certificate) error {
 			return fmt.Errorf("%w: signer %d", ErrInvalidProof, s.Validator)
 		}
 		seen[s.Validator] = true
-		if err := chain.VerifySignature(c.vs.PubKey(int(s.Validator)), digest, s.Signature); err != nil {
+		if err := c.vs.VerifySignature(int(s.Validator), digest, s.Signature); err != nil {
 			return fmt.Errorf("%w: signer %d: %v", ErrInvalidProof, s.Validator, err)
 		}
 	}

@@ -247,7 +247,7 @@ func verifySig(chainID string, vs *chain.ValidatorSet, m *Message) error {
 	if int64(m.From) >= int64(vs.Size()) {
 		return fmt.Errorf("%w: index %d of %d", ErrMsgUnknownFrom, m.From, vs.Size())
 	}
-	if err := chain.VerifySignature(vs.PubKey(int(m.From)), SigningDigest(chainID, m), m.Signature); err != nil {
+	if err := vs.VerifySignature(int(m.From), SigningDigest(chainID, m), m.Signature); err != nil {
 		return fmt.Errorf("%w: %s from %d: %v", ErrMsgBadSignature, m.Type, m.From, err)
 	}
 	return nil
