@@ -250,6 +250,9 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		WithCompression(options.None).
 		WithLogger(badgerLogger{opt.Logger})
 	bo.TableSizeMultiplier = tableSizeMultiplier
+	if err := removeEmptyLogs(dir); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)

@@ -1,8 +1,11 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -72,6 +75,45 @@ func (d *storeDir) sync() error {
 	d.synced = time.Time{}
 	if time.Since(mtime) > dirTimeGranularity {
 		d.synced = mtime
+	}
+	return nil
+}
+
+// removeEmptyLogs deletes the zero-length memtable (.mem) and value-log
+// (.vlog) files in a Badger directory. Badger creates such a file empty
+// and then sizes it; a process killed in between leaves a file Badger's
+// open refuses ("Create a new file"), so the store would never open
+// again. An empty file holds no entry, so nothing refers to it.
+func removeEmptyLogs(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read store directory: %w", err)
+	}
+	removed := false
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if !e.Type().IsRegular() || ext != ".mem" && ext != ".vlog" {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", e.Name(), err)
+		}
+		if info.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove empty %s: %w", e.Name(), err)
+		}
+		removed = true
+	}
+	if removed {
+		if err := syncStoreDir(dir); err != nil {
+			return fmt.Errorf("sync store directory %s: %w", dir, err)
+		}
 	}
 	return nil
 }
