@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/bafomet/bafomet/chain"
@@ -28,7 +29,10 @@ type Fault uint16
 // the Byzantine validators send view changes that hold back or pick
 // certificates, show stale checkpoints and drop contents; FaultBigBlocks
 // fills blocks to near MaxBlockBytes (the frame limit, enforced on every
-// send, is MaxBlockBytes + FrameOverheadBytes as on a node).
+// send, is MaxBlockBytes + FrameOverheadBytes as on a node); FaultParams
+// has the seed choose the checkpoint interval and pipeline window the
+// configuration leaves unset, so that runs see short log windows (records
+// pruned and checkpoints adopted often) and deep pipelines.
 const (
 	FaultNet Fault = 1 << iota
 	FaultCrash
@@ -40,6 +44,7 @@ const (
 	FaultPartition
 	FaultWithhold
 	FaultBigBlocks
+	FaultParams
 )
 
 var faultNames = []struct {
@@ -56,6 +61,31 @@ var faultNames = []struct {
 	{FaultPartition, "partition"},
 	{FaultWithhold, "withhold"},
 	{FaultBigBlocks, "bigblocks"},
+	{FaultParams, "params"},
+}
+
+// Under FaultParams, the checkpoint intervals and pipeline windows a seed
+// chooses from. Every pair keeps the core's log window (twice the interval)
+// at least the pipeline window.
+var (
+	paramCheckpointIntervals = []uint64{2, 3, 5, 10}
+	paramPipelineWindows     = []uint64{1, 2, 4}
+)
+
+// chooseParams sets, under FaultParams, the checkpoint interval and
+// pipeline window left unset, from the seed alone (the run's own random
+// source is not touched, so the other faults see the same draws).
+func (c *Config) chooseParams() {
+	if !c.Faults.Has(FaultParams) {
+		return
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, 0x706172616d73)) // "params"
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = paramCheckpointIntervals[rng.IntN(len(paramCheckpointIntervals))]
+	}
+	if c.PipelineWindow == 0 {
+		c.PipelineWindow = paramPipelineWindows[rng.IntN(len(paramPipelineWindows))]
+	}
 }
 
 // FaultAll is every fault class; ParseFaults reads it as "all".
@@ -296,6 +326,7 @@ func (c Config) WithDefaults() Config {
 	setI(&c.ClogStepTicks, DefaultClogStepTicks)
 	setI(&c.AppendCrashOneIn, DefaultAppendCrashOneIn)
 	setI(&c.MaxExecDelayTicks, DefaultMaxExecDelayTicks)
+	c.chooseParams()
 	setU(&c.CheckpointInterval, DefaultCheckpointInterval)
 	setU(&c.PipelineWindow, DefaultPipelineWindow)
 	setI(&c.MaxBlockTxs, DefaultMaxBlockTxs)

@@ -29,8 +29,9 @@ type faultState struct {
 	// Under FaultWithhold: from commitsLostAt until commitsLostEnd, commits
 	// between honest validators are lost (a Byzantine one still gets them).
 	commitsLostAt, commitsLostEnd uint64
-	massCrashAt                   uint64 // a mass crash is due (after a NewView); 0 = none
-	execStallEnd                  uint64 // under FaultExec, no executor finishes a block before this tick
+	massCrashAt                   uint64   // a mass crash is due (after a NewView); 0 = none
+	crashAt                       []uint64 // per slot: a crash is due (after a stable checkpoint in a view change); 0 = none
+	execStallEnd                  uint64   // under FaultExec, no executor finishes a block before this tick
 }
 
 // setupNodeFaults fixes per-node properties for the whole run: clock skew
@@ -38,6 +39,7 @@ type faultState struct {
 // different blocks, as two real machines would.
 func (s *Sim) setupNodeFaults() {
 	s.fault.restartAt = make([]uint64, len(s.nodes))
+	s.fault.crashAt = make([]uint64, len(s.nodes))
 	if s.cfg.Faults.Has(FaultPartition) {
 		s.fault.outageAt = s.rng.Uint64N(max(1, s.cfg.FaultTicks))
 	}
@@ -101,6 +103,7 @@ func (s *Sim) faultTick() {
 			s.fault.massCrashAt = 0
 			s.massCrash()
 		}
+		s.crashDue()
 	}
 	s.partitionTick()
 	if s.cfg.Faults.Has(FaultExec) {
@@ -191,6 +194,7 @@ func (s *Sim) healHeight() uint64 { return s.cfg.Blocks * 2 / 3 }
 func (s *Sim) heal() {
 	s.fault.healed, s.fault.healTick = true, s.now
 	s.fault.execStallEnd, s.fault.massCrashAt = 0, 0
+	clear(s.fault.crashAt)
 	for _, n := range s.nodes {
 		if n.honest {
 			s.fault.healHeightMax = max(s.fault.healHeightMax, n.store.height())
@@ -276,6 +280,44 @@ const (
 	newViewCrashOneIn  = 3
 	newViewCrashWithin = 6
 )
+
+// noteStable is called when node n stores stable checkpoint p. Under
+// FaultCrash, if n is in a view change or has not executed up to p (it
+// adopted its peers' checkpoint), one time in stableCrashOneIn it crashes
+// within a few ticks: the moment in which the checkpoint may prune every
+// record that says which view n had reached, so that a restart must still
+// find one.
+func (s *Sim) noteStable(n *node, p *ordering.CheckpointProof) {
+	lagging := p.Height > n.store.height()
+	if !s.cfg.Faults.Has(FaultCrash) || s.fault.healed || !n.soft.InViewChange && !lagging || s.fault.crashAt[n.slot] != 0 ||
+		s.rng.IntN(stableCrashOneIn) != 0 {
+		return
+	}
+	s.fault.crashAt[n.slot] = s.now + 1 + uint64(s.rng.IntN(stableCrashWithin))
+}
+
+// After a stable checkpoint in a view change, how rarely the node crashes,
+// and within how many ticks.
+const (
+	stableCrashOneIn  = 2
+	stableCrashWithin = 4
+)
+
+// crashDue crashes the nodes whose crash noteStable scheduled, keeping at
+// most max(1, f) nodes down at once.
+func (s *Sim) crashDue() {
+	for _, n := range s.nodes {
+		if at := s.fault.crashAt[n.slot]; at == 0 || s.now < at {
+			continue
+		}
+		s.fault.crashAt[n.slot] = 0
+		if n.up && s.mayCrashOne() {
+			s.crash(n)
+			s.scheduleRestart(n)
+			s.stats.StableCrashes++
+		}
+	}
+}
 
 // massCrash crashes between q and all nodes at once (a power failure of a
 // shared site): safety must hold whatever crashes, and the run waits for

@@ -40,7 +40,7 @@ func (s *Sim) newDriver(n *node, core Replica) (*driver.Driver, error) {
 		Mempool:     n.pool,
 		Clock:       simClock{s, n},
 		Sync:        simSync{n},
-		Checkpoints: simCheckpoints{n},
+		Checkpoints: simCheckpoints{s, n},
 		Observer:    simObserver{s, n},
 	})
 }
@@ -116,10 +116,14 @@ type simSync struct{ n *node }
 func (y simSync) Hint(height uint64) { y.n.syncHint = max(y.n.syncHint, height) }
 
 // simCheckpoints stores stable checkpoints in the node's storage.
-type simCheckpoints struct{ n *node }
+type simCheckpoints struct {
+	s *Sim
+	n *node
+}
 
 func (c simCheckpoints) SaveStable(p *ordering.CheckpointProof) error {
 	c.n.store.setStable(p)
+	c.s.noteStable(c.n, p)
 	return nil
 }
 

@@ -65,6 +65,10 @@ var caught = []struct {
 		Config{Seed: 1, Nodes: 4, Blocks: 20, Faults: FaultPartition, Revert: ordering.RevertEndlessRetransmit}, KindLiveness},
 	{"view changes and NewViews carrying whole blocks exceed the frame limit (defect 4)",
 		Config{Seed: 1, Nodes: 4, Blocks: 20, Faults: FaultBigBlocks | FaultPartition | FaultNet, Revert: ordering.RevertHeaderOnly}, KindLiveness},
+	{"backups that neither persist nor restore the NewView of their view fork after a restart below its decided heights (defect 1)",
+		Config{Seed: 313, Nodes: 4, Byzantine: 1, Blocks: 20, Faults: FaultAll, Revert: ordering.RevertNewViewRecord}, KindAgreement},
+	{"a view change record pruned by a checkpoint jump lets a restart resume in a lower view (defect 5)",
+		Config{Seed: 91, Nodes: 4, Byzantine: 1, Blocks: 20, Faults: FaultAll, Revert: ordering.RevertViewPin}, KindViewRegress},
 	{"a weakened quorum forks",
 		Config{Seed: 2, Nodes: 4, Byzantine: 1, Blocks: 20, Faults: FaultAll, WeakenQuorum: true}, KindAgreement},
 }

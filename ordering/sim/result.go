@@ -17,6 +17,8 @@ type Result struct {
 	ByzantineIDs       []int       `json:"byzantine_ids"`
 	Blocks             uint64      `json:"blocks"`
 	Faults             string      `json:"faults"`
+	CheckpointInterval uint64      `json:"checkpoint_interval"`
+	PipelineWindow     uint64      `json:"pipeline_window"`
 	WeakenQuorum       bool        `json:"weaken_quorum,omitempty"`
 	Reverted           string      `json:"reverted,omitempty"` // fixes switched off (test only)
 	CommittedHeights   []uint64    `json:"committed_heights"`  // per node slot
@@ -43,6 +45,8 @@ func (s *Sim) result() *Result {
 		ByzantineIDs:       []int{},
 		Blocks:             s.cfg.Blocks,
 		Faults:             s.cfg.Faults.String(),
+		CheckpointInterval: s.cfg.CheckpointInterval,
+		PipelineWindow:     s.cfg.PipelineWindow,
 		WeakenQuorum:       s.cfg.WeakenQuorum,
 		Reverted:           RevertString(s.cfg.Revert),
 		MinCommittedHeight: s.minHonestHeight(),

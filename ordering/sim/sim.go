@@ -29,18 +29,19 @@ type Options struct {
 
 // Stats counts what happened in a run besides network traffic.
 type Stats struct {
-	Crashes      uint64 `json:"crashes"`
-	Partitions   uint64 `json:"partitions"`
-	Outages      uint64 `json:"outages"`      // long outages under FaultPartition
-	MassCrashes  uint64 `json:"mass_crashes"` // crashes of a quorum or more at once
-	ExecStalls   uint64 `json:"exec_stalls"`  // periods in which no executor finished a block
-	Clogs        uint64 `json:"clogs"`
-	SyncRequests uint64 `json:"sync_requests"`
-	SyncedBlocks uint64 `json:"synced_blocks"`
-	Rejected     uint64 `json:"rejected"`
-	Evidence     uint64 `json:"evidence"`
-	ByzantineOut uint64 `json:"byzantine_messages"`
-	Oversize     uint64 `json:"oversize"` // messages not sent: over Config.MaxFrameBytes
+	Crashes       uint64 `json:"crashes"`
+	Partitions    uint64 `json:"partitions"`
+	Outages       uint64 `json:"outages"`        // long outages under FaultPartition
+	MassCrashes   uint64 `json:"mass_crashes"`   // crashes of a quorum or more at once
+	StableCrashes uint64 `json:"stable_crashes"` // crashes right after a stable checkpoint stored in a view change or above the executed height
+	ExecStalls    uint64 `json:"exec_stalls"`    // periods in which no executor finished a block
+	Clogs         uint64 `json:"clogs"`
+	SyncRequests  uint64 `json:"sync_requests"`
+	SyncedBlocks  uint64 `json:"synced_blocks"`
+	Rejected      uint64 `json:"rejected"`
+	Evidence      uint64 `json:"evidence"`
+	ByzantineOut  uint64 `json:"byzantine_messages"`
+	Oversize      uint64 `json:"oversize"` // messages not sent: over Config.MaxFrameBytes
 }
 
 // Sim is one seeded run. Everything random comes from rng, so a seed
