@@ -117,10 +117,16 @@ func (c *checker) violate(kind string, at where, format string, args ...any) {
 	if nodes == nil {
 		nodes = []int{}
 	}
-	c.violations = append(c.violations, Violation{
+	v := Violation{
 		Kind: kind, Seed: c.seed, Step: c.step, Tick: c.tick, Height: at.height, View: at.view, Nodes: nodes,
 		Description: fmt.Sprintf(format, args...),
-	})
+	}
+	for _, seen := range c.violations {
+		if seen.Step == v.Step && seen.Kind == v.Kind && seen.Description == v.Description {
+			return // the same finding, seen again by another message of this step
+		}
+	}
+	c.violations = append(c.violations, v)
 }
 
 // primary returns the validator index that leads view.

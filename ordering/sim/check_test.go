@@ -310,3 +310,20 @@ func TestCheckerRecordsStepAndCapsViolations(t *testing.T) {
 		t.Fatalf("first violation %+v, want %+v", v, want)
 	}
 }
+
+// One finding seen by several messages of one step is one violation; the
+// same words at a later step are another.
+func TestViolationRecordedOncePerStep(t *testing.T) {
+	c := newChecker(1, ChainID, nil, 3, []bool{true, true, true, true}, nil)
+	c.step = 5
+	c.violate(KindAgreement, where{height: 1}, "height %d certified twice", 1)
+	c.violate(KindAgreement, where{height: 1}, "height %d certified twice", 1)
+	if len(c.violations) != 1 {
+		t.Fatalf("%d violations for one finding in one step, want 1", len(c.violations))
+	}
+	c.step = 6
+	c.violate(KindAgreement, where{height: 1}, "height %d certified twice", 1)
+	if len(c.violations) != 2 {
+		t.Fatalf("%d violations after a later step, want 2", len(c.violations))
+	}
+}
