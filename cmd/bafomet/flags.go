@@ -56,10 +56,10 @@ func (f *cmdFlags) printUsage(w io.Writer) {
 }
 
 // parse parses args, in which flags and positional arguments may be mixed,
-// and checks that exactly nargs positional arguments and every required
-// flag were given. When it returns ok == false the caller returns code:
-// exitOK after --help (usage on stdout), exitUsage otherwise (message and
-// usage on stderr).
+// and checks that exactly nargs positional arguments (any number when nargs
+// is negative) and every required flag were given. When it returns ok ==
+// false the caller returns code: exitOK after --help (usage on stdout),
+// exitUsage otherwise (message and usage on stderr).
 func (f *cmdFlags) parse(args []string, nargs int, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
 	for {
 		if err := f.Parse(args); err != nil {
@@ -80,7 +80,7 @@ func (f *cmdFlags) parse(args []string, nargs int, stdout, stderr io.Writer) (po
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-	if len(pos) != nargs {
+	if nargs >= 0 && len(pos) != nargs {
 		return nil, f.usageError(stderr, fmt.Sprintf("want %d argument(s), got %d", nargs, len(pos))), false
 	}
 	set := map[string]bool{}
