@@ -127,6 +127,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for HTTP requests.
 	ShutdownTimeout time.Duration
+
+	// TLSCertFile and TLSKeyFile are the PEM files of the server's
+	// certificate (chain) and private key: both set, the port serves
+	// HTTPS and WSS only; both empty, HTTP and WS.
+	TLSCertFile, TLSKeyFile string
 }
 
 // DefaultConfig returns the default configuration.
@@ -248,6 +253,9 @@ func (c Config) Validate() error {
 		if o == "" {
 			return errors.New("rpc.cors_origins: empty origin")
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("rpc.tls_cert and rpc.tls_key: set both (HTTPS and WSS) or neither (HTTP and WS)")
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type connLimiter struct {
 	net.Listener
 	max, perIP int
 	metrics    *Metrics
+	// tls is set when the port serves TLS: a refused connection is then
+	// closed without the plain-text 503, which its client could not read.
+	tls bool
 
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{}
@@ -70,7 +73,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return lc, nil
 		} else {
 			l.metrics.connsRefused.WithLabelValues(reason).Inc()
-			refuse(c, reason)
+			if l.tls {
+				_ = c.Close()
+			} else {
+				refuse(c, reason)
+			}
 		}
 	}
 }

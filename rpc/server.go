@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type Server struct {
 	ln        *connLimiter
 	fresh     *freshConns
 	responses *responseBudget // Config.ResponseBufferBytes
+	certs     *certReloader   // nil without TLS
 
 	mu      sync.Mutex
 	closed  bool
@@ -61,10 +63,18 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("module", "rpc")
+	var certs *certReloader
+	if cfg.TLSCertFile != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, logger); err != nil {
+			return nil, fmt.Errorf("rpc: rpc.tls_cert and rpc.tls_key: %w", err)
+		}
+	}
 	s := &Server{
 		cfg:     cfg,
 		backend: backend,
-		log:     logger.With("module", "rpc"),
+		log:     logger,
 		rpc:     gethrpc.NewServer(),
 		origins: newOriginSet(cfg.CORSOrigins),
 		metrics: cfg.Metrics,
@@ -75,6 +85,7 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		fresh:   newFreshConns(),
 		// The largest answer: a batch's, which may pass its limit by one response.
 		responses: newResponseBudget(cfg.ResponseBufferBytes, int64(cfg.MaxBatchResponseBytes)+int64(cfg.MaxResponseBytes)),
+		certs:     certs,
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -124,10 +135,16 @@ func (s *Server) Start() error {
 		return fmt.Errorf("rpc: listen on %s: %w", s.cfg.ListenAddr, err)
 	}
 	s.ln, s.started = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.MaxConnsPerIP, s.metrics), true
+	var served net.Listener = s.ln
+	scheme := "http"
+	if s.certs != nil {
+		s.ln.tls, scheme = true, "https"
+		served = tls.NewListener(s.ln, s.certs.tlsConfig())
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.httpSrv.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("rpc server stopped", "err", err)
 		}
 	}()
@@ -135,7 +152,7 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.fanOut()
 	}()
-	s.log.Info("rpc server listening", "addr", ln.Addr().String())
+	s.log.Info("rpc server listening", "addr", ln.Addr().String(), "scheme", scheme)
 	return nil
 }
 
@@ -181,6 +198,9 @@ func (s *Server) Close() error {
 // connState is the http.Server ConnState hook.
 func (s *Server) connState(c net.Conn, state http.ConnState) {
 	s.fresh.track(c, state)
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	if s.ln != nil {
 		s.ln.track(c, state)
 	}

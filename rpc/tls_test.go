@@ -1,0 +1,216 @@
+package rpc
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testCA is a private certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+	pool *x509.CertPool
+}
+
+func newTestCA(t testing.TB) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bafomet test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pool: x509.NewCertPool()}
+	ca.pool.AddCert(cert)
+	return ca
+}
+
+// issue writes a server certificate for 127.0.0.1 and localhost, signed
+// by the CA, with the given serial, and its key, into dir; it returns
+// their paths.
+func (ca *testCA) issue(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "bafomet test node"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "rpc.crt"), filepath.Join(dir, "rpc.key")
+	writeTestFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeTestFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
+	return certFile, keyFile
+}
+
+// client is an HTTP client that trusts only the CA.
+func (ca *testCA) client() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: ca.pool}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func writeTestFile(t testing.TB, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func postWith(t testing.TB, c *http.Client, url, authz, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(out)
+}
+
+// With rpc.tls_cert and rpc.tls_key the port speaks HTTPS only: a client
+// trusting the CA is served, plain HTTP and a client that does not trust
+// the CA are not, and the connection limits still count the connections.
+func TestTLSServesHTTPSOnly(t *testing.T) {
+	ca := newTestCA(t)
+	cert, key := ca.issue(t, t.TempDir(), 2)
+	f := newFakeBackend(t)
+	f.commit(t)
+	s := startServer(t, Config{TLSCertFile: cert, TLSKeyFile: key}, f)
+	url := "https://" + s.Addr().String()
+	status, _, body := postWith(t, ca.client(), url, "", blockNumberReq)
+	if status != http.StatusOK || !strings.Contains(body, `"result":1`) {
+		t.Fatalf("https: %d %s", status, body)
+	}
+	if _, err := http.Post(url, "application/json", strings.NewReader(blockNumberReq)); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a client without the CA: %v", err)
+	}
+	resp, err := http.Post("http://"+s.Addr().String(), "application/json", strings.NewReader(blockNumberReq))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP served on the TLS port")
+		}
+	}
+	waitFor(t, "the connections to be counted and released", func() bool { return s.ln.count() <= 1 })
+}
+
+// Both files or neither; files that do not load are a start-up error
+// naming the keys.
+func TestTLSConfigErrors(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	cert, key := ca.issue(t, dir, 2)
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{TLSCertFile: cert}, "set both (HTTPS and WSS) or neither"},
+		{Config{TLSKeyFile: key}, "set both (HTTPS and WSS) or neither"},
+		{Config{TLSCertFile: filepath.Join(dir, "missing.crt"), TLSKeyFile: key}, "rpc.tls_cert and rpc.tls_key: stat"},
+		{Config{TLSCertFile: key, TLSKeyFile: cert}, "rpc.tls_cert and rpc.tls_key: load"},
+		{Config{TLSCertFile: cert, TLSKeyFile: writeTestFile(t, filepath.Join(dir, "junk.key"), "junk")}, "rpc.tls_cert and rpc.tls_key: load"},
+	} {
+		tc.cfg.ListenAddr = "127.0.0.1:0"
+		if _, err := New(tc.cfg, newFakeBackend(t), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// A renewed certificate is served without a restart; a pair that does not
+// load leaves the previous one in service.
+func TestTLSCertificateReload(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	cert, key := ca.issue(t, dir, 2)
+	var logs bytes.Buffer
+	s, err := New(Config{ListenAddr: "127.0.0.1:0", TLSCertFile: cert, TLSKeyFile: key}, newFakeBackend(t),
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.certs.every = 0 // look at the files on every handshake
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	serial := func() int64 {
+		t.Helper()
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if got := serial(); got != 2 {
+		t.Fatalf("serial %d, want 2", got)
+	}
+	ca.issue(t, dir, 3)
+	later := time.Now().Add(time.Second) // a change time the files cannot already have
+	for _, f := range []string{cert, key} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := serial(); got != 3 {
+		t.Fatalf("after renewal: serial %d, want 3", got)
+	}
+	writeTestFile(t, key, "not a key")
+	if got := serial(); got != 3 || !strings.Contains(logs.String(), "does not load") {
+		t.Fatalf("after a broken key: serial %d, log %s", got, logs.String())
+	}
+}
