@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,8 +20,11 @@ type chainAPI struct{ s *Server }
 
 // SendTransaction submits a signed transaction in wire form and returns its
 // hash.
-func (api *chainAPI) SendTransaction(txHex *json.RawMessage) (_ chain.Hash, err error) {
+func (api *chainAPI) SendTransaction(ctx context.Context, txHex *json.RawMessage) (_ chain.Hash, err error) {
 	defer api.s.observe("chain_sendTransaction", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_sendTransaction"); err != nil {
+		return chain.Hash{}, err
+	}
 	raw, err := hexParam("txHex", txHex)
 	if err != nil {
 		return chain.Hash{}, err
@@ -49,8 +53,11 @@ func decodeTxError(err error) error {
 }
 
 // GetTransaction returns a transaction's status, or null when unknown.
-func (api *chainAPI) GetTransaction(hash *json.RawMessage) (_ *TxResult, err error) {
+func (api *chainAPI) GetTransaction(ctx context.Context, hash *json.RawMessage) (_ *TxResult, err error) {
 	defer api.s.observe("chain_getTransaction", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_getTransaction"); err != nil {
+		return nil, err
+	}
 	h, err := hashParam("hash", hash)
 	if err != nil {
 		return nil, err
@@ -66,14 +73,20 @@ func (api *chainAPI) GetTransaction(hash *json.RawMessage) (_ *TxResult, err err
 }
 
 // BlockNumber returns the latest committed height.
-func (api *chainAPI) BlockNumber() uint64 {
-	defer api.s.observe("chain_blockNumber", time.Now(), nil)
-	return api.s.backend.Height()
+func (api *chainAPI) BlockNumber(ctx context.Context) (_ uint64, err error) {
+	defer api.s.observe("chain_blockNumber", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_blockNumber"); err != nil {
+		return 0, err
+	}
+	return api.s.backend.Height(), nil
 }
 
 // GetBlockByNumber returns the block at a height (or "latest"), or null.
-func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage) (_ *Block, err error) {
+func (api *chainAPI) GetBlockByNumber(ctx context.Context, number, fullTransactions *json.RawMessage) (_ *Block, err error) {
 	defer api.s.observe("chain_getBlockByNumber", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_getBlockByNumber"); err != nil {
+		return nil, err
+	}
 	h, err := api.s.heightParam("number", number)
 	if err != nil {
 		return nil, err
@@ -87,8 +100,11 @@ func (api *chainAPI) GetBlockByNumber(number, fullTransactions *json.RawMessage)
 }
 
 // GetBlockByHash returns the block with a hash, or null.
-func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (_ *Block, err error) {
+func (api *chainAPI) GetBlockByHash(ctx context.Context, hash, fullTransactions *json.RawMessage) (_ *Block, err error) {
 	defer api.s.observe("chain_getBlockByHash", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_getBlockByHash"); err != nil {
+		return nil, err
+	}
 	h, err := hashParam("hash", hash)
 	if err != nil {
 		return nil, err
@@ -102,8 +118,11 @@ func (api *chainAPI) GetBlockByHash(hash, fullTransactions *json.RawMessage) (_ 
 }
 
 // GetCertificate returns the commit certificate of a height, or null.
-func (api *chainAPI) GetCertificate(number *json.RawMessage) (_ *Certificate, err error) {
+func (api *chainAPI) GetCertificate(ctx context.Context, number *json.RawMessage) (_ *Certificate, err error) {
 	defer api.s.observe("chain_getCertificate", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_getCertificate"); err != nil {
+		return nil, err
+	}
 	h, err := api.s.heightParam("number", number)
 	if err != nil {
 		return nil, err
@@ -120,8 +139,11 @@ func (api *chainAPI) GetCertificate(number *json.RawMessage) (_ *Certificate, er
 
 // GetNonce returns an address's next nonce: committed, or counting the
 // mempool when the second parameter is "pending".
-func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (_ uint64, err error) {
+func (api *chainAPI) GetNonce(ctx context.Context, address, tag *json.RawMessage) (_ uint64, err error) {
 	defer api.s.observe("chain_getNonce", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_getNonce"); err != nil {
+		return 0, err
+	}
 	addr, err := addressParam("address", address)
 	if err != nil {
 		return 0, err
@@ -148,8 +170,11 @@ func (api *chainAPI) GetNonce(address, tag *json.RawMessage) (_ uint64, err erro
 }
 
 // Status returns the node's view of the chain.
-func (api *chainAPI) Status() (_ *Status, err error) {
+func (api *chainAPI) Status(ctx context.Context) (_ *Status, err error) {
 	defer api.s.observe("chain_status", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_status"); err != nil {
+		return nil, err
+	}
 	b := api.s.backend
 	ns := b.NodeStatus()
 	st := &Status{
@@ -171,8 +196,11 @@ func (api *chainAPI) Status() (_ *Status, err error) {
 }
 
 // Validators returns the validator set with each validator's liveness.
-func (api *chainAPI) Validators() []Validator {
-	defer api.s.observe("chain_validators", time.Now(), nil)
+func (api *chainAPI) Validators(ctx context.Context) (_ []Validator, err error) {
+	defer api.s.observe("chain_validators", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_validators"); err != nil {
+		return nil, err
+	}
 	vals := api.s.backend.Validators()
 	out := make([]Validator, len(vals))
 	for i, v := range vals {
@@ -181,13 +209,16 @@ func (api *chainAPI) Validators() []Validator {
 			PeerID: v.PeerID, Online: v.Online,
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Evidence returns the equivocation evidence the node has seen.
-func (api *chainAPI) Evidence() []Evidence {
-	defer api.s.observe("chain_evidence", time.Now(), nil)
-	return evidenceJSON(api.s.backend.Evidence())
+func (api *chainAPI) Evidence(ctx context.Context) (_ []Evidence, err error) {
+	defer api.s.observe("chain_evidence", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_evidence"); err != nil {
+		return nil, err
+	}
+	return evidenceJSON(api.s.backend.Evidence()), nil
 }
 
 // heightParam decodes a height or "latest" (the current height).
@@ -220,8 +251,11 @@ func (s *Server) blockResult(sb *StoredBlock, err error, full bool) (*Block, err
 type kvAPI struct{ s *Server }
 
 // Get returns the value of a kv key at the latest committed height.
-func (api *kvAPI) Get(key *json.RawMessage) (_ *KVValue, err error) {
+func (api *kvAPI) Get(ctx context.Context, key *json.RawMessage) (_ *KVValue, err error) {
 	defer api.s.observe("kv_get", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "kv_get"); err != nil {
+		return nil, err
+	}
 	k, err := stringParam("key", key)
 	if err != nil {
 		return nil, err
@@ -251,8 +285,11 @@ func (api *kvAPI) Get(key *json.RawMessage) (_ *KVValue, err error) {
 type bankAPI struct{ s *Server }
 
 // GetBalance returns an address's balance at the latest committed height.
-func (api *bankAPI) GetBalance(address *json.RawMessage) (_ *Balance, err error) {
+func (api *bankAPI) GetBalance(ctx context.Context, address *json.RawMessage) (_ *Balance, err error) {
 	defer api.s.observe("bank_getBalance", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "bank_getBalance"); err != nil {
+		return nil, err
+	}
 	addr, err := addressParam("address", address)
 	if err != nil {
 		return nil, err
@@ -285,8 +322,11 @@ func queryError(method string, err error) error {
 type mempoolAPI struct{ s *Server }
 
 // Status returns the mempool's occupancy and limits.
-func (api *mempoolAPI) Status() Mempool {
-	defer api.s.observe("mempool_status", time.Now(), nil)
+func (api *mempoolAPI) Status(ctx context.Context) (_ *Mempool, err error) {
+	defer api.s.observe("mempool_status", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "mempool_status"); err != nil {
+		return nil, err
+	}
 	m := api.s.backend.MempoolStatus()
-	return Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit, Queued: m.Queued, QueuedLimit: m.QueuedLimit}
+	return &Mempool{Size: m.Size, Bytes: m.Bytes, Limit: m.Limit, BytesLimit: m.BytesLimit, Queued: m.Queued, QueuedLimit: m.QueuedLimit}, nil
 }

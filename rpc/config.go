@@ -32,6 +32,8 @@ const (
 	DefaultWriteTimeout          = 30 * time.Second
 	DefaultIdleTimeout           = 60 * time.Second
 	DefaultShutdownTimeout       = 5 * time.Second
+	DefaultAuth                  = AuthNone
+	DefaultJWTPermissions        = PermRead | PermSubmit
 )
 
 // Config configures the RPC server. The node fills it from the [rpc]
@@ -132,6 +134,24 @@ type Config struct {
 	// certificate (chain) and private key: both set, the port serves
 	// HTTPS and WSS only; both empty, HTTP and WS.
 	TLSCertFile, TLSKeyFile string
+	// Auth is which bearer credentials the server accepts (auth.go).
+	Auth AuthMode
+	// TokenFile is the token file (tokens.go); used by AuthToken and
+	// AuthTokenOrJWT, and only by them.
+	TokenFile string
+	// JWTSecretFile holds the HS256 secret (jwt.go); used by AuthJWT and
+	// AuthTokenOrJWT, and only by them.
+	JWTSecretFile string
+	// JWTPermissions are what every valid JWT may do.
+	JWTPermissions Permission
+	// JWTIssuedAtWindow is how far a JWT's iat may be from the server's
+	// clock, either way.
+	JWTIssuedAtWindow time.Duration
+	// IPLimits are each client IP address's rate limits; zero: none.
+	IPLimits RateLimit
+	// TokenLimits are each token's rate limits, unless the token file
+	// gives the token its own; all JWT holders share one set. Zero: none.
+	TokenLimits RateLimit
 }
 
 // DefaultConfig returns the default configuration.
@@ -160,6 +180,9 @@ func DefaultConfig() Config {
 		PongTimeout:            DefaultPongTimeout,
 		ReadHeaderTimeout:      DefaultReadHeaderTimeout,
 		ShutdownTimeout:        DefaultShutdownTimeout,
+		Auth:                   DefaultAuth,
+		JWTPermissions:         DefaultJWTPermissions,
+		JWTIssuedAtWindow:      DefaultJWTIssuedAtWindow,
 	}
 }
 
@@ -197,6 +220,13 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.PongTimeout, d.PongTimeout)
 	setDur(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
+	if c.Auth == "" {
+		c.Auth = d.Auth
+	}
+	if c.JWTPermissions == 0 {
+		c.JWTPermissions = d.JWTPermissions
+	}
+	setDur(&c.JWTIssuedAtWindow, d.JWTIssuedAtWindow)
 	return c
 }
 
@@ -254,8 +284,37 @@ func (c Config) Validate() error {
 			return errors.New("rpc.cors_origins: empty origin")
 		}
 	}
+	return c.validateAuth()
+}
+
+// validateAuth checks the TLS, authentication and rate-limit fields.
+func (c Config) validateAuth() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("rpc.tls_cert and rpc.tls_key: set both (HTTPS and WSS) or neither (HTTP and WS)")
 	}
-	return nil
+	if !c.Auth.valid() {
+		return fmt.Errorf("rpc.auth %q: want none, token, jwt or token+jwt", c.Auth)
+	}
+	files := []struct {
+		key, path string
+		used      bool
+	}{{"rpc.token_file", c.TokenFile, c.Auth.usesTokens()}, {"rpc.jwt_secret_file", c.JWTSecretFile, c.Auth.usesJWT()}}
+	for _, f := range files {
+		if f.used && f.path == "" {
+			return fmt.Errorf("%s: required by rpc.auth = %q", f.key, c.Auth)
+		}
+		if !f.used && f.path != "" {
+			return fmt.Errorf("%s is set but rpc.auth = %q does not use it", f.key, c.Auth)
+		}
+	}
+	if c.JWTPermissions == 0 || c.JWTPermissions&^permAll != 0 {
+		return fmt.Errorf("rpc.jwt_permissions: want one or more of read, submit, admin")
+	}
+	if c.JWTIssuedAtWindow <= 0 {
+		return fmt.Errorf("rpc.jwt_iat_window must be positive, got %s", c.JWTIssuedAtWindow)
+	}
+	if err := c.IPLimits.validate("rpc.ip_"); err != nil {
+		return err
+	}
+	return c.TokenLimits.validate("rpc.token_")
 }

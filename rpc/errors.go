@@ -31,6 +31,10 @@ const (
 	CodeTooManySubs       = -32021 // the connection has too many subscriptions
 	CodeAppNotServed      = -32022 // this chain does not run the queried application
 	CodeServerBusy        = -32023 // rpc.response_buffer_bytes is in use by responses clients have not read; retry
+
+	CodeUnauthenticated = -32030 // no valid bearer token (rpc.auth): HTTP 401
+	CodeForbidden       = -32031 // the token lacks the permission the method needs
+	CodeRateLimited     = -32032 // over a request, transaction or subscription limit of the token or address; retry later
 )
 
 // Sentinel errors a Backend returns (wrapped) so that the server can answer

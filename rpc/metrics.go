@@ -24,6 +24,10 @@ type Metrics struct {
 	connsRefused     *prometheus.CounterVec
 	connsEvicted     prometheus.Counter
 	responsesRefused *prometheus.CounterVec
+
+	unauthenticated *prometheus.CounterVec
+	forbidden       *prometheus.CounterVec
+	rateLimited     *prometheus.CounterVec
 }
 
 // NewMetrics creates the series; register the result (it is a
@@ -64,6 +68,18 @@ func NewMetrics() *Metrics {
 			Name: "bafomet_rpc_responses_refused_total",
 			Help: "Responses replaced by an error: too_large (rpc.max_response_bytes, -32003) or busy (rpc.response_buffer_bytes, -32023).",
 		}, []string{"reason"}),
+		unauthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_unauthenticated_total",
+			Help: "HTTP requests and websocket upgrades refused with HTTP 401 (-32030): missing (no bearer credential), invalid (unknown token, bad JWT) or expired (JWT exp passed, iat outside rpc.jwt_iat_window, nbf ahead).",
+		}, []string{"reason"}),
+		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_forbidden_total",
+			Help: "Calls refused because the token lacks the permission the method needs (-32031), by that permission: read, submit or admin.",
+		}, []string{"permission"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bafomet_rpc_rate_limited_total",
+			Help: "Calls and subscriptions refused at a rate limit (-32032), by limit (requests, txs or subscriptions) and scope (ip: rpc.ip_*, token: rpc.token_* or the token file's).",
+		}, []string{"limit", "scope"}),
 	}
 }
 
@@ -78,6 +94,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.connsRefused.Describe(ch)
 	m.connsEvicted.Describe(ch)
 	m.responsesRefused.Describe(ch)
+	m.unauthenticated.Describe(ch)
+	m.forbidden.Describe(ch)
+	m.rateLimited.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -91,6 +110,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.connsRefused.Collect(ch)
 	m.connsEvicted.Collect(ch)
 	m.responsesRefused.Collect(ch)
+	m.unauthenticated.Collect(ch)
+	m.forbidden.Collect(ch)
+	m.rateLimited.Collect(ch)
 }
 
 // observe records one call of method that started at start and ended with

@@ -35,7 +35,9 @@ type Server struct {
 	ln        *connLimiter
 	fresh     *freshConns
 	responses *responseBudget // Config.ResponseBufferBytes
-	certs     *certReloader   // nil without TLS
+	auth      *authenticator
+	certs     *certReloader // nil without TLS
+	ipLimits  *ipLimits
 
 	mu      sync.Mutex
 	closed  bool
@@ -64,9 +66,12 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("module", "rpc")
+	auth, err := newAuthenticator(cfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
 	var certs *certReloader
 	if cfg.TLSCertFile != "" {
-		var err error
 		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, logger); err != nil {
 			return nil, fmt.Errorf("rpc: rpc.tls_cert and rpc.tls_key: %w", err)
 		}
@@ -85,7 +90,9 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		fresh:   newFreshConns(),
 		// The largest answer: a batch's, which may pass its limit by one response.
 		responses: newResponseBudget(cfg.ResponseBufferBytes, int64(cfg.MaxBatchResponseBytes)+int64(cfg.MaxResponseBytes)),
+		auth:      auth,
 		certs:     certs,
+		ipLimits:  newIPLimits(cfg.IPLimits),
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -152,7 +159,8 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.fanOut()
 	}()
-	s.log.Info("rpc server listening", "addr", ln.Addr().String(), "scheme", scheme)
+	s.log.Info("rpc server listening", "addr", ln.Addr().String(), "scheme", scheme, "auth", string(s.auth.mode))
+	s.warnExposure(ln.Addr().String())
 	return nil
 }
 
@@ -206,8 +214,9 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// ServeHTTP serves one HTTP request: a websocket upgrade, a CORS preflight
-// or a JSON-RPC POST.
+// ServeHTTP serves one HTTP request: a websocket upgrade, a CORS preflight,
+// a health check (GET / without a body, answered 200 without
+// authentication) or a JSON-RPC POST.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if websocket.IsWebSocketUpgrade(r) {
 		s.serveWS(w, r)
@@ -216,6 +225,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.origins.applyCORS(w, r) {
 		return
 	}
+	if r.Method == http.MethodGet && r.ContentLength == 0 && r.URL.RawQuery == "" {
+		s.rpc.ServeHTTP(w, r)
+		return
+	}
+	c, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 	if r.Method == http.MethodPost {
 		body, err := s.readBody(r)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -318,7 +336,7 @@ func (o originSet) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 	h.Add("Vary", "Origin")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 		return false

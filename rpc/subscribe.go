@@ -87,6 +87,7 @@ type subscription struct {
 	conn     *wsConn
 	load     func(h uint64) (subItem, error)
 	written  chan struct{} // signalled by conn after each notification for this subscription is written
+	release  func()        // counts the subscription out of its token's and address's limits
 
 	next       uint64 // walker: next height to load
 	out        chan subItem
@@ -109,6 +110,10 @@ func (sub *subscription) writeStalled() bool {
 // NewBlocks is chain_subscribe("newBlocks", {"fromHeight": N}?).
 func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (_ *gethrpc.Subscription, err error) {
 	defer api.s.observe("chain_subscribe/newBlocks", time.Now(), &err)
+	c, err := api.s.admit(ctx, "chain_subscribe")
+	if err != nil {
+		return nil, err
+	}
 	opts, err := parseSubOptions(options, false)
 	if err != nil {
 		return nil, err
@@ -132,19 +137,23 @@ func (api *chainAPI) NewBlocks(ctx context.Context, options *json.RawMessage) (_
 		}
 		return subItem{height: h, payloads: payloads}, nil
 	}
-	return api.s.subscribe(ctx, opts, load)
+	return api.s.subscribe(ctx, c, opts, load)
 }
 
 // Transactions is chain_subscribe("transactions", {"sender": addr?,
 // "fromHeight": N?}).
 func (api *chainAPI) Transactions(ctx context.Context, options *json.RawMessage) (_ *gethrpc.Subscription, err error) {
 	defer api.s.observe("chain_subscribe/transactions", time.Now(), &err)
+	c, err := api.s.admit(ctx, "chain_subscribe")
+	if err != nil {
+		return nil, err
+	}
 	opts, err := parseSubOptions(options, true)
 	if err != nil {
 		return nil, err
 	}
 	load := func(h uint64) (subItem, error) { return api.s.loadTxEvents(h, opts.Sender) }
-	return api.s.subscribe(ctx, opts, load)
+	return api.s.subscribe(ctx, c, opts, load)
 }
 
 func parseSubOptions(raw *json.RawMessage, allowSender bool) (subOptions, error) {
@@ -202,11 +211,16 @@ func (s *Server) loadTxEvents(h uint64, sender *chain.Address) (subItem, error) 
 	return subItem{height: h, payloads: payloads}, nil
 }
 
-// subscribe creates a subscription and starts its goroutines.
-func (s *Server) subscribe(ctx context.Context, opts subOptions, load func(uint64) (subItem, error)) (*gethrpc.Subscription, error) {
+// subscribe creates a subscription for caller c and starts its
+// goroutines.
+func (s *Server) subscribe(ctx context.Context, c *caller, opts subOptions, load func(uint64) (subItem, error)) (*gethrpc.Subscription, error) {
 	notifier, ok := gethrpc.NotifierFromContext(ctx)
 	if !ok {
 		return nil, gethrpc.ErrNotificationsUnsupported
+	}
+	release, err := s.takeSub(c)
+	if err != nil {
+		return nil, err
 	}
 	next := s.backend.Height() + 1
 	if opts.FromHeight != nil {
@@ -216,9 +230,10 @@ func (s *Server) subscribe(ctx context.Context, opts subOptions, load func(uint6
 		s: s, notifier: notifier, load: load, next: next,
 		out:  make(chan subItem, s.cfg.SubscriberBuffer),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), walkerDone: make(chan struct{}),
-		written: make(chan struct{}, 1),
+		written: make(chan struct{}, 1), release: release,
 	}
 	if err := s.register(sub, gethrpc.PeerInfoFromContext(ctx).RemoteAddr); err != nil {
+		release()
 		return nil, err
 	}
 	sub.rpcSub = notifier.CreateSubscription()
@@ -260,6 +275,7 @@ func (s *Server) unregister(sub *subscription) {
 	s.metrics.subscribers.Dec()
 	sub.conn.subs--
 	sub.conn.untrack(string(sub.rpcSub.ID))
+	sub.release()
 }
 
 // fanOut wakes every subscription after each commit.

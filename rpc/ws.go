@@ -29,6 +29,7 @@ type wsConn struct {
 	conn      *websocket.Conn
 	key       string // remote address; unique among live connections
 	ip        string // the host part of key
+	caller    *caller
 	idle      time.Duration
 	pending   []byte // rest of the current message, not yet read
 	closeOnce sync.Once
@@ -249,11 +250,15 @@ func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDea
 func (c *wsConn) RemoteAddr() string { return c.key }
 
 // Close sends a normal-closure frame and closes the connection.
-func (c *wsConn) Close() error {
+func (c *wsConn) Close() error { return c.closeWith(websocket.CloseNormalClosure, "") }
+
+// closeWith sends a close frame with code and reason and closes the
+// connection.
+func (c *wsConn) closeWith(code int, reason string) error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		msg := websocket.FormatCloseMessage(code, reason)
 		_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsControlTimeout))
 		err = c.conn.Close()
 	})
@@ -280,7 +285,11 @@ func (c *wsConn) pingLoop(interval time.Duration) {
 
 // serveWS upgrades a request and serves JSON-RPC on it until it closes.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	ip := requestIP(r)
+	caller, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	ip := caller.ip
 	if reason := s.acquireWS(ip); reason != "" {
 		if reason != "closed" {
 			s.metrics.connsRefused.WithLabelValues(reason).Inc()
@@ -301,6 +310,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error
 	}
 	wc := newWSConn(conn, r.RemoteAddr, s)
+	wc.caller = caller
+	if p := caller.p; p != nil && !p.expires.IsZero() {
+		expiry := time.AfterFunc(time.Until(p.expires), func() {
+			s.log.Debug("websocket closed: its JWT expired", "remote", wc.key)
+			wc.closeWith(websocket.ClosePolicyViolation, "token expired")
+		})
+		defer expiry.Stop()
+	}
 	s.mu.Lock()
 	s.wsConns[wc.key] = wc
 	s.mu.Unlock()
