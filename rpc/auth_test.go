@@ -22,6 +22,8 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bafomet/bafomet/internal/testca"
 )
 
 // Every method the server registers needs a permission, and the table
@@ -387,12 +389,12 @@ func TestWebsocketClosedWhenJWTExpires(t *testing.T) {
 // JWT made per request (WithHTTPAuth), subscriptions included; without a
 // credential it gets the 401.
 func TestGethClientWithAuthAndTLS(t *testing.T) {
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, t.TempDir(), 2)
+	ca := testca.New(t)
+	cert, key := ca.Issue(t, t.TempDir(), 2)
 	fx := newAuthFixture(t, AuthTokenOrJWT, func(c *Config) { c.TLSCertFile, c.TLSKeyFile = cert, key })
 	addr := fx.s.Addr().String()
-	httpClient := ca.client()
-	dialer := websocket.Dialer{TLSClientConfig: httpClient.Transport.(*http.Transport).TLSClientConfig, HandshakeTimeout: 5 * time.Second}
+	httpClient := ca.Client()
+	dialer := websocket.Dialer{TLSClientConfig: ca.TLSConfig(), HandshakeTimeout: 5 * time.Second}
 	creds := map[string]gethrpc.ClientOption{
 		"token header": gethrpc.WithHeader("Authorization", bearer(fx.all)),
 		"jwt auth":     gethrpc.WithHTTPAuth(JWTAuth(fx.secret)),

@@ -2,92 +2,18 @@ package rpc
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bafomet/bafomet/internal/testca"
 )
-
-// testCA is a private certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bafomet test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pool: x509.NewCertPool()}
-	ca.pool.AddCert(cert)
-	return ca
-}
-
-// issue writes a server certificate for 127.0.0.1 and localhost, signed
-// by the CA, with the given serial, and its key, into dir; it returns
-// their paths.
-func (ca *testCA) issue(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "bafomet test node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "rpc.crt"), filepath.Join(dir, "rpc.key")
-	writeTestFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeTestFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
-	return certFile, keyFile
-}
-
-// client is an HTTP client that trusts only the CA.
-func (ca *testCA) client() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: ca.pool}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
 
 func writeTestFile(t testing.TB, path, content string) string {
 	t.Helper()
@@ -123,13 +49,13 @@ func postWith(t testing.TB, c *http.Client, url, authz, body string) (int, http.
 // trusting the CA is served, plain HTTP and a client that does not trust
 // the CA are not, and the connection limits still count the connections.
 func TestTLSServesHTTPSOnly(t *testing.T) {
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, t.TempDir(), 2)
+	ca := testca.New(t)
+	cert, key := ca.Issue(t, t.TempDir(), 2)
 	f := newFakeBackend(t)
 	f.commit(t)
 	s := startServer(t, Config{TLSCertFile: cert, TLSKeyFile: key}, f)
 	url := "https://" + s.Addr().String()
-	status, _, body := postWith(t, ca.client(), url, "", blockNumberReq)
+	status, _, body := postWith(t, ca.Client(), url, "", blockNumberReq)
 	if status != http.StatusOK || !strings.Contains(body, `"result":1`) {
 		t.Fatalf("https: %d %s", status, body)
 	}
@@ -150,9 +76,9 @@ func TestTLSServesHTTPSOnly(t *testing.T) {
 // Both files or neither; files that do not load are a start-up error
 // naming the keys.
 func TestTLSConfigErrors(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	dir := t.TempDir()
-	cert, key := ca.issue(t, dir, 2)
+	cert, key := ca.Issue(t, dir, 2)
 	for _, tc := range []struct {
 		cfg  Config
 		want string
@@ -173,9 +99,9 @@ func TestTLSConfigErrors(t *testing.T) {
 // A renewed certificate is served without a restart; a pair that does not
 // load leaves the previous one in service.
 func TestTLSCertificateReload(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	dir := t.TempDir()
-	cert, key := ca.issue(t, dir, 2)
+	cert, key := ca.Issue(t, dir, 2)
 	var logs bytes.Buffer
 	s, err := New(Config{ListenAddr: "127.0.0.1:0", TLSCertFile: cert, TLSKeyFile: key}, newFakeBackend(t),
 		slog.New(slog.NewTextHandler(&logs, nil)))
@@ -189,7 +115,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	defer s.Close()
 	serial := func() int64 {
 		t.Helper()
-		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +125,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	if got := serial(); got != 2 {
 		t.Fatalf("serial %d, want 2", got)
 	}
-	ca.issue(t, dir, 3)
+	ca.Issue(t, dir, 3)
 	later := time.Now().Add(time.Second) // a change time the files cannot already have
 	for _, f := range []string{cert, key} {
 		if err := os.Chtimes(f, later, later); err != nil {
