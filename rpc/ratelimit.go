@@ -12,10 +12,10 @@ import (
 // Rate limits. Each IP address (rpc.ip_*) and each token (rpc.token_*,
 // or the token file's own values) has a token bucket of calls, one of
 // transactions and a count of live subscriptions. Every JSON-RPC call that
-// reaches a method takes one from its address's and its token's call
-// buckets (each call of a batch counts); chain_sendTransaction takes one
-// from the transaction buckets too; a subscription holds a place until it
-// ends. A call that finds any of them empty takes from none and is
+// reaches a method its token may call takes one from its address's and
+// its token's call buckets (each call of a batch counts);
+// chain_sendTransaction takes one from the transaction buckets too; a
+// subscription holds a place until it ends. A call that finds any of them empty takes from none and is
 // answered -32032 with the time after which it would pass.
 
 // RateLimit bounds what one client, an IP address or a token, may do. A
