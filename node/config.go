@@ -19,6 +19,7 @@ import (
 	"github.com/bafomet/bafomet/ordering"
 	"github.com/bafomet/bafomet/ordering/driver"
 	"github.com/bafomet/bafomet/p2p"
+	"github.com/bafomet/bafomet/rpc"
 )
 
 // Node home layout, relative to the home directory (docs/operations.md).
@@ -68,6 +69,8 @@ const (
 	DefaultRPCReadTimeout      = 30 * time.Second
 	DefaultRPCWriteTimeout     = 30 * time.Second
 	DefaultRPCIdleTimeout      = 60 * time.Second
+	DefaultRPCAuth             = string(rpc.AuthNone)
+	DefaultJWTIssuedAtWindow   = rpc.DefaultJWTIssuedAtWindow
 	DefaultMempoolMaxTxs       = 10_000
 	DefaultMempoolMaxBytes     = 64 << 20
 	DefaultMempoolMaxPerSender = 64
@@ -112,7 +115,14 @@ const (
 	cfgMinDuration       = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
 	cfgMaxDuration       = 24 * time.Hour
 	cfgFileMode          = os.FileMode(0o644)
+	// cfgMaxRate bounds every requests or transactions per second
+	// setting.
+	cfgMaxRate = 1e6
 )
+
+// DefaultJWTPermissions are rpc.jwt_permissions: what a JWT may do unless
+// the operator grants more (admin) or less.
+func DefaultJWTPermissions() []string { return []string{"read", "submit"} }
 
 // Config is a node's configuration, read from HOME/config/config.toml.
 // Relative paths in it are relative to Home.
@@ -183,6 +193,28 @@ type RPCConfig struct {
 	ReadTimeout       time.Duration `toml:"read_timeout"`  // whole request, headers and body
 	WriteTimeout      time.Duration `toml:"write_timeout"` // end of request headers to end of response
 	IdleTimeout       time.Duration `toml:"idle_timeout"`  // keep-alive connection between requests
+
+	TLSCert           string        `toml:"tls_cert"`        // PEM certificate (chain); with tls_key the port serves HTTPS and WSS only
+	TLSKey            string        `toml:"tls_key"`         // PEM private key of tls_cert
+	Auth              string        `toml:"auth"`            // none, token, jwt or token+jwt
+	TokenFile         string        `toml:"token_file"`      // API tokens (docs/rpc.md); with auth token or token+jwt
+	JWTSecretFile     string        `toml:"jwt_secret_file"` // 32-byte HS256 secret in hex; with auth jwt or token+jwt
+	JWTPermissions    []string      `toml:"jwt_permissions"` // what every valid JWT may do
+	JWTIssuedAtWindow time.Duration `toml:"jwt_iat_window"`  // how far a JWT's iat may be from the node's clock
+
+	// Rate limits of each client IP address and of each token (the token
+	// file may give a token its own); 0 is no limit, a burst of 0 is one
+	// second's worth.
+	IPRequestsPerSec    float64 `toml:"ip_requests_per_sec"`
+	IPRequestsBurst     int     `toml:"ip_requests_burst"`
+	IPTxsPerSec         float64 `toml:"ip_txs_per_sec"`
+	IPTxsBurst          int     `toml:"ip_txs_burst"`
+	IPMaxSubs           int     `toml:"ip_max_subscriptions"`
+	TokenRequestsPerSec float64 `toml:"token_requests_per_sec"`
+	TokenRequestsBurst  int     `toml:"token_requests_burst"`
+	TokenTxsPerSec      float64 `toml:"token_txs_per_sec"`
+	TokenTxsBurst       int     `toml:"token_txs_burst"`
+	TokenMaxSubs        int     `toml:"token_max_subscriptions"`
 }
 
 // MetricsConfig configures the Prometheus endpoint.
@@ -251,6 +283,7 @@ func DefaultConfig() Config {
 			WSMaxInFlight:     DefaultWSMaxInFlight,
 			ReadHeaderTimeout: DefaultRPCReadHeaderTO, ReadTimeout: DefaultRPCReadTimeout,
 			WriteTimeout: DefaultRPCWriteTimeout, IdleTimeout: DefaultRPCIdleTimeout,
+			Auth: DefaultRPCAuth, JWTPermissions: DefaultJWTPermissions(), JWTIssuedAtWindow: DefaultJWTIssuedAtWindow,
 		},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:" + strconv.Itoa(DefaultMetricsPort)},
 		Mempool: MempoolConfig{
@@ -381,6 +414,14 @@ func nestedPaths(a, b string) bool {
 
 // WALPath returns the consensus log directory, resolved against Home.
 func (c *Config) WALPath() string { return c.resolve(c.Node.WALDir) }
+
+// resolveSet resolves p against Home, leaving "" (not set) as it is.
+func (c *Config) resolveSet(p string) string {
+	if p == "" {
+		return ""
+	}
+	return c.resolve(p)
+}
 
 func (c *Config) resolve(p string) string {
 	if filepath.IsAbs(p) {
@@ -534,6 +575,7 @@ func (c *Config) validateRPC(add func(error)) {
 	add(cfgDuration("rpc.read_timeout", c.RPC.ReadTimeout))
 	add(cfgDuration("rpc.write_timeout", c.RPC.WriteTimeout))
 	add(cfgDuration("rpc.idle_timeout", c.RPC.IdleTimeout))
+	c.validateRPCAuth(add)
 	if c.Metrics.Listen != "" {
 		add(cfgHostPort("metrics.listen", c.Metrics.Listen))
 		if c.Metrics.Listen == c.RPC.Listen && !strings.HasSuffix(c.RPC.Listen, ":0") { // port 0: each gets its own free port
@@ -546,6 +588,68 @@ func (c *Config) validateRPC(add func(error)) {
 			add(cfgKeyErr("debug.listen", "%s is also rpc.listen or metrics.listen: profiling has its own address", d))
 		}
 	}
+}
+
+// validateRPCAuth checks TLS, authentication and the rate limits.
+func (c *Config) validateRPCAuth(add func(error)) {
+	r := c.RPC
+	if (r.TLSCert == "") != (r.TLSKey == "") {
+		add(cfgKeyErr("rpc.tls_cert", "set both rpc.tls_cert and rpc.tls_key (HTTPS and WSS) or neither (HTTP and WS)"))
+	}
+	mode := rpc.AuthMode(r.Auth)
+	switch mode {
+	case rpc.AuthNone, rpc.AuthToken, rpc.AuthJWT, rpc.AuthTokenOrJWT:
+		files := []struct {
+			key, path string
+			used      bool
+		}{
+			{"rpc.token_file", r.TokenFile, mode == rpc.AuthToken || mode == rpc.AuthTokenOrJWT},
+			{"rpc.jwt_secret_file", r.JWTSecretFile, mode == rpc.AuthJWT || mode == rpc.AuthTokenOrJWT},
+		}
+		for _, f := range files {
+			if f.used && strings.TrimSpace(f.path) == "" {
+				add(cfgKeyErr(f.key, "required by rpc.auth = %q", r.Auth))
+			}
+			if !f.used && f.path != "" {
+				add(cfgKeyErr(f.key, "is set but rpc.auth = %q does not use it", r.Auth))
+			}
+		}
+	default:
+		add(cfgKeyErr("rpc.auth", "%q: want none, token, jwt or token+jwt", r.Auth))
+	}
+	if _, err := rpc.ParsePermissions(r.JWTPermissions); err != nil {
+		add(cfgKeyErr("rpc.jwt_permissions", "%v", err))
+	}
+	add(cfgDuration("rpc.jwt_iat_window", r.JWTIssuedAtWindow))
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{
+		{"rpc.ip_requests_per_sec", r.IPRequestsPerSec}, {"rpc.ip_txs_per_sec", r.IPTxsPerSec},
+		{"rpc.token_requests_per_sec", r.TokenRequestsPerSec}, {"rpc.token_txs_per_sec", r.TokenTxsPerSec},
+	} {
+		if !(f.v >= 0 && f.v <= cfgMaxRate) { // NaN fails both
+			add(cfgKeyErr(f.key, "%g is outside [0, %g] (0: no limit)", f.v, float64(cfgMaxRate)))
+		}
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"rpc.ip_requests_burst", r.IPRequestsBurst}, {"rpc.ip_txs_burst", r.IPTxsBurst}, {"rpc.ip_max_subscriptions", r.IPMaxSubs},
+		{"rpc.token_requests_burst", r.TokenRequestsBurst}, {"rpc.token_txs_burst", r.TokenTxsBurst}, {"rpc.token_max_subscriptions", r.TokenMaxSubs},
+	} {
+		if f.v < 0 || f.v > cfgMaxCount {
+			add(cfgKeyErr(f.key, "%d is outside [0, %d] (0: %s)", f.v, cfgMaxCount, zeroLimitMeaning(f.key)))
+		}
+	}
+}
+
+func zeroLimitMeaning(key string) string {
+	if strings.HasSuffix(key, "_burst") {
+		return "one second's worth"
+	}
+	return "no limit"
 }
 
 func (c *Config) validateMempool(add func(error)) {

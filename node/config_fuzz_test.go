@@ -30,6 +30,13 @@ func FuzzParseConfig(f *testing.F) {
 		"[rpc]\nmax_response_bytes = 1\nresponse_buffer_bytes = 2\nws_buffer_bytes = -1\nwrite_timeout = 5\n",
 		"[debug]\nlisten = \"127.0.0.1:0\"\n", "[debug]\nlisten = \"0.0.0.0:6060\"\n",
 		"[mempool]\nmax_txs = 8\nmax_queued = 8\n", "[mempool]\nmax_queued = 0\nmax_txs_per_sender = 1\n",
+		"[rpc]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n", "[rpc]\ntls_cert = \"c.pem\"\n",
+		"[rpc]\nauth = \"token\"\ntoken_file = \"t.toml\"\n", "[rpc]\nauth = \"token+jwt\"\njwt_secret_file = \"j\"\n",
+		"[rpc]\nauth = \"jwt\"\njwt_secret_file = \"j\"\njwt_permissions = [\"admin\"]\njwt_iat_window = \"5s\"\n",
+		"[rpc]\njwt_permissions = [\"read\", \"read\"]\n", "[rpc]\nauth = \"none\"\ntoken_file = \"t\"\n",
+		"[rpc]\nip_requests_per_sec = 2.5\nip_requests_burst = 5\nip_txs_per_sec = 1\nip_max_subscriptions = 3\n",
+		"[rpc]\ntoken_requests_per_sec = nan\ntoken_txs_burst = -1\ntoken_max_subscriptions = 1\n",
+		"[rpc]\ntoken_txs_per_sec = 1e6\nip_txs_burst = 16777216\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -181,6 +182,45 @@ func TestValidate(t *testing.T) {
 		{"read timeout below minimum", func(c *Config) { c.RPC.ReadTimeout = time.Millisecond - 1 }, "config: rpc.read_timeout: 999.999µs is outside [1ms, 24h0m0s]"},
 		{"zero write timeout", func(c *Config) { c.RPC.WriteTimeout = 0 }, "config: rpc.write_timeout: 0s is outside [1ms, 24h0m0s]"},
 		{"idle timeout over a day", func(c *Config) { c.RPC.IdleTimeout = 25 * time.Hour }, "config: rpc.idle_timeout: 25h0m0s is outside [1ms, 24h0m0s]"},
+		{"tls both", func(c *Config) { c.RPC.TLSCert, c.RPC.TLSKey = "config/rpc.crt", "config/rpc.key" }, ""},
+		{"tls cert alone", func(c *Config) { c.RPC.TLSCert = "config/rpc.crt" },
+			"config: rpc.tls_cert: set both rpc.tls_cert and rpc.tls_key (HTTPS and WSS) or neither (HTTP and WS)"},
+		{"tls key alone", func(c *Config) { c.RPC.TLSKey = "config/rpc.key" }, "config: rpc.tls_cert: set both…"},
+		{"auth none by default", func(c *Config) {
+			if c.RPC.Auth != "none" || strings.Join(c.RPC.JWTPermissions, ",") != "read,submit" || c.RPC.JWTIssuedAtWindow != time.Minute {
+				panic("rpc auth defaults changed")
+			}
+		}, ""},
+		{"auth token", func(c *Config) { c.RPC.Auth, c.RPC.TokenFile = "token", "config/rpc-tokens.toml" }, ""},
+		{"auth jwt", func(c *Config) { c.RPC.Auth, c.RPC.JWTSecretFile = "jwt", "config/jwt.hex" }, ""},
+		{"auth token+jwt", func(c *Config) { c.RPC.Auth, c.RPC.TokenFile, c.RPC.JWTSecretFile = "token+jwt", "t", "j" }, ""},
+		{"auth unknown", func(c *Config) { c.RPC.Auth = "basic" }, `config: rpc.auth: "basic": want none, token, jwt or token+jwt`},
+		{"auth empty", func(c *Config) { c.RPC.Auth = "" }, `config: rpc.auth: "": want none, token, jwt or token+jwt`},
+		{"token auth without a file", func(c *Config) { c.RPC.Auth = "token" }, `config: rpc.token_file: required by rpc.auth = "token"`},
+		{"jwt auth without a secret", func(c *Config) { c.RPC.Auth, c.RPC.TokenFile = "token+jwt", "t" },
+			`config: rpc.jwt_secret_file: required by rpc.auth = "token+jwt"`},
+		{"token file unused", func(c *Config) { c.RPC.TokenFile = "t" }, `config: rpc.token_file: is set but rpc.auth = "none" does not use it`},
+		{"jwt secret unused", func(c *Config) { c.RPC.Auth, c.RPC.TokenFile, c.RPC.JWTSecretFile = "token", "t", "j" },
+			`config: rpc.jwt_secret_file: is set but rpc.auth = "token" does not use it`},
+		{"jwt permissions empty", func(c *Config) { c.RPC.JWTPermissions = []string{} },
+			"config: rpc.jwt_permissions: no permissions: want one or more of read, submit, admin"},
+		{"jwt permissions unknown", func(c *Config) { c.RPC.JWTPermissions = []string{"read", "root"} },
+			`config: rpc.jwt_permissions: unknown permission "root": want read, submit or admin`},
+		{"jwt permissions all", func(c *Config) { c.RPC.JWTPermissions = []string{"admin", "submit", "read"} }, ""},
+		{"jwt window zero", func(c *Config) { c.RPC.JWTIssuedAtWindow = 0 }, "config: rpc.jwt_iat_window: 0s is outside [1ms, 24h0m0s]"},
+		{"rates at limits", func(c *Config) {
+			c.RPC.IPRequestsPerSec, c.RPC.IPTxsPerSec, c.RPC.TokenRequestsPerSec, c.RPC.TokenTxsPerSec = 1e6, 0.001, 1e6, 0
+			c.RPC.IPRequestsBurst, c.RPC.TokenMaxSubs = 1<<24, 1<<24
+		}, ""},
+		{"rate over limit", func(c *Config) { c.RPC.IPRequestsPerSec = 1e6 + 1 },
+			"config: rpc.ip_requests_per_sec: 1.000001e+06 is outside [0, 1e+06] (0: no limit)"},
+		{"negative rate", func(c *Config) { c.RPC.TokenTxsPerSec = -0.5 },
+			"config: rpc.token_txs_per_sec: -0.5 is outside [0, 1e+06] (0: no limit)"},
+		{"NaN rate", func(c *Config) { c.RPC.IPTxsPerSec = math.NaN() }, "config: rpc.ip_txs_per_sec: NaN is outside [0, 1e+06] (0: no limit)"},
+		{"negative burst", func(c *Config) { c.RPC.TokenRequestsBurst = -1 },
+			"config: rpc.token_requests_burst: -1 is outside [0, 16777216] (0: one second's worth)"},
+		{"subscriptions over limit", func(c *Config) { c.RPC.IPMaxSubs = 1<<24 + 1 },
+			"config: rpc.ip_max_subscriptions: 16777217 is outside [0, 16777216] (0: no limit)"},
 		{"metrics off", func(c *Config) { c.Metrics.Listen = "" }, ""},
 		{"debug off by default", func(c *Config) {
 			if c.Debug.Listen != "" {

@@ -300,7 +300,12 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("start p2p: %w", err)
 	}
 	n.host.SetHeight(n.height.Load())
-	if n.rpc, err = rpc.New(n.rpcConfig(), &backend{n: n}, n.log.With("component", "rpc")); err != nil {
+	rpcCfg, err := n.rpcConfig()
+	if err != nil {
+		n.host.Close()
+		return err
+	}
+	if n.rpc, err = rpc.New(rpcCfg, &backend{n: n}, n.log.With("component", "rpc")); err != nil {
 		n.host.Close()
 		return err
 	}
@@ -340,7 +345,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun(func() { n.drive(ctx, drv, ex) })
 	n.goRun(func() { n.syncer.run(ctx) })
 	n.goRun(func() { n.collectGarbage(ctx) })
-	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", "http://"+n.RPCAddr().String(),
+	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", n.RPCURL(),
 		"validator", n.self, "validators", n.vals.Size())
 	return nil
 }
@@ -449,8 +454,12 @@ func (n *Node) p2pConfig() p2p.Config {
 	}
 }
 
-func (n *Node) rpcConfig() rpc.Config {
+func (n *Node) rpcConfig() (rpc.Config, error) {
 	c := n.cfg.RPC
+	jwtPerms, err := rpc.ParsePermissions(c.JWTPermissions)
+	if err != nil {
+		return rpc.Config{}, fmt.Errorf("config: rpc.jwt_permissions: %w", err)
+	}
 	return rpc.Config{
 		ListenAddr:             c.Listen,
 		CORSOrigins:            c.CORSOrigins,
@@ -476,7 +485,30 @@ func (n *Node) rpcConfig() rpc.Config {
 		WriteTimeout:           c.WriteTimeout,
 		IdleTimeout:            c.IdleTimeout,
 		Metrics:                n.metrics.rpc,
-	}.WithDefaults()
+		TLSCertFile:            n.cfg.resolveSet(c.TLSCert),
+		TLSKeyFile:             n.cfg.resolveSet(c.TLSKey),
+		Auth:                   rpc.AuthMode(c.Auth),
+		TokenFile:              n.cfg.resolveSet(c.TokenFile),
+		JWTSecretFile:          n.cfg.resolveSet(c.JWTSecretFile),
+		JWTPermissions:         jwtPerms,
+		JWTIssuedAtWindow:      c.JWTIssuedAtWindow,
+		IPLimits: rpc.RateLimit{
+			RequestsPerSec: c.IPRequestsPerSec, RequestsBurst: c.IPRequestsBurst,
+			TxsPerSec: c.IPTxsPerSec, TxsBurst: c.IPTxsBurst, MaxSubscriptions: c.IPMaxSubs,
+		},
+		TokenLimits: rpc.RateLimit{
+			RequestsPerSec: c.TokenRequestsPerSec, RequestsBurst: c.TokenRequestsBurst,
+			TxsPerSec: c.TokenTxsPerSec, TxsBurst: c.TokenTxsBurst, MaxSubscriptions: c.TokenMaxSubs,
+		},
+	}.WithDefaults(), nil
+}
+
+// RPCURL is the node's JSON-RPC URL: https:// with rpc.tls_cert.
+func (n *Node) RPCURL() string {
+	if n.cfg.RPC.TLSCert != "" {
+		return "https://" + n.RPCAddr().String()
+	}
+	return "http://" + n.RPCAddr().String()
 }
 
 // evidenceLog keeps the equivocation evidence the core reported, bounded.
