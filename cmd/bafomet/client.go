@@ -40,20 +40,13 @@ func init() {
 	register(&command{name: "subscribe", summary: "print committed blocks as they commit, one JSON per line", run: runSubscribe})
 }
 
-func dialRPC(ctx context.Context, url string) (*gethrpc.Client, error) {
-	c, err := gethrpc.DialContext(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
-	return c, nil
-}
-
 // runTxSend implements `bafomet tx send`.
 func runTxSend(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("tx send", "--rpc URL --key FILE --payload STRING [--nonce auto|N] [--chain-id ID] [--wait]",
+	f := newFlags("tx send", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] --key FILE --payload STRING [--nonce auto|N] [--chain-id ID] [--wait]",
 		"Sign a transaction with the key in FILE and submit it with chain_sendTransaction; print its hash.\n"+
-			"With --wait, poll chain_getTransaction until it is committed or dropped and print that as JSON.")
-	url := f.String("rpc", defaultRPCURL, "node JSON-RPC URL")
+			"With --wait, poll chain_getTransaction until it is committed or dropped and print that as JSON.\n"+
+			"A token with only the submit permission needs --chain-id and --nonce N (the defaults ask the node).")
+	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL")
 	keyFile := f.String("key", "", "sender's key file")
 	payload := f.String("payload", "", "payload as text, e.g. key=value for the kv app")
 	nonceArg := f.String("nonce", "auto", `the nonce, or "auto" for chain_getNonce(sender, "pending")`)
@@ -70,7 +63,7 @@ func runTxSend(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	c, err := dialRPC(ctx, *url)
+	c, err := conn.dial(ctx, *conn.url)
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
@@ -142,9 +135,9 @@ func waitForTx(ctx context.Context, c *gethrpc.Client, hash chain.Hash) (json.Ra
 
 // runBlockGet implements `bafomet block get N|latest`.
 func runBlockGet(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("block get", "--rpc URL [--full] N|latest",
+	f := newFlags("block get", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] [--full] N|latest",
 		"Print the committed block at height N (or the latest) as chain_getBlockByNumber returns it.")
-	url := f.String("rpc", defaultRPCURL, "node JSON-RPC URL")
+	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL")
 	full := f.Bool("full", false, "include full transactions instead of hashes")
 	timeout := f.Duration("timeout", 30*time.Second, "how long to wait for the node")
 	pos, code, ok := f.parse(args, 1, stdout, stderr)
@@ -159,26 +152,26 @@ func runBlockGet(args []string, stdout, stderr io.Writer) int {
 		}
 		number = n
 	}
-	return callAndPrint(f.name, *url, *timeout, stdout, stderr, "chain_getBlockByNumber", number, *full)
+	return callAndPrint(f.name, conn, *timeout, stdout, stderr, "chain_getBlockByNumber", number, *full)
 }
 
 // runStatus implements `bafomet status`.
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("status", "--rpc URL", "Print the node's chain_status as JSON.")
-	url := f.String("rpc", defaultRPCURL, "node JSON-RPC URL")
+	f := newFlags("status", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE]", "Print the node's chain_status as JSON.")
+	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL")
 	timeout := f.Duration("timeout", 30*time.Second, "how long to wait for the node")
 	if _, code, ok := f.parse(args, 0, stdout, stderr); !ok {
 		return code
 	}
-	return callAndPrint(f.name, *url, *timeout, stdout, stderr, "chain_status")
+	return callAndPrint(f.name, conn, *timeout, stdout, stderr, "chain_status")
 }
 
 // callAndPrint calls one method and prints its JSON result on one line;
 // a null result (nothing there) fails.
-func callAndPrint(name, url string, timeout time.Duration, stdout, stderr io.Writer, method string, params ...any) int {
+func callAndPrint(name string, conn *rpcFlags, timeout time.Duration, stdout, stderr io.Writer, method string, params ...any) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := dialRPC(ctx, url)
+	c, err := conn.dial(ctx, *conn.url)
 	if err != nil {
 		return fail(stderr, name, err)
 	}
@@ -196,11 +189,11 @@ func callAndPrint(name, url string, timeout time.Duration, stdout, stderr io.Wri
 
 // runSubscribe implements `bafomet subscribe`.
 func runSubscribe(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("subscribe", "--rpc URL [--from N] [--count N]",
+	f := newFlags("subscribe", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] [--from N] [--count N]",
 		"Subscribe to newBlocks over websocket and print each committed block as one line of JSON.\n"+
 			"With --from, replay from height N first. If the node ends the subscription as too slow,\n"+
 			"resubscribe from the height it names, so no block is skipped or repeated.")
-	url := f.String("rpc", defaultRPCURL, "node JSON-RPC URL (http:// is dialled as ws://)")
+	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL (http:// is dialled as ws://, https:// as wss://)")
 	from := f.Uint64("from", 0, "first height to print (default: the next block)")
 	count := f.Uint64("count", 0, "exit after this many blocks (default: run until interrupted)")
 	if _, code, ok := f.parse(args, 0, stdout, stderr); !ok {
@@ -208,7 +201,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := subscribeBlocks(ctx, wsURLOf(*url), *from, *count, stdout, stderr); err != nil {
+	if err := subscribeBlocks(ctx, conn, *from, *count, stdout, stderr); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return exitOK
 		}
@@ -231,8 +224,8 @@ func wsURLOf(url string) string {
 // subscribeBlocks prints blocks from height from (0: the next one) until
 // ctx ends or count blocks were printed, resubscribing where the node says
 // when it ends the subscription.
-func subscribeBlocks(ctx context.Context, url string, from, count uint64, stdout, stderr io.Writer) error {
-	c, err := dialRPC(ctx, url)
+func subscribeBlocks(ctx context.Context, conn *rpcFlags, from, count uint64, stdout, stderr io.Writer) error {
+	c, err := conn.dial(ctx, wsURLOf(*conn.url))
 	if err != nil {
 		return err
 	}

@@ -158,13 +158,14 @@ func (t *trustRoot) verdict(v *verifiedBlock) string {
 
 // runVerifyBlock implements `bafomet verify block`.
 func runVerifyBlock(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("verify block", "--genesis FILE (--rpc URL HEIGHT | --rpc URL --from A --to B | --file BLOCK.json)",
+	f := newFlags("verify block", "--genesis FILE (--rpc URL HEIGHT | --rpc URL --from A --to B | --file BLOCK.json) [--ca FILE] [--token-file FILE|--jwt-secret FILE]",
 		"Check blocks against a genesis file without trusting the node: each transaction's hash and signer,\n"+
 			"the transactions root, the block hash, the parent links of a range, and the commit certificate\n"+
 			"(every signature, a quorum of distinct validators). Prints one line per valid block and exits 0;\n"+
 			"exits 1 naming the first thing that failed. --file takes the JSON of `bafomet block get --full`.")
 	gen := f.String("genesis", "", "genesis file whose validator set and chain id are trusted")
-	url := f.String("rpc", "", "node JSON-RPC URL to read blocks from")
+	conn := addRPCFlags(f, "", "node JSON-RPC URL to read blocks from")
+	url := conn.url
 	file := f.String("file", "", "a block as JSON (chain_getBlockByNumber with full transactions)")
 	from := f.Uint64("from", 0, "first height of a range (with --to)")
 	to := f.Uint64("to", 0, "last height of a range (with --from)")
@@ -213,7 +214,7 @@ func runVerifyBlock(args []string, stdout, stderr io.Writer) int {
 		}
 		first, last = h, h
 	}
-	c, err := dialWithin(*url, *timeout)
+	c, err := dialWithin(conn, *timeout)
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
@@ -242,11 +243,11 @@ func runVerifyBlock(args []string, stdout, stderr io.Writer) int {
 
 // runVerifyTx implements `bafomet verify tx`.
 func runVerifyTx(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("verify tx", "--genesis FILE --rpc URL HASH",
+	f := newFlags("verify tx", "--genesis FILE --rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] HASH",
 		"Check that a transaction is in a certified block, verifying the block as `verify block` does,\n"+
 			"and print its receipt. Exits 1 if it is not committed or anything fails to verify.")
 	gen := f.String("genesis", "", "genesis file whose validator set and chain id are trusted")
-	url := f.String("rpc", "", "node JSON-RPC URL")
+	conn := addRPCFlags(f, "", "node JSON-RPC URL")
 	timeout := f.Duration("timeout", 30*time.Second, "how long to wait for the node, per call")
 	f.require("genesis", "rpc")
 	pos, code, ok := f.parse(args, 1, stdout, stderr)
@@ -261,7 +262,7 @@ func runVerifyTx(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
-	c, err := dialWithin(*url, *timeout)
+	c, err := dialWithin(conn, *timeout)
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
@@ -296,10 +297,10 @@ func runVerifyTx(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func dialWithin(url string, timeout time.Duration) (*gethrpc.Client, error) {
+func dialWithin(conn *rpcFlags, timeout time.Duration) (*gethrpc.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialRPC(ctx, url)
+	return conn.dial(ctx, *conn.url)
 }
 
 func callWithin(c *gethrpc.Client, timeout time.Duration, out any, method string, params ...any) error {

@@ -313,3 +313,32 @@ func TestVerifyBadCommandLines(t *testing.T) {
 		}
 	}
 }
+
+// verify block and verify tx reach a node with TLS and rpc.auth through
+// --ca and --token-file or --jwt-secret, as the other client commands do.
+func TestVerifyOverTLSWithAuth(t *testing.T) {
+	b, gen := newCertifiedChain(t)
+	url, caFile, readSubmit, submitOnly, jwtSecret := startSecureServer(t, b)
+	var hash chain.Hash
+	for h, info := range b.txs {
+		if info.Height == 2 {
+			hash = h
+		}
+	}
+	code, out, errs := runCmd(t, "verify", "block", "--genesis", gen, "--rpc", url, "--ca", caFile, "--token-file", readSubmit, "2")
+	if code != exitOK || !strings.HasPrefix(out, "block 2 0x") {
+		t.Fatalf("verify block over https: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, "verify", "tx", "--genesis", gen, "--rpc", url, "--ca", caFile, "--jwt-secret", jwtSecret, hash.String())
+	if code != exitOK || !strings.Contains(out, "committed at height 2 index 0") {
+		t.Fatalf("verify tx over https: exit %d\n%s%s", code, out, errs)
+	}
+	code, _, errs = runCmd(t, "verify", "block", "--genesis", gen, "--rpc", url, "--ca", caFile, "--token-file", submitOnly, "2")
+	if code != exitFail || !strings.Contains(errs, "needs the read permission") {
+		t.Fatalf("verify block with a submit-only token: exit %d: %s", code, errs)
+	}
+	code, _, errs = runCmd(t, "verify", "block", "--genesis", gen, "--rpc", url, "--token-file", readSubmit, "2")
+	if code != exitFail || !strings.Contains(errs, "certificate signed by unknown authority") {
+		t.Fatalf("verify block without --ca: exit %d: %s", code, errs)
+	}
+}
