@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -192,6 +193,43 @@ func TestTokenAuthHTTP(t *testing.T) {
 	fx.f.mu.Unlock()
 	if sent != 1 {
 		t.Errorf("%d transactions reached the backend, want 1 (the submitter's)", sent)
+	}
+}
+
+// Two Authorization headers are refused, whatever they hold; so is one
+// from the wrong scheme.
+func TestAuthenticateHeaderForms(t *testing.T) {
+	fx := newAuthFixture(t, AuthToken, nil)
+	h := http.Header{}
+	h.Add("Authorization", bearer(fx.read))
+	h.Add("Authorization", bearer(fx.read))
+	if _, fail := fx.s.auth.authenticate(h, time.Now()); fail == nil || fail.msg != "more than one Authorization header" {
+		t.Fatalf("two headers: %+v", fail)
+	}
+	h = http.Header{"Authorization": {"  Bearer \t" + fx.read + "  "}}
+	if p, fail := fx.s.auth.authenticate(h, time.Now()); fail != nil || p.name != "reader" {
+		t.Fatalf("a token with spaces around: %+v", fail)
+	}
+}
+
+// A JWT secret that other users can read is used, with a warning.
+func TestJWTSecretModeWarning(t *testing.T) {
+	fx := newAuthFixture(t, AuthNone, nil)
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, true}, {0o604, true}} {
+		if err := os.Chmod(fx.secretFile, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		if _, err := New(Config{ListenAddr: "127.0.0.1:0", Auth: AuthJWT, JWTSecretFile: fx.secretFile}, newFakeBackend(t),
+			slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "rpc.jwt_secret_file can be read by other users"); got != tc.warn {
+			t.Errorf("mode %v: warned %v, log %s", tc.mode, got, logs.String())
+		}
 	}
 }
 

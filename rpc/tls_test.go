@@ -55,7 +55,8 @@ func TestTLSServesHTTPSOnly(t *testing.T) {
 	f.commit(t)
 	s := startServer(t, Config{TLSCertFile: cert, TLSKeyFile: key}, f)
 	url := "https://" + s.Addr().String()
-	status, _, body := postWith(t, ca.Client(), url, "", blockNumberReq)
+	cl := ca.Client()
+	status, _, body := postWith(t, cl, url, "", blockNumberReq)
 	if status != http.StatusOK || !strings.Contains(body, `"result":1`) {
 		t.Fatalf("https: %d %s", status, body)
 	}
@@ -70,7 +71,36 @@ func TestTLSServesHTTPSOnly(t *testing.T) {
 			t.Fatal("plain HTTP served on the TLS port")
 		}
 	}
-	waitFor(t, "the connections to be counted and released", func() bool { return s.ln.count() <= 1 })
+	resp, err = cl.Get(url) // the transport would take HTTP/2 if offered
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Fatalf("served %s over %+v", resp.Proto, resp.TLS)
+	}
+	if n := s.ln.count(); n < 1 {
+		t.Fatalf("%d connections counted with a keep-alive TLS connection open", n)
+	}
+	cl.CloseIdleConnections()
+	waitFor(t, "the connections to be released", func() bool { return s.ln.count() == 0 })
+}
+
+// A certificate that has expired is served (clients refuse it) and logged
+// at start.
+func TestTLSExpiredCertificateLogged(t *testing.T) {
+	ca := testca.New(t)
+	cert, key := ca.IssueValid(t, t.TempDir(), 2, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	var logs bytes.Buffer
+	s, err := New(Config{ListenAddr: "127.0.0.1:0", TLSCertFile: cert, TLSKeyFile: key}, newFakeBackend(t),
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.Contains(logs.String(), "rpc.tls_cert has expired") {
+		t.Fatalf("log: %s", logs.String())
+	}
 }
 
 // Both files or neither; files that do not load are a start-up error

@@ -55,9 +55,16 @@ func New(t testing.TB) *CA {
 }
 
 // Issue writes a server certificate for 127.0.0.1 and localhost with the
-// given serial number, signed by the CA, and its key, as dir/rpc.crt and
-// dir/rpc.key (mode 0600); it returns their paths.
+// given serial number, signed by the CA, valid from an hour ago to an hour
+// from now, and its key, as dir/rpc.crt and dir/rpc.key (mode 0600); it
+// returns their paths.
 func (ca *CA) Issue(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
+	t.Helper()
+	return ca.IssueValid(t, dir, serial, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// IssueValid is Issue for a certificate valid from notBefore to notAfter.
+func (ca *CA) IssueValid(t testing.TB, dir string, serial int64, notBefore, notAfter time.Time) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -65,7 +72,7 @@ func (ca *CA) Issue(t testing.TB, dir string, serial int64) (certFile, keyFile s
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "bafomet test node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
 	}
