@@ -8,5 +8,5 @@ import "io/fs"
 // it is the file's apparent size.
 func allocatedBytes(fi fs.FileInfo) int64 { return fi.Size() }
 
-// freeBytes reports that free space is unknown here.
-func freeBytes(string) (int64, bool, error) { return 0, false, nil }
+// FreeDiskBytes reports that free space is unknown here.
+func FreeDiskBytes(string) (int64, bool, error) { return 0, false, nil }

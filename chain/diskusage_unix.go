@@ -16,9 +16,9 @@ func allocatedBytes(fi fs.FileInfo) int64 {
 	return fi.Size()
 }
 
-// freeBytes returns the bytes an unprivileged process may still allocate
-// on the filesystem holding path.
-func freeBytes(path string) (int64, bool, error) {
+// FreeDiskBytes returns the bytes an unprivileged process may still allocate
+// on the filesystem holding path, and whether this platform can tell.
+func FreeDiskBytes(path string) (int64, bool, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, false, err

@@ -579,6 +579,10 @@ func (s *Store) Nonce(addr Address) (uint64, error) {
 // as Badger last measured them (it refreshes them periodically).
 func (s *Store) DiskSize() (lsm, vlog int64) { return s.db.Size() }
 
+// MinFreeBytes returns the free space the executor keeps on the store's
+// filesystem (StoreOptions.MinFreeBytes after defaults; negative: none).
+func (s *Store) MinFreeBytes() int64 { return s.opt.MinFreeBytes }
+
 // BlockFileBytes returns the bytes the block file's segments hold.
 func (s *Store) BlockFileBytes() int64 { return s.blocks.Size() }
 

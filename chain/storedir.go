@@ -48,7 +48,7 @@ func (d *storeDir) checkFree(min int64) error {
 	if min < 0 {
 		return nil
 	}
-	free, ok, err := freeBytes(d.path)
+	free, ok, err := FreeDiskBytes(d.path)
 	if err != nil {
 		return fmt.Errorf("free space of %s: %w", d.path, err)
 	}
