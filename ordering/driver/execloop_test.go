@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +145,79 @@ func TestRunLoop(t *testing.T) {
 	ticks2 <- time.UnixMilli(1)
 	if err := d2.Run(context.Background(), Inputs{Ticks: ticks2}); !errors.Is(err, ErrStopped) {
 		t.Fatalf("Run after a failed append: %v", err)
+	}
+}
+
+// TestRunPausedFeedsNothing pauses Run: ticks, messages and transaction
+// wake-ups are dropped and executor results wait, so the core neither
+// votes, proposes nor learns anything; once Paused turns false the next
+// tick after the one that found it paused reaches the core, and so do the
+// results that waited.
+func TestRunPausedFeedsNothing(t *testing.T) {
+	r := newRig()
+	r.core.executedCh = make(chan uint64, 8)
+	a := &fakeApplier{limit: 1 << 20}
+	x := NewExecLoop(a, 0)
+	deps := r.deps()
+	deps.Executor = x
+	d, err := New(Config{}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.j.calls = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go x.Run(ctx)
+	var paused atomic.Bool
+	paused.Store(true)
+	ticks, msgs, wake := make(chan time.Time), make(chan *ordering.Message), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, Inputs{Ticks: ticks, Messages: msgs, TxWake: wake, Exec: x, Paused: paused.Load})
+	}()
+
+	ticks <- time.UnixMilli(1)
+	msgs <- prepare(0, 1)
+	wake <- struct{}{}
+	x.Enqueue(committed(1, 2))
+	deadline := time.Now().Add(10 * time.Second)
+	for applied := false; !applied; {
+		a.mu.Lock()
+		applied = len(a.batches) > 0
+		a.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("executor loop applied nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ticks <- time.UnixMilli(2)
+	msgs <- prepare(0, 2)
+	if len(r.core.executedCh) != 0 {
+		t.Fatal("executor results reported to the core while paused")
+	}
+
+	paused.Store(false)
+	ticks <- time.UnixMilli(10) // found Run in its paused wait
+	ticks <- time.UnixMilli(11)
+	for want := uint64(1); want <= 2; want++ {
+		select {
+		case h := <-r.core.executedCh:
+			if h != want {
+				t.Fatalf("executed %d, want %d", h, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("height %d not reported after the resume", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	x.Wait()
+	if !slices.Equal(r.core.ticks, []uint64{11}) {
+		t.Fatalf("core ticks %v, want only the one after the resume", r.core.ticks)
+	}
+	if slices.Contains(r.j.calls, "step") {
+		t.Fatalf("a message reached the core while paused: %v", r.j.calls)
 	}
 }

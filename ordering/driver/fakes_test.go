@@ -29,6 +29,8 @@ type fakeCore struct {
 	pending    []bool
 	proposed   []*chain.Block
 	proposeErr error
+	// executedCh, when set, receives every executed height too.
+	executedCh chan uint64
 }
 
 func (c *fakeCore) Step(*ordering.Message) error { c.j.add("step"); return c.stepErr }
@@ -40,8 +42,13 @@ func (c *fakeCore) Propose(b *chain.Block) error {
 	c.proposed = append(c.proposed, b)
 	return nil
 }
-func (c *fakeCore) Executed(h uint64, _ chain.Hash) { c.executed = append(c.executed, h) }
-func (c *fakeCore) NotePending(p bool)              { c.pending = append(c.pending, p) }
+func (c *fakeCore) Executed(h uint64, _ chain.Hash) {
+	c.executed = append(c.executed, h)
+	if c.executedCh != nil {
+		c.executedCh <- h
+	}
+}
+func (c *fakeCore) NotePending(p bool) { c.pending = append(c.pending, p) }
 func (c *fakeCore) StepCertified(b *chain.Block, _ *chain.Certificate) error {
 	if c.certErr != nil {
 		return c.certErr

@@ -24,12 +24,23 @@ type Inputs struct {
 	Synced   <-chan Synced            // blocks from block sync
 	Exec     *ExecLoop                // the executor whose results to report
 	TxWake   <-chan struct{}          // the mempool gained transactions
+
+	// Paused, when set, is asked before each input. While it reports
+	// true the node must not write or sign: Run drops ticks, messages and
+	// transaction wake-ups, and takes no synced block, executor result or
+	// proposer timer, so the core neither proposes, votes nor appends to
+	// the log, as if the node were cut off from the network. The
+	// executor loop finishes what it holds; its results wait for the
+	// resume. Run asks again after every input, so a tick interval after
+	// Paused turns false it runs again.
+	Paused func() bool
 }
 
 // Run is the one goroutine that owns the driver: it feeds every input of
 // in to the driver until ctx ends (it returns nil) or the driver stops (it
 // returns the error, wrapping ErrStopped). It takes no synced block while
 // the executor's backlog is full, and keeps one timer for the proposer.
+// While in.Paused reports true it feeds the driver nothing.
 func (d *Driver) Run(ctx context.Context, in Inputs) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -39,6 +50,17 @@ func (d *Driver) Run(ctx context.Context, in Inputs) error {
 		execDone = in.Exec.Done()
 	}
 	for {
+		if in.Paused != nil && in.Paused() {
+			timer.Stop()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-in.Ticks:
+			case <-in.Messages:
+			case <-in.TxWake:
+			}
+			continue
+		}
 		d.armTimer(timer)
 		synced := in.Synced
 		if !d.AcceptsSynced() {
