@@ -35,6 +35,7 @@ const (
 	CodeUnauthenticated = -32030 // no valid bearer token (rpc.auth): HTTP 401
 	CodeForbidden       = -32031 // the token lacks the permission the method needs
 	CodeRateLimited     = -32032 // over a request, transaction or subscription limit of the token or address; retry later
+	CodeDiskLow         = -32033 // the node's free disk space is below node.min_free_disk: it accepts no transactions until space is freed
 )
 
 // Sentinel errors a Backend returns (wrapped) so that the server can answer
@@ -52,6 +53,7 @@ var (
 	ErrNonceTaken       = errors.New("nonce already used by a pending transaction")
 	ErrSenderFull       = errors.New("sender has too many pending transactions")
 	ErrAppNotServed     = errors.New("application not served by this chain")
+	ErrDiskLow          = errors.New("node low on disk space")
 	// ErrMalformedTx reports a transaction that does not decode; the
 	// server answers it with CodeInvalidParams.
 	ErrMalformedTx = errors.New("undecodable transaction")
@@ -72,6 +74,7 @@ var sentinelCodes = []struct {
 	{ErrNonceTaken, CodeNonceTaken},
 	{ErrSenderFull, CodeSenderFull},
 	{ErrAppNotServed, CodeAppNotServed},
+	{ErrDiskLow, CodeDiskLow},
 	{ErrMalformedTx, CodeInvalidParams},
 }
 
