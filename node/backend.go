@@ -136,6 +136,9 @@ var mempoolToRPC = []struct{ from, to error }{
 }
 
 func (b *backend) SendTx(tx *chain.Tx) error {
+	if b.n.disk.Low() {
+		return b.n.disk.refusal()
+	}
 	if _, err := b.n.pool.AddTx(tx); err != nil {
 		for _, m := range mempoolToRPC {
 			if errors.Is(err, m.from) {

@@ -91,6 +91,12 @@ const (
 	// node's anonymous memory was 150–190 MB after a minute and 600–770
 	// MB after ten.
 	DefaultMemoryLimit = 1 << 30
+
+	// DefaultMinFreeDisk is node.min_free_disk: room for a few minutes of
+	// a busy chain's growth above the store's reserve, so that an
+	// operator alerted by the pause has time to act before anything
+	// stops.
+	DefaultMinFreeDisk = 1 << 30
 )
 
 // Bounds that Validate and CheckGenesis enforce.
@@ -103,6 +109,7 @@ const (
 	RequestOverheadBytes = 1 << 10
 	MinMemoryLimit       = 64 << 20
 	MaxMemoryLimit       = 1 << 40
+	MaxMinFreeDisk       = 1 << 50
 	MinTickInterval      = time.Millisecond
 	MaxTickInterval      = 10 * time.Second
 
@@ -155,6 +162,12 @@ type NodeConfig struct {
 	// overrides it). The node raises it to what the Badger memtables sized
 	// from genesis need (see Node.MemoryLimit).
 	MemoryLimit int64 `toml:"memory_limit"`
+	// MinFreeDisk is the free space, in bytes, the node keeps on the
+	// filesystems of data_dir and wal_dir: below it the validator pauses
+	// (refuses transactions, neither proposes nor votes) until space is
+	// freed. 0 turns the pause off. The node raises it to twice the
+	// store's own reserve (docs/operations.md, "A full disk").
+	MinFreeDisk int64 `toml:"min_free_disk"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -263,7 +276,8 @@ type LogConfig struct {
 // DefaultConfig returns the configuration used for every key a file omits.
 func DefaultConfig() Config {
 	return Config{
-		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, WALDir: DefaultWALDir, MemoryLimit: DefaultMemoryLimit},
+		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, WALDir: DefaultWALDir, MemoryLimit: DefaultMemoryLimit,
+			MinFreeDisk: DefaultMinFreeDisk},
 		P2P: P2PConfig{
 			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
@@ -527,6 +541,9 @@ func (c *Config) validateNode(add func(error)) {
 	}
 	if l := c.Node.MemoryLimit; l != 0 && (l < MinMemoryLimit || l > MaxMemoryLimit) {
 		add(cfgKeyErr("node.memory_limit", "%d bytes: want 0 (off) or %d to %d", l, int64(MinMemoryLimit), int64(MaxMemoryLimit)))
+	}
+	if m := c.Node.MinFreeDisk; m < 0 || m > MaxMinFreeDisk {
+		add(cfgKeyErr("node.min_free_disk", "%d bytes: want 0 (off) to %d", m, int64(MaxMinFreeDisk)))
 	}
 }
 

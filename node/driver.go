@@ -62,6 +62,7 @@ func (n *Node) drive(ctx context.Context, d *driver.Driver, ex *driver.ExecLoop)
 		Synced:   n.syncer.items,
 		Exec:     ex,
 		TxWake:   n.txWake,
+		Paused:   n.disk.Low,
 	})
 	if err != nil {
 		n.fatal <- err

@@ -111,10 +111,14 @@ func (n *Node) admitGossip(ctx context.Context) {
 //
 // While block sync runs the frame is skipped: this node's state is behind,
 // so most of what peers gossip commits before it reaches the tip, and
-// recovering those senders would take the CPU that sync needs. Nothing is
-// lost: the peers that admitted them keep them and send what still waits
+// recovering those senders would take the CPU that sync needs. It is
+// skipped too while the disk guard pauses the node. Nothing is lost: the
+// peers that admitted them keep them and send what still waits
 // again (resendAge), and clients may still submit here over RPC.
 func (n *Node) addGossiped(in p2p.Inbound) {
+	if n.disk.Low() {
+		return
+	}
 	if _, syncing := n.syncer.Status(); syncing {
 		n.syncer.gossipSkipped.Add(1)
 		return

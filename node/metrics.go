@@ -100,12 +100,14 @@ var (
 	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "The store's on-disk size, by part: Badger's LSM tree and value log, and the block file.", []string{"part"}, nil)
 	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
 	descLogSegments = prometheus.NewDesc("bafomet_consensus_log_segments", "Segment files in the consensus log.", nil, nil)
+	descDiskFree    = prometheus.NewDesc("bafomet_disk_free_bytes", "Free bytes on the fullest filesystem of the data directory and consensus log, at the disk guard's last check (node.min_free_disk).", nil, nil)
+	descDiskLow     = prometheus.NewDesc("bafomet_disk_low", "1 while free disk space is below node.min_free_disk and the validator is paused, else 0.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descView, descStable, descInFlight, descEvidence,
 		descPoolSize, descPoolBytes, descPoolReady, descPoolQueued, descAdmitted, descRejected, descEvicted, descSigRecover,
-		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descP2PRefused, descStorageSize, descLogSegments} {
+		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descP2PRefused, descStorageSize, descStorageDisk, descLogSegments, descDiskFree, descDiskLow} {
 		ch <- d
 	}
 }
@@ -132,6 +134,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descStorageSize, float64(lsm), "lsm")
 	gauge(descStorageSize, float64(vlog), "vlog")
 	gauge(descStorageSize, float64(n.store.BlockFileBytes()), "blocks")
+	if n.disk != nil {
+		if least := n.disk.least.Load(); least >= 0 {
+			gauge(descDiskFree, float64(least))
+		}
+		gauge(descDiskLow, boolGauge(n.disk.Low()))
+	}
 	if used, err := n.store.DiskUsage(); err == nil {
 		gauge(descStorageDisk, float64(used))
 	} else {
@@ -315,4 +323,11 @@ func (n *Node) collectGarbage(ctx context.Context) {
 			n.log.Info("value-log garbage collected", "files_rewritten", runs, "lsm_bytes", lsm, "vlog_bytes", vlog)
 		}
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

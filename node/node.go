@@ -70,6 +70,7 @@ type Node struct {
 	metricsSrv *metricsServer
 	debugSrv   *metricsServer // profiler, only with debug.listen
 	syncer     *syncer
+	disk       *diskGuard // nil when node.min_free_disk is 0
 
 	consensusIn chan *ordering.Message
 	txWake      chan struct{} // a transaction entered the mempool
@@ -125,6 +126,8 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err := n.initMempoolHeight(); err != nil {
 		return nil, err
 	}
+	n.disk = newDiskGuard(minFreeDisk(n.cfg.Node.MinFreeDisk, n.store.MinFreeBytes()),
+		[]string{n.cfg.DataPath(), n.cfg.WALPath()}, n.log.With("component", "disk"))
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
 	n.metrics.reg.MustRegister(n.syncer)
@@ -345,6 +348,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun(func() { n.drive(ctx, drv, ex) })
 	n.goRun(func() { n.syncer.run(ctx) })
 	n.goRun(func() { n.collectGarbage(ctx) })
+	if n.disk != nil {
+		n.goRun(func() { n.disk.run(ctx) })
+	}
 	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", n.RPCURL(),
 		"validator", n.self, "validators", n.vals.Size())
 	return nil
