@@ -137,6 +137,37 @@ func (api *chainAPI) GetCertificate(ctx context.Context, number *json.RawMessage
 	return certificateJSON(sb.Certificate, api.s.validatorAddrs()), nil
 }
 
+// VerifyCertificate checks the commit certificate of a height against the
+// genesis validator set, as `bafomet verify block` does, and returns the
+// verdict, or null when there is no block at that height.
+func (api *chainAPI) VerifyCertificate(ctx context.Context, number *json.RawMessage) (_ *CertificateVerdict, err error) {
+	defer api.s.observe("chain_verifyCertificate", time.Now(), &err)
+	if _, err := api.s.admit(ctx, "chain_verifyCertificate"); err != nil {
+		return nil, err
+	}
+	h, err := api.s.heightParam("number", number)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := api.s.backend.BlockByHeight(h)
+	if err != nil {
+		return nil, internalError("get certificate", err)
+	}
+	if sb == nil {
+		return nil, nil
+	}
+	infos := api.s.backend.Validators()
+	vals := make([]chain.Validator, len(infos))
+	for i, v := range infos {
+		vals[i] = v.Validator
+	}
+	vs, err := chain.NewValidatorSet(vals)
+	if err != nil {
+		return nil, internalError("validator set", err)
+	}
+	return certificateVerdict(api.s.backend.ChainID(), vs, sb), nil
+}
+
 // GetNonce returns an address's next nonce: committed, or counting the
 // mempool when the second parameter is "pending".
 func (api *chainAPI) GetNonce(ctx context.Context, address, tag *json.RawMessage) (_ uint64, err error) {

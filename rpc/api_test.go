@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,6 +105,7 @@ func TestAbsentResultsAreNull(t *testing.T) {
 		{"chain_getBlockByNumber", `[0, false]`},
 		{"chain_getBlockByHash", `["0x` + strings.Repeat("11", 32) + `", true]`},
 		{"chain_getCertificate", `[99]`},
+		{"chain_verifyCertificate", `[99]`},
 		{"chain_getTransaction", `["0x` + strings.Repeat("22", 32) + `"]`},
 	} {
 		r := call(t, fx.url, tc.method, tc.params)
@@ -143,6 +145,50 @@ func TestGetCertificateVerifies(t *testing.T) {
 	}
 	if got := keys(t, result(t, fx.url, "chain_getCertificate", `["latest"]`)); got != "blockHash,height,signatures,view" {
 		t.Fatalf("keys = %s", got)
+	}
+}
+
+// TestVerifyCertificate: the node's verdict on a stored certificate names
+// its signers and the quorum; a certificate short of a quorum, or with a
+// signature that does not verify, or for another block, is not valid and
+// the error says why.
+func TestVerifyCertificate(t *testing.T) {
+	fx := newChainFixture(t)
+	verdict := func(number string) CertificateVerdict {
+		t.Helper()
+		var v CertificateVerdict
+		if err := json.Unmarshal(call(t, fx.url, "chain_verifyCertificate", "["+number+"]").Result, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v := verdict("2")
+	if !v.Valid || v.Error != nil || v.Height != 2 || v.View != 1 || v.BlockHash != fx.b2.Block.Hash() ||
+		!slices.Equal(v.Signers, []uint32{0, 1, 2}) || v.Quorum != 3 || v.Validators != 4 {
+		t.Fatalf("verdict on a good certificate: %+v", v)
+	}
+	if got := keys(t, result(t, fx.url, "chain_verifyCertificate", `["latest"]`)); got != "blockHash,error,height,quorum,signers,valid,validators,view" {
+		t.Fatalf("keys = %s", got)
+	}
+
+	fx.f.mu.Lock()
+	good := *fx.b2.Certificate
+	short := good
+	short.Signatures = good.Signatures[:2]
+	forged := good
+	forged.Signatures = slices.Clone(good.Signatures)
+	forged.Signatures[1].Signature = slices.Clone(forged.Signatures[1].Signature)
+	forged.Signatures[1].Signature[5] ^= 1
+	other := good
+	other.BlockHash = chain.Hash{1}
+	fx.f.mu.Unlock()
+	for name, c := range map[string]chain.Certificate{"short of a quorum": short, "forged signature": forged, "another block": other} {
+		fx.f.mu.Lock()
+		fx.f.blocks[1] = &StoredBlock{Block: fx.b2.Block, Certificate: &c}
+		fx.f.mu.Unlock()
+		if v := verdict("2"); v.Valid || v.Error == nil || *v.Error == "" {
+			t.Errorf("%s: verdict %+v, want invalid with a reason", name, v)
+		}
 	}
 }
 

@@ -157,3 +157,27 @@ func evidenceJSON(evs []ordering.Evidence) []Evidence {
 	}
 	return out
 }
+
+// certificateVerdict verifies a copy of sb's certificate (Verify memoizes
+// into the certificate it checks) against vs, and checks that it
+// certifies sb's block.
+func certificateVerdict(chainID string, vs *chain.ValidatorSet, sb *StoredBlock) *CertificateVerdict {
+	c := *sb.Certificate
+	out := &CertificateVerdict{Height: c.Height, View: c.View, BlockHash: c.BlockHash, Quorum: vs.Quorum(),
+		Validators: vs.Size(), Signers: make([]uint32, 0, len(c.Signatures))}
+	for _, sig := range c.Signatures {
+		out.Signers = append(out.Signers, sig.Validator)
+	}
+	err := c.Verify(chainID, vs)
+	if err == nil && (c.BlockHash != sb.Block.Hash() || c.Height != sb.Block.Header.Height) {
+		err = fmt.Errorf("certificate for block %s at height %d, the stored block is %s at height %d",
+			c.BlockHash, c.Height, sb.Block.Hash(), sb.Block.Header.Height)
+	}
+	if err != nil {
+		msg := err.Error()
+		out.Error = &msg
+	} else {
+		out.Valid = true
+	}
+	return out
+}

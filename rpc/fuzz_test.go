@@ -13,7 +13,7 @@ import (
 // serves over plain HTTP.
 var fuzzMethods = []string{
 	"chain_sendTransaction", "chain_getTransaction", "chain_blockNumber",
-	"chain_getBlockByNumber", "chain_getBlockByHash", "chain_getCertificate",
+	"chain_getBlockByNumber", "chain_getBlockByHash", "chain_getCertificate", "chain_verifyCertificate",
 	"chain_getNonce", "chain_status", "chain_validators", "chain_evidence",
 	"kv_get", "bank_getBalance", "mempool_status",
 }

@@ -95,6 +95,21 @@ type Certificate struct {
 	Signatures []CertSignature `json:"signatures"`
 }
 
+// CertificateVerdict is the result of chain_verifyCertificate: whether the
+// certificate carries a quorum of valid signatures of the validator set
+// over the commit digest of the stored block. Signers are the validator
+// indices of its signatures; Error says what failed when Valid is false.
+type CertificateVerdict struct {
+	Height     uint64     `json:"height"`
+	View       uint64     `json:"view"`
+	BlockHash  chain.Hash `json:"blockHash"`
+	Valid      bool       `json:"valid"`
+	Signers    []uint32   `json:"signers"`
+	Quorum     int        `json:"quorum"`
+	Validators int        `json:"validators"`
+	Error      *string    `json:"error"`
+}
+
 // CertSignature is one validator's commit signature. Validator is its index
 // in the genesis validator set; Address is its address.
 type CertSignature struct {
