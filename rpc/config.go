@@ -46,6 +46,11 @@ type Config struct {
 	// websocket (Origin check). "*" allows any. Empty allows no browser
 	// origin; requests without an Origin header are always served.
 	CORSOrigins []string
+	// Explorer serves the block explorer at /explorer/ (its files need no
+	// credentials; the page reads the chain through the JSON-RPC methods)
+	// and lets the page's websocket in when it was loaded from this
+	// server by IP address or localhost.
+	Explorer bool
 	// MaxRequestBytes limits an HTTP request body.
 	MaxRequestBytes int
 	// MaxBatchLength limits the number of requests in a batch.

@@ -38,6 +38,7 @@ type Server struct {
 	auth      *authenticator
 	certs     *certReloader // nil without TLS
 	ipLimits  *ipLimits
+	explorer  http.Handler // nil unless Config.Explorer
 
 	mu      sync.Mutex
 	closed  bool
@@ -102,7 +103,9 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
-		CheckOrigin:     func(r *http.Request) bool { return s.origins.allowRequest(r) },
+		CheckOrigin: func(r *http.Request) bool {
+			return s.origins.allowRequest(r) || (s.explorer != nil && sameLocalOrigin(r))
+		},
 	}
 	apis := []struct {
 		name string
@@ -117,6 +120,9 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		if err := s.rpc.RegisterName(a.name, a.api); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", a.name, err)
 		}
+	}
+	if cfg.Explorer {
+		s.explorer = newExplorerHandler()
 	}
 	s.httpSrv = &http.Server{
 		Handler:           s,
@@ -216,8 +222,13 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 
 // ServeHTTP serves one HTTP request: a websocket upgrade, a CORS preflight,
 // a health check (GET / without a body, answered 200 without
-// authentication) or a JSON-RPC POST.
+// authentication), the explorer's files (with Config.Explorer) or a
+// JSON-RPC POST.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.explorer != nil && isExplorerRequest(r) && !websocket.IsWebSocketUpgrade(r) {
+		s.explorer.ServeHTTP(w, r)
+		return
+	}
 	if websocket.IsWebSocketUpgrade(r) {
 		s.serveWS(w, r)
 		return
