@@ -185,6 +185,7 @@ type P2PConfig struct {
 type RPCConfig struct {
 	Listen            string        `toml:"listen"` // host:port
 	CORSOrigins       []string      `toml:"cors_origins"`
+	Explorer          bool          `toml:"explorer"` // serve the block explorer at /explorer/
 	MaxRequestBytes   int           `toml:"max_request_bytes"`
 	MaxBatchLength    int           `toml:"max_batch_length"`
 	MaxWSMessageBytes int           `toml:"max_ws_message_bytes"`

@@ -469,6 +469,7 @@ func (n *Node) rpcConfig() (rpc.Config, error) {
 	return rpc.Config{
 		ListenAddr:             c.Listen,
 		CORSOrigins:            c.CORSOrigins,
+		Explorer:               c.Explorer,
 		MaxRequestBytes:        c.MaxRequestBytes,
 		MaxBatchLength:         c.MaxBatchLength,
 		MaxWSMessageBytes:      int64(c.MaxWSMessageBytes),

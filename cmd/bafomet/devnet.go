@@ -32,7 +32,7 @@ func runDevnet(args []string, stdout, stderr io.Writer) int {
 			"The first run generates a testnet in DIR (default ~/.bafomet/devnet); later runs\n"+
 			"reuse it and continue the same chain. Logs go to DIR/logs. Ctrl-C stops every validator.")
 	o := testnetOptions{Rand: rand.Reader, Host: defaultTestnetHost, Accounts: defaultTestnetAccounts,
-		Balance: defaultTestnetBalance, ChainID: "bafomet-devnet"}
+		Balance: defaultTestnetBalance, ChainID: "bafomet-devnet", Explorer: true}
 	f.IntVar(&o.Validators, "validators", 4, "number of validators (first run only)")
 	f.StringVar(&o.App, "app", defaultTestnetApp, "application: kv or bank (first run only)")
 	f.StringVar(&o.Out, "home", "", "devnet directory (default ~/.bafomet/devnet)")
@@ -119,6 +119,9 @@ func superviseDevnet(ctx context.Context, m *testnetManifest, logDir string, std
 			exited <- c
 		}()
 		fmt.Fprintf(stdout, "  %-6s rpc %s  ws %s  log %s\n", n.Name, n.RPC, "ws"+n.RPC[len("http"):], filepath.Join(logDir, n.Name+".log"))
+	}
+	if cfg, err := node.LoadConfig(m.Nodes[0].Home); err == nil && cfg.RPC.Explorer {
+		fmt.Fprintf(stdout, "explorer: %s/explorer/\n", m.Nodes[0].RPC)
 	}
 	if len(m.Accounts) > 0 {
 		fmt.Fprintf(stdout, "try: bafomet tx send --rpc %s --key %s --payload hello=world --wait\n", m.Nodes[0].RPC, m.Accounts[0].KeyFile)

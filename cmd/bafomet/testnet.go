@@ -53,6 +53,7 @@ type testnetOptions struct {
 	ChainID    string
 	Now        time.Time // genesis_time (truncated to the millisecond)
 	Rand       io.Reader // key material
+	Explorer   bool      // rpc.explorer in every node's config (devnet)
 }
 
 // testnetManifest is DIR/testnet.json, which tools rely on.
@@ -269,6 +270,7 @@ func writeTestnetNode(out string, o testnetOptions, i int, key *ecdsa.PrivateKey
 	cfg.P2P.Listen = listen
 	cfg.RPC.Listen = net.JoinHostPort(bind, strconv.Itoa(p2pPort+1))
 	cfg.Metrics.Listen = net.JoinHostPort(bind, strconv.Itoa(p2pPort+2))
+	cfg.RPC.Explorer = o.Explorer
 	if err := cfg.Validate(); err != nil {
 		return testnetNode{}, err
 	}
