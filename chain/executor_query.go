@@ -12,6 +12,18 @@ func (e *Executor) Query(path string, data []byte) ([]byte, error) {
 	return e.app.Query(v, path, data)
 }
 
+// ReadState runs fn against a read-only view of the latest committed
+// state, closing the view when fn returns. A query method of the
+// application (QueryMethod.Run) runs this way.
+func (e *Executor) ReadState(fn func(StateReader) error) error {
+	v, err := e.store.StateView()
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return fn(v)
+}
+
 // CheckTx runs the mempool admission checks that need committed state: the
 // chain id and the application's CheckTx, with TxContext.Height set to the
 // next height. It does not check the nonce (the mempool queues future
