@@ -2,12 +2,15 @@
 // outside the core packages. Each account has a named counter; a
 // transaction's payload is "inc N" or "dec N" (N a decimal from 1 to
 // MaxStep) and changes the sender's counter, which may not go below zero.
-// The query "value" (data: a 0x address) returns the counter.
+// The query "value" (data: a 0x address) returns the counter, and the
+// JSON-RPC method counter_value(account) serves it to clients.
 //
 // To run a chain with it, add it to the registry the node uses:
 //
 //	reg := apps.Builtin()
 //	reg[counter.Name] = counter.New
+//
+// cmd/counterd is the node binary built that way (docs/applications.md).
 package counter
 
 import (
@@ -130,4 +133,29 @@ func (App) Query(st chain.StateReader, path string, data []byte) ([]byte, error)
 		Account string `json:"account"`
 		Value   uint64 `json:"value"`
 	}{a.Hex(), v})
+}
+
+// Value is the result of the JSON-RPC method counter_value.
+type Value struct {
+	Account chain.Address `json:"account"`
+	Value   uint64        `json:"value"`
+	Height  uint64        `json:"height"` // committed height the counter was read at
+}
+
+// QueryMethods serves counter_value(account) over JSON-RPC: the account's
+// counter at the latest committed height.
+func (App) QueryMethods() []chain.QueryMethod {
+	return []chain.QueryMethod{{
+		Name:   "value",
+		Params: []chain.QueryParam{{Name: "account", Decode: chain.ParamAddress}},
+		Run: func(st chain.StateReader, args []any) (any, error) {
+			a := args[0].(chain.Address)
+			v, err := read(st, a)
+			if err != nil {
+				return nil, fmt.Errorf("counter: read %s: %w", a, err)
+			}
+			h, _ := chain.StateHeight(st)
+			return &Value{Account: a, Value: v, Height: h}, nil
+		},
+	}}
 }

@@ -3,6 +3,7 @@ package counter_test
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"reflect"
@@ -92,5 +93,25 @@ func TestStepLimit(t *testing.T) {
 		if rc.Code != tc.code {
 			t.Errorf("%q: code %d (%s), want %d", tc.payload, rc.Code, rc.Message, tc.code)
 		}
+	}
+}
+
+func TestQueryMethodValue(t *testing.T) {
+	ms := counter.New().(chain.QueryService).QueryMethods()
+	if err := chain.ValidateQueryMethods(ms); err != nil || len(ms) != 1 || ms[0].Name != "value" {
+		t.Fatalf("methods = %+v, %v", ms, err)
+	}
+	me := chain.Address{0xAB, 19: 0x01}
+	st := chain.NewMemState()
+	for _, p := range []string{"inc 7", "dec 2"} {
+		if r := counter.New().ExecuteTx(chain.TxContext{Sender: me}, []byte(p), st); !r.OK() {
+			t.Fatalf("%s: %+v", p, r)
+		}
+	}
+	st.SetHeight(4)
+	res, err := ms[0].Run(st, []any{me})
+	out, _ := json.Marshal(res)
+	if want := `{"account":"0xab00000000000000000000000000000000000001","value":5,"height":4}`; err != nil || string(out) != want {
+		t.Fatalf("value = %s, %v; want %s", out, err, want)
 	}
 }

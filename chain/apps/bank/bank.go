@@ -169,3 +169,27 @@ func (*App) Query(state chain.StateReader, path string, data []byte) ([]byte, er
 	}
 	return out, nil
 }
+
+// AccountBalance is the result of the JSON-RPC method bank_getBalance.
+type AccountBalance struct {
+	Address chain.Address `json:"address"`
+	Balance uint64        `json:"balance"`
+	Height  uint64        `json:"height"` // committed height the balance was read at
+}
+
+// QueryMethods serves bank_getBalance(address) over JSON-RPC.
+func (*App) QueryMethods() []chain.QueryMethod {
+	return []chain.QueryMethod{{
+		Name:   "getBalance",
+		Params: []chain.QueryParam{{Name: "address", Decode: chain.ParamAddress}},
+		Run: func(state chain.StateReader, args []any) (any, error) {
+			addr := args[0].(chain.Address)
+			bal, err := Balance(state, addr)
+			if err != nil {
+				return nil, err
+			}
+			h, _ := chain.StateHeight(state)
+			return &AccountBalance{Address: addr, Balance: bal, Height: h}, nil
+		},
+	}}
+}

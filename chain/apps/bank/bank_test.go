@@ -226,3 +226,21 @@ func TestInitState(t *testing.T) {
 		})
 	}
 }
+
+func TestQueryMethodGetBalance(t *testing.T) {
+	ms := New().(*App).QueryMethods()
+	if err := chain.ValidateQueryMethods(ms); err != nil || len(ms) != 1 || ms[0].Name != "getBalance" {
+		t.Fatalf("methods = %+v, %v", ms, err)
+	}
+	addr := common.HexToAddress("0x3a8F000000000000000000000000000000000001")
+	st := chain.NewMemState()
+	if err := New().InitState(json.RawMessage(`{"accounts":[{"address":"`+addr.Hex()+`","balance":"18446744073709551615"}]}`), st); err != nil {
+		t.Fatal(err)
+	}
+	st.SetHeight(9)
+	res, err := ms[0].Run(st, []any{addr})
+	out, _ := json.Marshal(res)
+	if want := `{"address":"0x3a8f000000000000000000000000000000000001","balance":18446744073709551615,"height":9}`; err != nil || string(out) != want {
+		t.Fatalf("getBalance = %s, %v; want %s", out, err, want)
+	}
+}

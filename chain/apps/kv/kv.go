@@ -150,3 +150,41 @@ func (a *App) Query(state chain.StateReader, path string, data []byte) ([]byte, 
 	}
 	return out, nil
 }
+
+// KeyValue is the result of the JSON-RPC method kv_get. Value is the
+// stored text (kv values are UTF-8), null when the key is not set.
+type KeyValue struct {
+	Key    string  `json:"key"`
+	Value  *string `json:"value"`
+	Height uint64  `json:"height"` // committed height the value was read at
+}
+
+// QueryMethods serves kv_get(key) over JSON-RPC.
+func (a *App) QueryMethods() []chain.QueryMethod {
+	return []chain.QueryMethod{{
+		Name:   "get",
+		Params: []chain.QueryParam{{Name: "key", Decode: chain.ParamString}},
+		Run:    a.rpcGet,
+	}}
+}
+
+func (a *App) rpcGet(state chain.StateReader, args []any) (any, error) {
+	key := args[0].(string)
+	if err := a.checkKey([]byte(key)); err != nil {
+		if errors.Is(err, ErrEmptyKey) {
+			return nil, chain.InvalidParam("key", err)
+		}
+		return nil, chain.InvalidParam("key", fmt.Errorf("kv: get: %w", err))
+	}
+	v, err := state.Get([]byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("kv: get %q: %w", key, err)
+	}
+	h, _ := chain.StateHeight(state)
+	out := &KeyValue{Key: key, Height: h}
+	if v != nil {
+		s := string(v)
+		out.Value = &s
+	}
+	return out, nil
+}

@@ -146,3 +146,30 @@ func TestInitState(t *testing.T) {
 		})
 	}
 }
+
+func TestQueryMethodGet(t *testing.T) {
+	app := NewWithConfig(Config{MaxKeyBytes: 4})
+	ms := app.QueryMethods()
+	if err := chain.ValidateQueryMethods(ms); err != nil || len(ms) != 1 || ms[0].Name != "get" {
+		t.Fatalf("methods = %+v, %v", ms, err)
+	}
+	st := chain.NewMemState()
+	if rc := app.ExecuteTx(chain.TxContext{}, Payload("k", "v"), st); !rc.OK() {
+		t.Fatalf("receipt = %+v", rc)
+	}
+	st.SetHeight(3)
+	for key, want := range map[string]string{"k": `{"key":"k","value":"v","height":3}`, "no": `{"key":"no","value":null,"height":3}`} {
+		res, err := ms[0].Run(st, []any{key})
+		out, _ := json.Marshal(res)
+		if err != nil || string(out) != want {
+			t.Errorf("get %q = %s, %v; want %s", key, out, err, want)
+		}
+	}
+	var pe *chain.InvalidParamError
+	if _, err := ms[0].Run(st, []any{"12345"}); !errors.As(err, &pe) || pe.Param != "key" || !errors.Is(err, ErrKeyTooLong) {
+		t.Errorf("long key: %v", err)
+	}
+	if _, err := ms[0].Run(st, []any{""}); !errors.As(err, &pe) || pe.Param != "key" || err.Error() != `parameter "key": key is empty` {
+		t.Errorf("empty key: %v", err)
+	}
+}
