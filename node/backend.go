@@ -218,11 +218,29 @@ func (b *backend) Validators() []rpc.ValidatorInfo {
 
 func (b *backend) Evidence() []ordering.Evidence { return b.n.evidence.list() }
 
-func (b *backend) Query(app, path string, data []byte) ([]byte, error) {
-	if app != b.n.gen.App {
-		return nil, fmt.Errorf("%w: this chain runs %q", rpc.ErrAppNotServed, b.n.gen.App)
+// Applications returns the application the chain runs and a fresh
+// instance of every other application of the node's registry.
+func (b *backend) Applications() []chain.Application {
+	running := b.n.exec.App()
+	out := []chain.Application{running}
+	for _, name := range b.n.apps.Names() {
+		if name == running.Name() {
+			continue
+		}
+		app, err := b.n.apps.New(name)
+		if err != nil {
+			continue // a registered name always has a factory
+		}
+		out = append(out, app)
 	}
-	return b.n.exec.Query(path, data)
+	return out
+}
+
+func (b *backend) ReadAppState(app string, fn func(chain.StateReader) error) error {
+	if app != b.n.gen.App {
+		return fmt.Errorf("%w: this chain runs %q", rpc.ErrAppNotServed, b.n.gen.App)
+	}
+	return b.n.exec.ReadState(fn)
 }
 
 func (b *backend) MempoolStatus() rpc.MempoolStatus {

@@ -51,6 +51,7 @@ type Node struct {
 	key         *ecdsa.PrivateKey
 	log         *slog.Logger
 
+	apps  chain.Apps // the application registry (Options.Apps)
 	store *chain.Store
 	exec  *chain.Executor
 	pool  *mempool.Mempool
@@ -105,6 +106,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n = &Node{
 		cfg:         cfg,
 		log:         log,
+		apps:        opts.Apps,
 		consensusIn: make(chan *ordering.Message, consensusQueueLen),
 		txWake:      make(chan struct{}, 1),
 		blockNotify: make(chan struct{}, 1),

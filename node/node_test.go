@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -163,10 +164,28 @@ func TestSingleValidatorCommitsAlone(t *testing.T) {
 	if info == nil || info.Status != rpc.TxCommitted || info.Height != 1 || info.Receipt.Code != chain.CodeOK {
 		t.Fatalf("transaction %s: %+v", h, info)
 	}
-	out, err := (&backend{n: n}).Query("kv", "get", []byte("solo"))
+	out, err := n.exec.Query("get", []byte("solo"))
 	must(t, err)
 	if !strings.Contains(string(out), `"value":"yes"`) {
 		t.Fatalf("kv get solo = %s", out)
+	}
+	var found []byte
+	must(t, (&backend{n: n}).ReadAppState("kv", func(st chain.StateReader) (err error) {
+		found, err = st.Get([]byte("solo"))
+		return err
+	}))
+	if string(found) != "yes" {
+		t.Fatalf("kv state solo = %q", found)
+	}
+	if err := (&backend{n: n}).ReadAppState("bank", func(chain.StateReader) error { return nil }); !errors.Is(err, rpc.ErrAppNotServed) {
+		t.Fatalf("bank state on a kv chain: %v", err)
+	}
+	var names []string
+	for _, app := range (&backend{n: n}).Applications() {
+		names = append(names, app.Name())
+	}
+	if strings.Join(names, ",") != "kv,bank" {
+		t.Fatalf("applications = %v, want the running kv first, then bank", names)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/bafomet/bafomet/chain"
-	"github.com/bafomet/bafomet/chain/apps/bank"
-	"github.com/bafomet/bafomet/chain/apps/kv"
 )
 
 // chainAPI serves the chain_ namespace. Method names are the Go names with
@@ -276,77 +274,6 @@ func (s *Server) blockResult(sb *StoredBlock, err error, full bool) (*Block, err
 		return nil, internalError("get block", err)
 	}
 	return b, nil
-}
-
-// kvAPI serves the kv_ namespace.
-type kvAPI struct{ s *Server }
-
-// Get returns the value of a kv key at the latest committed height.
-func (api *kvAPI) Get(ctx context.Context, key *json.RawMessage) (_ *KVValue, err error) {
-	defer api.s.observe("kv_get", time.Now(), &err)
-	if _, err := api.s.admit(ctx, "kv_get"); err != nil {
-		return nil, err
-	}
-	k, err := stringParam("key", key)
-	if err != nil {
-		return nil, err
-	}
-	if k == "" {
-		return nil, invalidParams("key", "key is empty")
-	}
-	out, err := api.s.backend.Query(kv.Name, kv.QueryGet, []byte(k))
-	if errors.Is(err, kv.ErrKeyTooLong) || errors.Is(err, kv.ErrEmptyKey) {
-		return nil, invalidParams("key", "%v", err)
-	}
-	if err != nil {
-		return nil, queryError("kv_get", err)
-	}
-	var res kv.GetResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, internalError("kv_get: decode application answer", err)
-	}
-	v := &KVValue{Key: k, Height: res.Height}
-	if res.Found {
-		v.Value = &res.Value
-	}
-	return v, nil
-}
-
-// bankAPI serves the bank_ namespace.
-type bankAPI struct{ s *Server }
-
-// GetBalance returns an address's balance at the latest committed height.
-func (api *bankAPI) GetBalance(ctx context.Context, address *json.RawMessage) (_ *Balance, err error) {
-	defer api.s.observe("bank_getBalance", time.Now(), &err)
-	if _, err := api.s.admit(ctx, "bank_getBalance"); err != nil {
-		return nil, err
-	}
-	addr, err := addressParam("address", address)
-	if err != nil {
-		return nil, err
-	}
-	out, err := api.s.backend.Query(bank.Name, bank.QueryBalance, addr[:])
-	if err != nil {
-		return nil, queryError("bank_getBalance", err)
-	}
-	var res bank.BalanceResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, internalError("bank_getBalance: decode application answer", err)
-	}
-	bal, err := strconv.ParseUint(res.Balance, 10, 64)
-	if err != nil {
-		return nil, internalError("bank_getBalance: decode balance", err)
-	}
-	return &Balance{Address: addr, Balance: bal, Height: res.Height}, nil
-}
-
-// queryError maps a failed application query: an application this chain
-// does not run keeps its own code, anything else is internal.
-func queryError(method string, err error) error {
-	if errors.Is(err, ErrAppNotServed) {
-		return toRPCError(err)
-	}
-	return internalError(method, err)
 }
 
 // mempoolAPI serves the mempool_ namespace.

@@ -212,7 +212,7 @@ func (s *Server) admit(ctx context.Context, method string) (*caller, error) {
 		c = &caller{}
 	}
 	if c.p != nil {
-		need := methodPermissions[method]
+		need := s.permissionOf(method)
 		if need == 0 || !c.p.perms.Has(need) {
 			s.metrics.forbidden.WithLabelValues(need.String()).Inc()
 			return nil, &Error{Code: CodeForbidden, Message: fmt.Sprintf(

@@ -33,7 +33,7 @@ import (
 func TestEveryMethodHasAPermission(t *testing.T) {
 	subType := reflect.TypeOf(&gethrpc.Subscription{})
 	var served []string
-	for ns, api := range map[string]any{"chain": &chainAPI{}, "kv": &kvAPI{}, "bank": &bankAPI{}, "mempool": &mempoolAPI{}} {
+	for ns, api := range map[string]any{"chain": &chainAPI{}, "mempool": &mempoolAPI{}} {
 		typ := reflect.TypeOf(api)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)

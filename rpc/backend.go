@@ -50,10 +50,17 @@ type Backend interface {
 	Validators() []ValidatorInfo
 	// Evidence returns the equivocation evidence the node has seen.
 	Evidence() []ordering.Evidence
-	// Query runs a read-only application query against committed state and
-	// returns the application's JSON answer. It returns an error matching
-	// ErrAppNotServed when this chain does not run application app.
-	Query(app, path string, data []byte) ([]byte, error)
+	// Applications returns the applications whose query methods
+	// (chain.QueryService) the server serves, each under its name; New
+	// calls it once. The node returns its whole registry, so that a query
+	// method of a registered application the chain does not run is
+	// answered with ErrAppNotServed rather than as an unknown method.
+	Applications() []chain.Application
+	// ReadAppState runs fn against a read-only view of the latest
+	// committed state of application app and returns fn's error. It
+	// returns an error matching ErrAppNotServed, without calling fn, when
+	// this chain does not run app.
+	ReadAppState(app string, fn func(chain.StateReader) error) error
 	// MempoolStatus returns the mempool's size and limits.
 	MempoolStatus() MempoolStatus
 }

@@ -2,12 +2,13 @@ package rpc
 
 import (
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/bafomet/bafomet/chain"
@@ -41,6 +42,8 @@ type fakeBackend struct {
 	failErr   error         // the error it fails with; nil: "disk on fire"
 	queryGate chan struct{} // when set, Query waits for a value on it first (outside mu)
 	senders   map[chain.Hash]chain.Address
+	extraApps []chain.Application // served beside kv and bank
+	state     *chain.MemState     // the state of an application other than kv and bank
 }
 
 func newFakeBackend(t testing.TB) *fakeBackend {
@@ -220,7 +223,13 @@ func (f *fakeBackend) Evidence() []ordering.Evidence {
 	return f.evidence
 }
 
-func (f *fakeBackend) Query(app, path string, data []byte) ([]byte, error) {
+func (f *fakeBackend) Applications() []chain.Application {
+	return append([]chain.Application{kv.New(), bank.New()}, f.extraApps...)
+}
+
+// ReadAppState serves kv from f.kv at height 0, bank from f.balances and
+// any other application from f.state, both at the current height.
+func (f *fakeBackend) ReadAppState(app string, fn func(chain.StateReader) error) error {
 	f.mu.Lock()
 	gate := f.queryGate
 	f.mu.Unlock()
@@ -230,23 +239,32 @@ func (f *fakeBackend) Query(app, path string, data []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if app != f.app {
-		return nil, fmt.Errorf("%w: chain runs %q", ErrAppNotServed, f.app)
+		return fmt.Errorf("%w: chain runs %q", ErrAppNotServed, f.app)
 	}
 	state := chain.NewMemState()
-	for k, v := range f.kv {
-		if err := state.Set([]byte(k), []byte(v)); err != nil {
-			return nil, err
+	switch app {
+	case kv.Name:
+		for k, v := range f.kv {
+			if err := state.Set([]byte(k), []byte(v)); err != nil {
+				return err
+			}
 		}
+	case bank.Name:
+		var accounts []string
+		for a, bal := range f.balances {
+			accounts = append(accounts, fmt.Sprintf(`{"address":%q,"balance":"%d"}`, a.Hex(), bal))
+		}
+		if err := bank.New().InitState(json.RawMessage(`{"accounts":[`+strings.Join(accounts, ",")+`]}`), state); err != nil {
+			return err
+		}
+		state.SetHeight(uint64(len(f.blocks)))
+	default:
+		if f.state != nil {
+			state = f.state
+		}
+		state.SetHeight(uint64(len(f.blocks)))
 	}
-	if app == bank.Name {
-		return f.bankQuery(path, data)
-	}
-	return kv.New().Query(state, path, data)
-}
-
-func (f *fakeBackend) bankQuery(path string, data []byte) ([]byte, error) {
-	addr := common.BytesToAddress(data)
-	return []byte(fmt.Sprintf(`{"address":%q,"balance":"%d","height":%d}`, addr.Hex(), f.balances[addr], len(f.blocks))), nil
+	return fn(state)
 }
 
 func (f *fakeBackend) MempoolStatus() MempoolStatus {

@@ -12,8 +12,8 @@ type Permission uint8
 // The permissions. Every served method needs exactly one of them
 // (methodPermissions).
 const (
-	// PermRead: the chain_ queries, application queries (kv_, bank_) and
-	// subscriptions.
+	// PermRead: the chain_ queries, application query methods (kv_get,
+	// bank_getBalance, those of a custom application) and subscriptions.
 	PermRead Permission = 1 << iota
 	// PermSubmit: chain_sendTransaction.
 	PermSubmit
@@ -75,9 +75,10 @@ func (p Permission) String() string {
 	return strings.Join(out, ",")
 }
 
-// methodPermissions is the permission each served method needs. A method
-// not listed here is refused to every token (TestEveryMethodHasAPermission
-// keeps the table complete). geth's own rpc_modules and chain_unsubscribe
+// methodPermissions is the permission each of the server's own methods
+// needs; application query methods need appMethodPermission. A method
+// not listed here nor an application's is refused to every token
+// (TestEveryMethodHasAPermission keeps the table complete). geth's own rpc_modules and chain_unsubscribe
 // need only authentication: the first lists the namespaces, the second
 // acts on the caller's own subscriptions.
 var methodPermissions = map[string]Permission{
@@ -93,7 +94,5 @@ var methodPermissions = map[string]Permission{
 	"chain_validators":        PermRead,
 	"chain_evidence":          PermRead,
 	"chain_subscribe":         PermRead,
-	"kv_get":                  PermRead,
-	"bank_getBalance":         PermRead,
 	"mempool_status":          PermAdmin,
 }

@@ -40,6 +40,9 @@ type Server struct {
 	ipLimits  *ipLimits
 	explorer  http.Handler // nil unless Config.Explorer
 
+	appMethods    map[string]*appMethod // application query methods by full name (kv_get)
+	appNamespaces map[string]bool       // the applications that have any
+
 	mu      sync.Mutex
 	closed  bool
 	started bool
@@ -98,8 +101,14 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	if s.appMethods, s.appNamespaces, err = appMethodsOf(backend.Applications()); err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
 	s.rpc.SetBatchLimits(cfg.MaxBatchLength, cfg.MaxBatchResponseBytes)
-	s.rpc.SetHTTPBodyLimit(cfg.MaxRequestBytes)
+	// ServeHTTP refuses bodies over MaxRequestBytes before geth reads them;
+	// geth's own limit leaves room for rewriteAppCalls, which can double a
+	// call's method name.
+	s.rpc.SetHTTPBodyLimit(2*cfg.MaxRequestBytes + (cfg.MaxBatchLength+1)*appRewriteSlack)
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -112,9 +121,13 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		api  any
 	}{
 		{"chain", &chainAPI{s}},
-		{"kv", &kvAPI{s}},
-		{"bank", &bankAPI{s}},
 		{"mempool", &mempoolAPI{s}},
+	}
+	if len(s.appNamespaces) > 0 {
+		apis = append(apis, struct {
+			name string
+			api  any
+		}{appQueryNamespace, &appQueryAPI{s}})
 	}
 	for _, a := range apis {
 		if err := s.rpc.RegisterName(a.name, a.api); err != nil {
@@ -260,6 +273,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeHTTPError(w, http.StatusBadRequest, CodeParseError, "empty request body: want a JSON-RPC request or batch")
 			return
 		}
+		body = s.rewriteAppCalls(body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		if body = bytes.TrimSpace(body); body[0] == '[' && s.serveBatch(w, r, body) {

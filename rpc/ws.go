@@ -94,7 +94,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 					return 0, err
 				}
 			}
-			c.pending = append(frame, '\n')
+			c.pending = append(c.srv.rewriteAppCalls(frame), '\n')
 		}
 	}
 	n := copy(p, c.pending)
