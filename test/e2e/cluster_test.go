@@ -63,6 +63,7 @@ type manifest struct {
 // cluster is a testnet of real processes.
 type cluster struct {
 	t     *testing.T
+	bin   string // the node binary: bafomet, or one built on package cli
 	dir   string
 	m     manifest
 	procs []*exec.Cmd
@@ -74,14 +75,21 @@ type cluster struct {
 // number of accounts, on free ports of 127.0.0.1.
 func newCluster(t *testing.T, n, accounts int, app string) *cluster {
 	t.Helper()
+	return newClusterOf(t, binary, n, accounts, app)
+}
+
+// newClusterOf is newCluster with the node binary bin, which generates the
+// testnet and runs the validators.
+func newClusterOf(t *testing.T, bin string, n, accounts int, app string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, n)
-	out, err := exec.Command(binary, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
+	out, err := exec.Command(bin, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
 		"--base-port", strconv.Itoa(base), "--accounts", strconv.Itoa(accounts), "--app", app).CombinedOutput()
 	if err != nil {
-		t.Fatalf("bafomet testnet: %v\n%s", err, out)
+		t.Fatalf("%s testnet: %v\n%s", filepath.Base(bin), err, out)
 	}
-	c := &cluster{t: t, dir: dir, procs: make([]*exec.Cmd, n), waits: make([]chan error, n)}
+	c := &cluster{t: t, bin: bin, dir: dir, procs: make([]*exec.Cmd, n), waits: make([]chan error, n)}
 	data, err := os.ReadFile(filepath.Join(dir, "testnet.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +147,7 @@ func (c *cluster) start(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "start", "--home", c.m.Nodes[i].Home)
+	cmd := exec.Command(c.bin, "start", "--home", c.m.Nodes[i].Home)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
