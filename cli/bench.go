@@ -18,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
 	"github.com/bafomet/bafomet/bench"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/node"
 	"github.com/bafomet/bafomet/rpc"
 )
@@ -352,12 +351,14 @@ func waitNetworkReady(ctx context.Context, targets []bench.Target, children []*d
 
 // nodeStatus calls chain_status.
 func nodeStatus(ctx context.Context, url string) (rpc.Status, error) {
-	var st rpc.Status
-	c, err := gethrpc.DialContext(ctx, url)
+	c, err := client.Dial(ctx, url, client.Options{})
 	if err != nil {
-		return st, err
+		return rpc.Status{}, err
 	}
 	defer c.Close()
-	err = c.CallContext(ctx, &st, "chain_status")
-	return st, err
+	st, err := c.Status(ctx)
+	if err != nil {
+		return rpc.Status{}, err
+	}
+	return *st, nil
 }

@@ -10,15 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -63,7 +61,7 @@ func runTxSend(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	c, err := conn.dial(ctx, *conn.url)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
@@ -72,65 +70,46 @@ func runTxSend(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
-	var hash chain.Hash
-	if err := c.CallContext(ctx, &hash, "chain_sendTransaction", hexutil.Encode(tx.Bytes())); err != nil {
-		return fail(stderr, f.name, fmt.Errorf("chain_sendTransaction: %w", err))
+	hash, err := c.SendRawTx(ctx, tx)
+	if err != nil {
+		return fail(stderr, f.name, err)
 	}
 	if !*wait {
 		fmt.Fprintln(stdout, hash.Hex())
 		return exitOK
 	}
-	res, err := waitForTx(ctx, c, hash)
+	res, err := c.WaitTx(ctx, hash)
+	if err != nil && !errors.Is(err, client.ErrDropped) {
+		return fail(stderr, f.name, err)
+	}
+	out, err := json.Marshal(res)
 	if err != nil {
 		return fail(stderr, f.name, err)
 	}
-	fmt.Fprintln(stdout, string(res))
+	fmt.Fprintln(stdout, string(out))
 	return exitOK
 }
 
 // buildTx fills in the chain id and nonce from the node when asked to and
 // signs the transaction.
-func buildTx(ctx context.Context, c *gethrpc.Client, priv *ecdsa.PrivateKey, chainID, nonceArg string, payload []byte) (*chain.Tx, error) {
+func buildTx(ctx context.Context, c *client.Client, priv *ecdsa.PrivateKey, chainID, nonceArg string, payload []byte) (*chain.Tx, error) {
 	if chainID == "" {
-		var st rpc.Status
-		if err := c.CallContext(ctx, &st, "chain_status"); err != nil {
-			return nil, fmt.Errorf("chain_status: %w", err)
+		st, err := c.Status(ctx)
+		if err != nil {
+			return nil, err
 		}
 		chainID = st.ChainID
 	}
 	var nonce uint64
 	var err error
 	if nonceArg == "auto" {
-		addr := crypto.PubkeyToAddress(priv.PublicKey)
-		if err := c.CallContext(ctx, &nonce, "chain_getNonce", addr, "pending"); err != nil {
-			return nil, fmt.Errorf("chain_getNonce: %w", err)
+		if nonce, err = c.Nonce(ctx, crypto.PubkeyToAddress(priv.PublicKey), true); err != nil {
+			return nil, err
 		}
 	} else if nonce, err = strconv.ParseUint(nonceArg, 10, 64); err != nil {
 		return nil, fmt.Errorf(`--nonce: want "auto" or a number, got %q`, nonceArg)
 	}
 	return chain.SignTx(priv, chainID, nonce, payload)
-}
-
-// waitForTx polls until the transaction is committed or dropped and
-// returns chain_getTransaction's result.
-func waitForTx(ctx context.Context, c *gethrpc.Client, hash chain.Hash) (json.RawMessage, error) {
-	t := time.NewTicker(waitPollInterval)
-	defer t.Stop()
-	for {
-		var raw json.RawMessage
-		if err := c.CallContext(ctx, &raw, "chain_getTransaction", hash); err != nil {
-			return nil, fmt.Errorf("chain_getTransaction: %w", err)
-		}
-		var res rpc.TxResult
-		if err := json.Unmarshal(raw, &res); err == nil && (res.Status == rpc.TxCommitted || res.Status == rpc.TxDropped) {
-			return raw, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for %s: %w", hash.Hex(), ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 // runBlockGet implements `bafomet block get N|latest`.
@@ -171,14 +150,14 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 func callAndPrint(name string, conn *rpcFlags, timeout time.Duration, stdout, stderr io.Writer, method string, params ...any) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := conn.dial(ctx, *conn.url)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return fail(stderr, name, err)
 	}
 	defer c.Close()
 	var raw json.RawMessage
-	if err := c.CallContext(ctx, &raw, method, params...); err != nil {
-		return fail(stderr, name, fmt.Errorf("%s: %w", method, err))
+	if err := c.Call(ctx, &raw, method, params...); err != nil {
+		return fail(stderr, name, err)
 	}
 	if string(raw) == "null" {
 		return fail(stderr, name, errors.New("not found"))
@@ -192,7 +171,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("subscribe", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] [--from N] [--count N]",
 		"Subscribe to newBlocks over websocket and print each committed block as one line of JSON.\n"+
 			"With --from, replay from height N first. If the node ends the subscription as too slow,\n"+
-			"resubscribe from the height it names, so no block is skipped or repeated.")
+			"or the connection drops, resubscribe from the next height, so no block is skipped or repeated.")
 	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL (http:// is dialled as ws://, https:// as wss://)")
 	from := f.Uint64("from", 0, "first height to print (default: the next block)")
 	count := f.Uint64("count", 0, "exit after this many blocks (default: run until interrupted)")
@@ -201,7 +180,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := subscribeBlocks(ctx, conn, *from, *count, stdout, stderr); err != nil {
+	if err := subscribeBlocks(ctx, conn, *from, *count, stdout); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return exitOK
 		}
@@ -210,72 +189,31 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// wsURLOf turns an http(s) URL into the ws(s) URL of the same endpoint.
-func wsURLOf(url string) string {
-	switch {
-	case strings.HasPrefix(url, "http://"):
-		return "ws://" + strings.TrimPrefix(url, "http://")
-	case strings.HasPrefix(url, "https://"):
-		return "wss://" + strings.TrimPrefix(url, "https://")
-	}
-	return url
-}
-
 // subscribeBlocks prints blocks from height from (0: the next one) until
-// ctx ends or count blocks were printed, resubscribing where the node says
-// when it ends the subscription.
-func subscribeBlocks(ctx context.Context, conn *rpcFlags, from, count uint64, stdout, stderr io.Writer) error {
-	c, err := conn.dial(ctx, wsURLOf(*conn.url))
+// ctx ends or count blocks were printed. The client's subscription
+// resumes by itself from the next height when the node ends it as too
+// slow or the connection drops.
+func subscribeBlocks(ctx context.Context, conn *rpcFlags, from, count uint64, stdout io.Writer) error {
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	sub, err := c.SubscribeBlocks(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
 	printed := uint64(0)
-	for {
-		var opts []any
-		if from > 0 {
-			opts = append(opts, map[string]uint64{"fromHeight": from})
-		}
-		ch := make(chan json.RawMessage, 64)
-		sub, err := c.Subscribe(ctx, "chain", ch, append([]any{"newBlocks"}, opts...)...)
+	for b := range sub.C {
+		out, err := json.Marshal(b)
 		if err != nil {
-			return fmt.Errorf("chain_subscribe: %w", err)
+			return fmt.Errorf("encode block %d: %w", b.Height, err)
 		}
-		next, err := printBlocks(ctx, sub, ch, stdout, count, &printed)
-		sub.Unsubscribe()
-		if err != nil || next == 0 {
-			return err
-		}
-		fmt.Fprintf(stderr, "subscription ended by the node; resuming from height %d\n", next)
-		from = next
-	}
-}
-
-// printBlocks prints notifications until the subscription ends. It returns
-// the height to resume from when the node ended it with a
-// SubscriptionError, and 0 when done.
-func printBlocks(ctx context.Context, sub *gethrpc.ClientSubscription, ch chan json.RawMessage, stdout io.Writer, count uint64, printed *uint64) (uint64, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case err := <-sub.Err():
-			return 0, fmt.Errorf("subscription: %w", err)
-		case raw := <-ch:
-			var b rpc.Block
-			err := json.Unmarshal(raw, &b)
-			var end *rpc.SubscriptionError
-			if errors.As(err, &end) {
-				return end.FromHeight, nil
-			}
-			if err != nil {
-				return 0, fmt.Errorf("decode block: %w", err)
-			}
-			fmt.Fprintln(stdout, string(raw))
-			*printed++
-			if count > 0 && *printed >= count {
-				return 0, nil
-			}
+		fmt.Fprintln(stdout, string(out))
+		if printed++; count > 0 && printed >= count {
+			return nil
 		}
 	}
+	return sub.Err()
 }

@@ -247,7 +247,7 @@ func TestClientCommandsWithTLSAndAuth(t *testing.T) {
 			exitFail, "", `chain_status: forbidden: chain_status needs the read permission; token "feeder" has submit`, 0},
 		{"block get with a JWT", append([]string{"block", "get", "--jwt-secret", jwtSecret, "1"}, sec...), exitOK, `"height":1`, "", 0},
 		{"subscribe over wss", append([]string{"subscribe", "--token-file", readSubmit, "--from", "1", "--count", "2"}, sec...), exitOK, `"height":2`, "", 2},
-		{"no credential", append([]string{"status"}, sec...), exitFail, "", "401 Unauthorized", 0},
+		{"no credential", append([]string{"status"}, sec...), exitFail, "", `chain_status: unauthenticated: no "Authorization: Bearer ..." header (rpc.auth = "token+jwt") (code -32030)`, 0},
 		{"no CA", []string{"status", "--rpc", url, "--token-file", readSubmit}, exitFail, "", "certificate signed by unknown authority", 0},
 		{"CA for plain http", []string{"status", "--rpc", "http://127.0.0.1:1", "--ca", caFile}, exitFail, "",
 			"--ca applies to https:// and wss:// URLs, not http://", 0},

@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-	"github.com/gorilla/websocket"
-
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -41,54 +38,47 @@ func addRPCFlags(f *cmdFlags, def, urlUsage string) *rpcFlags {
 	}
 }
 
-// dial connects to endpoint (the --rpc URL, or its websocket form) with
-// the CA and credential the flags name.
-func (r *rpcFlags) dial(ctx context.Context, endpoint string) (*gethrpc.Client, error) {
-	opts, err := r.options(endpoint)
+// dial connects to the --rpc URL with the CA and credential the flags
+// name.
+func (r *rpcFlags) dial(ctx context.Context) (*client.Client, error) {
+	opts, err := r.options(*r.url)
 	if err != nil {
 		return nil, err
 	}
-	c, err := gethrpc.DialOptions(ctx, endpoint, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", endpoint, err)
-	}
-	return c, nil
+	return client.Dial(ctx, *r.url, opts)
 }
 
-func (r *rpcFlags) options(endpoint string) ([]gethrpc.ClientOption, error) {
-	var opts []gethrpc.ClientOption
+func (r *rpcFlags) options(endpoint string) (client.Options, error) {
+	var opts client.Options
 	if *r.ca != "" {
 		u, err := url.Parse(endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("--rpc %q: %w", endpoint, err)
+			return opts, fmt.Errorf("--rpc %q: %w", endpoint, err)
 		}
 		if u.Scheme != "https" && u.Scheme != "wss" {
-			return nil, fmt.Errorf("--ca applies to https:// and wss:// URLs, not %s://", u.Scheme)
+			return opts, fmt.Errorf("--ca applies to https:// and wss:// URLs, not %s://", u.Scheme)
 		}
 		cfg, err := caTLSConfig(*r.ca)
 		if err != nil {
-			return nil, err
+			return opts, err
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = cfg
-		opts = append(opts, gethrpc.WithHTTPClient(&http.Client{Transport: tr}),
-			gethrpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}))
+		opts.TLSConfig = cfg
 	}
 	switch {
 	case *r.tokenFile != "" && *r.jwtSecret != "":
-		return nil, errors.New("give --token-file or --jwt-secret, not both")
+		return opts, errors.New("give --token-file or --jwt-secret, not both")
 	case *r.tokenFile != "":
 		tok, err := readToken(*r.tokenFile)
 		if err != nil {
-			return nil, err
+			return opts, err
 		}
-		opts = append(opts, gethrpc.WithHeader("Authorization", "Bearer "+tok))
+		opts.Token = tok
 	case *r.jwtSecret != "":
 		secret, err := rpc.LoadJWTSecret(*r.jwtSecret)
 		if err != nil {
-			return nil, fmt.Errorf("--jwt-secret: %w", err)
+			return opts, fmt.Errorf("--jwt-secret: %w", err)
 		}
-		opts = append(opts, gethrpc.WithHTTPAuth(rpc.JWTAuth(secret)))
+		opts.JWTSecret = secret
 	}
 	return opts, nil
 }

@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/rpc"
 )
@@ -297,23 +296,20 @@ func runVerifyTx(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func dialWithin(conn *rpcFlags, timeout time.Duration) (*gethrpc.Client, error) {
+func dialWithin(conn *rpcFlags, timeout time.Duration) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return conn.dial(ctx, *conn.url)
+	return conn.dial(ctx)
 }
 
-func callWithin(c *gethrpc.Client, timeout time.Duration, out any, method string, params ...any) error {
+func callWithin(c *client.Client, timeout time.Duration, out any, method string, params ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := c.CallContext(ctx, out, method, params...); err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	return nil
+	return c.Call(ctx, out, method, params...)
 }
 
 // fetchBlock reads the block at height h with full transactions.
-func fetchBlock(c *gethrpc.Client, h uint64, timeout time.Duration) (*rpc.Block, error) {
+func fetchBlock(c *client.Client, h uint64, timeout time.Duration) (*rpc.Block, error) {
 	var b *rpc.Block
 	if err := callWithin(c, timeout, &b, "chain_getBlockByNumber", h, true); err != nil {
 		return nil, fmt.Errorf("block %d: %w", h, err)
