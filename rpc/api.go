@@ -118,19 +118,9 @@ func (api *chainAPI) GetBlockByHash(ctx context.Context, hash, fullTransactions 
 // GetCertificate returns the commit certificate of a height, or null.
 func (api *chainAPI) GetCertificate(ctx context.Context, number *json.RawMessage) (_ *Certificate, err error) {
 	defer api.s.observe("chain_getCertificate", time.Now(), &err)
-	if _, err := api.s.admit(ctx, "chain_getCertificate"); err != nil {
+	sb, err := api.certifiedBlock(ctx, "chain_getCertificate", number)
+	if sb == nil || err != nil {
 		return nil, err
-	}
-	h, err := api.s.heightParam("number", number)
-	if err != nil {
-		return nil, err
-	}
-	sb, err := api.s.backend.BlockByHeight(h)
-	if err != nil {
-		return nil, internalError("get certificate", err)
-	}
-	if sb == nil {
-		return nil, nil
 	}
 	return certificateJSON(sb.Certificate, api.s.validatorAddrs()), nil
 }
@@ -140,19 +130,9 @@ func (api *chainAPI) GetCertificate(ctx context.Context, number *json.RawMessage
 // verdict, or null when there is no block at that height.
 func (api *chainAPI) VerifyCertificate(ctx context.Context, number *json.RawMessage) (_ *CertificateVerdict, err error) {
 	defer api.s.observe("chain_verifyCertificate", time.Now(), &err)
-	if _, err := api.s.admit(ctx, "chain_verifyCertificate"); err != nil {
+	sb, err := api.certifiedBlock(ctx, "chain_verifyCertificate", number)
+	if sb == nil || err != nil {
 		return nil, err
-	}
-	h, err := api.s.heightParam("number", number)
-	if err != nil {
-		return nil, err
-	}
-	sb, err := api.s.backend.BlockByHeight(h)
-	if err != nil {
-		return nil, internalError("get certificate", err)
-	}
-	if sb == nil {
-		return nil, nil
 	}
 	infos := api.s.backend.Validators()
 	vals := make([]chain.Validator, len(infos))
@@ -164,6 +144,24 @@ func (api *chainAPI) VerifyCertificate(ctx context.Context, number *json.RawMess
 		return nil, internalError("validator set", err)
 	}
 	return certificateVerdict(api.s.backend.ChainID(), vs, sb), nil
+}
+
+// certifiedBlock admits a call of method and reads the stored block at the
+// height its number parameter names; nil (and no error) when there is
+// none.
+func (api *chainAPI) certifiedBlock(ctx context.Context, method string, number *json.RawMessage) (*StoredBlock, error) {
+	if _, err := api.s.admit(ctx, method); err != nil {
+		return nil, err
+	}
+	h, err := api.s.heightParam("number", number)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := api.s.backend.BlockByHeight(h)
+	if err != nil {
+		return nil, internalError("get certificate", err)
+	}
+	return sb, nil
 }
 
 // GetNonce returns an address's next nonce: committed, or counting the
