@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -33,8 +35,10 @@ func (t *tracker) sample(n int) map[chain.Hash]inflight {
 func (r *runner) audit(ctx context.Context) map[string]int {
 	counts := map[string]int{}
 	for h, p := range r.tr.sample(r.cfg.AuditSample) {
-		var res *rpc.TxResult
-		err := r.clients[p.sender.target].CallContext(ctx, &res, "chain_getTransaction", h)
+		res, err := r.clients[p.sender.target].Transaction(ctx, h)
+		if errors.Is(err, client.ErrNotFound) {
+			res, err = nil, nil
+		}
 		counts[auditLabel(res, err)]++
 	}
 	if len(counts) == 0 {

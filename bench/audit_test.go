@@ -4,9 +4,8 @@ import (
 	"context"
 	"testing"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -30,7 +29,7 @@ func TestAudit(t *testing.T) {
 	for _, h := range []chain.Hash{hashN(1), hashN(2), hashN(3), hashN(4), hashN(5), {0xee}} {
 		tr.submitting(s, h, at(10))
 	}
-	r := &runner{cfg: Config{AuditSample: 6}, clients: []*gethrpc.Client{c}, tr: tr}
+	r := &runner{cfg: Config{AuditSample: 6}, clients: []*client.Client{c}, tr: tr}
 	got := r.audit(context.Background())
 	want := map[string]int{"queued": 2, "dropped: nonce gap": 1, "pending": 1, "unknown": 1, "lookup failed": 1}
 	if len(got) != len(want) {

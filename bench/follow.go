@@ -2,35 +2,15 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
-	"github.com/bafomet/bafomet/rpc"
+	"github.com/bafomet/bafomet/client"
 )
 
-// resubscribeDelay is the pause before the follower subscribes again after
-// its subscription or connection ended.
-const resubscribeDelay = 200 * time.Millisecond
-
-// wsURL turns an http(s) JSON-RPC URL into the websocket URL on the same
-// port.
-func wsURL(httpURL string) string {
-	switch {
-	case strings.HasPrefix(httpURL, "https://"):
-		return "wss://" + strings.TrimPrefix(httpURL, "https://")
-	case strings.HasPrefix(httpURL, "http://"):
-		return "ws://" + strings.TrimPrefix(httpURL, "http://")
-	}
-	return httpURL
-}
-
 // follower reads committed blocks from one node's newBlocks subscription
-// and hands each to the tracker as it arrives, resubscribing from the next
-// height when the subscription ends, so that no height is missed.
+// and hands each to the tracker as it arrives. The client's subscription
+// resubscribes from the next height when it ends, so no height is missed.
 type follower struct {
 	url  string
 	next uint64
@@ -42,45 +22,23 @@ type follower struct {
 
 // run follows blocks until ctx ends.
 func (f *follower) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := f.follow(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.resubscribed++
-		f.log.Warn("block subscription ended; resubscribing", "url", f.url, "from", f.next, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(resubscribeDelay):
-		}
-	}
-}
-
-// follow runs one subscription until it fails or ctx ends.
-func (f *follower) follow(ctx context.Context) error {
-	c, err := gethrpc.DialContext(ctx, wsURL(f.url))
+	c, err := client.Dial(ctx, f.url, client.Options{})
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", wsURL(f.url), err)
+		f.log.Error("block follower: dial", "url", f.url, "err", err)
+		return
 	}
 	defer c.Close()
-	ch := make(chan rpc.Block, 64)
-	sub, err := c.Subscribe(ctx, "chain", ch, "newBlocks", map[string]any{"fromHeight": f.next})
+	sub, err := c.SubscribeBlocks(ctx, f.next)
 	if err != nil {
-		return fmt.Errorf("subscribe newBlocks from %d: %w", f.next, err)
+		f.log.Error("block follower: subscribe", "url", f.url, "from", f.next, "err", err)
+		return
 	}
-	defer sub.Unsubscribe()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-sub.Err():
-			return fmt.Errorf("subscription: %w", err)
-		case b := <-ch:
-			if b.Height != f.next {
-				return fmt.Errorf("block %d arrived, want %d", b.Height, f.next)
-			}
-			f.tr.block(b.Height, b.Transactions.Hashes, time.Now())
-			f.next = b.Height + 1
-		}
+	for b := range sub.C {
+		f.tr.block(b.Height, b.Transactions.Hashes, time.Now())
+		f.next = b.Height + 1
+	}
+	f.resubscribed = sub.Resubscriptions()
+	if err := sub.Err(); err != nil && ctx.Err() == nil {
+		f.log.Error("block follower: subscription ended", "url", f.url, "next", f.next, "err", err)
 	}
 }

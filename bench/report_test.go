@@ -72,18 +72,6 @@ func TestReleaseNeverBlocks(t *testing.T) {
 	}
 }
 
-func TestWSURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://127.0.0.1:26601":   "ws://127.0.0.1:26601",
-		"https://node.example:443": "wss://node.example:443",
-		"ws://already":             "ws://already",
-	} {
-		if got := wsURL(in); got != want {
-			t.Errorf("wsURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestWriteTextSplitsRSS: a process whose anonymous memory was sampled gets
 // its RSS split in the text report; one without keeps the plain line.
 func TestWriteTextSplitsRSS(t *testing.T) {

@@ -8,15 +8,13 @@ import (
 	"sync"
 	"time"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
-	"github.com/bafomet/bafomet/rpc"
+	"github.com/bafomet/bafomet/client"
 )
 
 // runner is one run's shared state.
 type runner struct {
 	cfg     Config
-	clients []*gethrpc.Client
+	clients []*client.Client
 	senders []*sender
 	tr      *tracker
 	tokens  chan struct{} // open loop only
@@ -43,8 +41,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		r.clients = append(r.clients, c)
 	}
-	var st rpc.Status
-	if err := r.clients[cfg.Observer].CallContext(ctx, &st, "chain_status"); err != nil {
+	st, err := r.clients[cfg.Observer].Status(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("chain_status on %s: %w", cfg.Targets[cfg.Observer].URL, err)
 	}
 	cfg.Logger.Info("pre-signing", "transactions", cfg.PoolSize(), "senders", cfg.Senders)
@@ -53,9 +51,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.senders = senders
-	var height uint64
-	if err := r.clients[cfg.Observer].CallContext(ctx, &height, "chain_blockNumber"); err != nil {
-		return nil, fmt.Errorf("chain_blockNumber: %w", err)
+	height, err := r.clients[cfg.Observer].BlockNumber(ctx)
+	if err != nil {
+		return nil, err
 	}
 	rep := r.execute(ctx, height)
 	rep.Setup = r.setup(st.ChainID, height)

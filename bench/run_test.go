@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -19,19 +18,19 @@ func TestClassify(t *testing.T) {
 		out    outcome
 	}{
 		{nil, "", outAccepted},
-		{&rpc.Error{Code: rpc.CodeMempoolFull}, ReasonMempoolFull, outRetry},
-		{&rpc.Error{Code: rpc.CodeSenderFull}, ReasonSenderFull, outRetry},
-		{&rpc.Error{Code: rpc.CodeNonceTooFarAhead}, ReasonNonceTooFar, outRetry},
-		{&rpc.Error{Code: rpc.CodeInternal}, ReasonInternal, outRetry},
-		{&rpc.Error{Code: rpc.CodeAlreadyKnown}, ReasonAlreadyKnown, outHeld},
-		{&rpc.Error{Code: rpc.CodeNonceTaken}, ReasonNonceTaken, outHeld},
-		{&rpc.Error{Code: rpc.CodeNonceTooLow}, ReasonNonceTooLow, outHeld},
-		{&rpc.Error{Code: rpc.CodeBadSignature}, ReasonBadSignature, outFinal},
-		{&rpc.Error{Code: rpc.CodeWrongChainID}, ReasonWrongChainID, outFinal},
-		{&rpc.Error{Code: rpc.CodeTxTooLarge}, ReasonTooLarge, outFinal},
-		{&rpc.Error{Code: rpc.CodeRejectedByApp}, ReasonRejectedByApp, outFinal},
-		{&rpc.Error{Code: rpc.CodeInvalidParams}, ReasonInvalidParams, outFinal},
-		{&rpc.Error{Code: -32099}, "code_-32099", outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeMempoolFull}, ReasonMempoolFull, outRetry},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeSenderFull}, ReasonSenderFull, outRetry},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeNonceTooFarAhead}, ReasonNonceTooFar, outRetry},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeInternal}, ReasonInternal, outRetry},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeAlreadyKnown}, ReasonAlreadyKnown, outHeld},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeNonceTaken}, ReasonNonceTaken, outHeld},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeNonceTooLow}, ReasonNonceTooLow, outHeld},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeBadSignature}, ReasonBadSignature, outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeWrongChainID}, ReasonWrongChainID, outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeTxTooLarge}, ReasonTooLarge, outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeRejectedByApp}, ReasonRejectedByApp, outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: rpc.CodeInvalidParams}, ReasonInvalidParams, outFinal},
+		{&client.Error{Method: "chain_sendTransaction", Code: -32099}, "code_-32099", outFinal},
 		{context.DeadlineExceeded, ReasonTransport, outTransport},
 	}
 	for _, tt := range tests {
@@ -66,7 +65,10 @@ func TestSendSingleAndBatch(t *testing.T) {
 	if strings.Join(got, ",") != ","+ReasonMempoolFull+","+ReasonNonceTooFar {
 		t.Fatalf("batch reasons = %q", got)
 	}
-	dead, _ := gethrpc.DialHTTP("http://127.0.0.1:1")
+	dead, err := dialHTTP(context.Background(), "http://127.0.0.1:1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer dead.Close()
 	if reason, _ := classify(send(context.Background(), dead, time.Second, txs[:2])[1]); reason != ReasonTransport {
 		t.Fatalf("unreachable node: reason %q, want transport", reason)

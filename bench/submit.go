@@ -3,15 +3,10 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-
-	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -49,11 +44,11 @@ func classify(err error) (string, outcome) {
 	if err == nil {
 		return "", outAccepted
 	}
-	var rerr gethrpc.Error
+	var rerr *client.Error
 	if !errors.As(err, &rerr) {
 		return ReasonTransport, outTransport
 	}
-	switch code := rerr.ErrorCode(); code {
+	switch code := rerr.Code; code {
 	case rpc.CodeMempoolFull:
 		return ReasonMempoolFull, outRetry
 	case rpc.CodeSenderFull:
@@ -85,41 +80,18 @@ func classify(err error) (string, outcome) {
 
 // dialHTTP opens a JSON-RPC client over HTTP that keeps up to conns
 // connections alive to the node.
-func dialHTTP(ctx context.Context, url string, conns int) (*gethrpc.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = conns
-	tr.MaxIdleConnsPerHost = conns
-	c, err := gethrpc.DialOptions(ctx, url, gethrpc.WithHTTPClient(&http.Client{Transport: tr}))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
-	return c, nil
+func dialHTTP(ctx context.Context, url string, conns int) (*client.Client, error) {
+	return client.Dial(ctx, url, client.Options{MaxConns: conns})
 }
 
 // send submits txs in one request (a batch when more than one) and returns
 // each transaction's error.
-func send(ctx context.Context, c *gethrpc.Client, timeout time.Duration, txs []signedTx) []error {
+func send(ctx context.Context, c *client.Client, timeout time.Duration, txs []signedTx) []error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	errs := make([]error, len(txs))
-	if len(txs) == 1 {
-		var h chain.Hash
-		errs[0] = c.CallContext(ctx, &h, "chain_sendTransaction", hexutil.Bytes(txs[0].raw))
-		return errs
-	}
-	batch := make([]gethrpc.BatchElem, len(txs))
-	hashes := make([]chain.Hash, len(txs))
+	raws := make([][]byte, len(txs))
 	for i, tx := range txs {
-		batch[i] = gethrpc.BatchElem{Method: "chain_sendTransaction", Args: []any{hexutil.Bytes(tx.raw)}, Result: &hashes[i]}
+		raws[i] = tx.raw
 	}
-	if err := c.BatchCallContext(ctx, batch); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	for i := range batch {
-		errs[i] = batch[i].Error
-	}
-	return errs
+	return c.SendTxs(ctx, raws)
 }

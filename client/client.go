@@ -40,6 +40,10 @@ type Options struct {
 	// JWTSecret is a node's HS256 secret: every request carries a fresh
 	// JWT signed with it. Give Token or JWTSecret, not both.
 	JWTSecret []byte
+	// MaxConns is how many HTTP connections to the node are kept open
+	// between requests, for callers that send from many goroutines; 0
+	// keeps Go's default (2).
+	MaxConns int
 }
 
 // Client talks to one node. It is safe for concurrent use. Requests go
@@ -84,11 +88,19 @@ func Dial(ctx context.Context, rawURL string, o Options) (*Client, error) {
 
 func (o Options) clientOptions() ([]gethrpc.ClientOption, error) {
 	var opts []gethrpc.ClientOption
-	if o.TLSConfig != nil {
+	if o.MaxConns < 0 {
+		return nil, fmt.Errorf("client: Options.MaxConns %d is negative", o.MaxConns)
+	}
+	if o.TLSConfig != nil || o.MaxConns > 0 {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = o.TLSConfig
-		opts = append(opts, gethrpc.WithHTTPClient(&http.Client{Transport: tr}),
-			gethrpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: o.TLSConfig, Proxy: http.ProxyFromEnvironment}))
+		if o.MaxConns > 0 {
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost = o.MaxConns, o.MaxConns
+		}
+		opts = append(opts, gethrpc.WithHTTPClient(&http.Client{Transport: tr}))
+	}
+	if o.TLSConfig != nil {
+		opts = append(opts, gethrpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: o.TLSConfig, Proxy: http.ProxyFromEnvironment}))
 	}
 	switch {
 	case o.Token != "" && o.JWTSecret != nil:
@@ -201,6 +213,35 @@ func (c *Client) SendRawTx(ctx context.Context, tx *chain.Tx) (chain.Hash, error
 	var h chain.Hash
 	err := c.Call(ctx, &h, "chain_sendTransaction", hexutil.Encode(tx.Bytes()))
 	return h, err
+}
+
+// SendTxs submits transactions in wire form (chain.Tx.Bytes()) in one
+// request, a batch when there is more than one, and returns each one's
+// error: nil when the node took it, an *Error when it refused it, and the
+// request's error for all when the request failed.
+func (c *Client) SendTxs(ctx context.Context, txs [][]byte) []error {
+	errs := make([]error, len(txs))
+	if len(txs) == 1 {
+		var h chain.Hash
+		errs[0] = c.Call(ctx, &h, "chain_sendTransaction", hexutil.Bytes(txs[0]))
+		return errs
+	}
+	batch := make([]gethrpc.BatchElem, len(txs))
+	hashes := make([]chain.Hash, len(txs))
+	for i, raw := range txs {
+		batch[i] = gethrpc.BatchElem{Method: "chain_sendTransaction", Args: []any{hexutil.Bytes(raw)}, Result: &hashes[i]}
+	}
+	if err := c.c.BatchCallContext(ctx, batch); err != nil {
+		err = wrapErr("chain_sendTransaction", err)
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i := range batch {
+		errs[i] = wrapErr("chain_sendTransaction", batch[i].Error)
+	}
+	return errs
 }
 
 // Validators returns the validator set with each validator's liveness as
