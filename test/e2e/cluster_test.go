@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/rpc"
 )
 
@@ -241,16 +241,17 @@ func tail(s string, lines int) string {
 	return s
 }
 
-// call makes one JSON-RPC call to node i with geth's client.
+// call makes one JSON-RPC call to node i with bafomet's client; a refusal
+// is a *client.Error.
 func (c *cluster) call(i int, result any, method string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := gethrpc.DialContext(ctx, c.m.Nodes[i].RPC)
+	cl, err := client.Dial(ctx, c.m.Nodes[i].RPC, client.Options{})
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	return cl.CallContext(ctx, result, method, args...)
+	return cl.Call(ctx, result, method, args...)
 }
 
 // mustCall is call that fails the test on error.

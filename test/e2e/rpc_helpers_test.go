@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/bafomet/bafomet/chain"
+	"github.com/bafomet/bafomet/client"
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/rpc"
 )
@@ -294,9 +295,14 @@ func (l *backgroundLoad) wait(t *testing.T) []sentTx {
 	return l.sent
 }
 
-// rpcCode returns err's JSON-RPC code, failing when err carries none.
+// rpcCode returns err's JSON-RPC code (from bafomet's client or geth's),
+// failing when err carries none.
 func rpcCode(t *testing.T, err error) int {
 	t.Helper()
+	var refused *client.Error
+	if errors.As(err, &refused) {
+		return refused.Code
+	}
 	var e gethrpc.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("error %v (%T) carries no JSON-RPC code", err, err)
