@@ -58,6 +58,11 @@ type Client struct {
 	mu     sync.Mutex
 	ws     *gethrpc.Client // for subscriptions; c itself when dialed over a websocket
 	closed bool
+	feed   *txFeed // WaitTx's shared block subscription, once started
+
+	feedCtx    context.Context // ends the feed's subscription at Close
+	feedCancel context.CancelFunc
+	feedWG     sync.WaitGroup
 }
 
 // Dial connects to the node at rawURL: http://, https://, ws:// or wss://.
@@ -80,6 +85,7 @@ func Dial(ctx context.Context, rawURL string, o Options) (*Client, error) {
 		return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
 	}
 	cl := &Client{url: rawURL, opts: opts, c: c}
+	cl.feedCtx, cl.feedCancel = context.WithCancel(context.Background())
 	if u.Scheme == "ws" || u.Scheme == "wss" {
 		cl.ws = c
 	}
@@ -117,6 +123,10 @@ func (o Options) clientOptions() ([]gethrpc.ClientOption, error) {
 func (c *Client) Close() {
 	c.mu.Lock()
 	c.closed = true
+	c.mu.Unlock()
+	c.feedCancel()
+	c.feedWG.Wait()
+	c.mu.Lock()
 	ws := c.ws
 	c.ws = nil
 	c.mu.Unlock()
@@ -267,7 +277,7 @@ func (c *Client) websocket(ctx context.Context) (*gethrpc.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, errors.New("client closed")
+		return nil, ErrClosed
 	}
 	if c.ws != nil {
 		return c.ws, nil

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/client"
@@ -350,5 +353,96 @@ func TestAuthOptions(t *testing.T) {
 	}
 	if _, err := client.Dial(ctx, "ftp://x", client.Options{}); err == nil {
 		t.Fatal("Dial took an ftp URL")
+	}
+}
+
+// TestManyConcurrentWaits: more transactions are awaited at once than the
+// node allows subscriptions on one connection (32), all queued behind
+// nonce gaps; once the gaps are filled every WaitTx returns within 1.5
+// s, because the waits share one block subscription.
+func TestManyConcurrentWaits(t *testing.T) {
+	l := start(t, nil)
+	ctx := ctxT(t)
+	c := dial(t, l.URL, client.Options{})
+	const accounts, perAccount = 3, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, accounts*perAccount)
+	keys := make([]*ecdsa.PrivateKey, accounts)
+	for a := range keys {
+		keys[a], _ = crypto.GenerateKey()
+		for nonce := uint64(1); nonce <= perAccount; nonce++ {
+			tx, err := chain.SignTx(keys[a], "client-test", nonce, fmt.Appendf(nil, "w%d.%d=v", a, nonce))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.SendRawTx(ctx, tx); err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := c.WaitTx(ctx, tx.Hash())
+				errs <- err
+			}()
+		}
+	}
+	time.Sleep(2 * time.Second) // every wait is in place, its transaction queued
+	for _, k := range keys {
+		gap, _ := chain.SignTx(k, "client-test", 0, []byte("gap=filled"))
+		if _, err := c.SendRawTx(ctx, gap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filled := time.Now()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(filled); d > 1500*time.Millisecond {
+		t.Fatalf("%d concurrent waits returned %v after their transactions could commit", accounts*perAccount, d)
+	}
+}
+
+// TestCloseEndsSubscriptions: closing the client ends its subscriptions
+// (C closes, Err is ErrClosed) and its waits, so nothing outlives it.
+func TestCloseEndsSubscriptions(t *testing.T) {
+	l := start(t, nil)
+	ctx := ctxT(t)
+	c, err := client.Dial(ctx, l.URL, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.SubscribeBlocks(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := c.WaitTx(ctx, chain.Hash{9}) // never submitted
+		waited <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	c.Close()
+	select {
+	case _, ok := <-sub.C:
+		for ok {
+			_, ok = <-sub.C
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("subscription still open 15 s after Close")
+	}
+	if err := sub.Err(); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("subscription ended with %v, want ErrClosed", err)
+	}
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Fatal("WaitTx of an unknown hash returned no error after Close")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("WaitTx still waiting 15 s after Close")
 	}
 }

@@ -38,6 +38,9 @@ var (
 	// ErrNotFound is returned by reads of a block, certificate or
 	// transaction the node does not have (a null result).
 	ErrNotFound = errors.New("not found")
+	// ErrClosed is returned by calls on a closed Client, and ends its
+	// subscriptions.
+	ErrClosed = errors.New("client closed")
 	// ErrDropped is returned by WaitTx for a transaction that left the
 	// mempool without committing; the *Tx returned with it has the reason.
 	ErrDropped = errors.New("transaction dropped")

@@ -22,8 +22,9 @@ const (
 // on C. It resubscribes by itself from the next height when the
 // connection drops or the node ends the subscription (a slow client), so
 // nothing is lost or repeated. It ends when its context ends, when
-// Unsubscribe is called, or when the node refuses it for good (no
-// credentials or permission, say); then C is closed and Err says why.
+// Unsubscribe is called, when the node refuses it for good (no
+// credentials or permission, say), or when the Client is closed; then C is
+// closed and Err says why.
 type BlockSubscription struct {
 	// C receives the blocks.
 	C <-chan *Block
@@ -88,7 +89,7 @@ func (s *BlockSubscription) run(ctx context.Context, c *Client, next uint64, out
 			return
 		}
 		var refused *Error
-		if errors.As(err, &refused) && refused.permanent() {
+		if errors.As(err, &refused) && refused.permanent() || errors.Is(err, ErrClosed) {
 			s.err = err
 			return
 		}

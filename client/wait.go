@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/bafomet/bafomet/chain"
@@ -17,25 +16,20 @@ import (
 const dropCheckInterval = 5 * time.Second
 
 // WaitTx waits until the transaction is committed and returns it with its
-// receipt. It follows blocks by subscription from the node's current
-// height, so it sees the commit as the block arrives; a transaction that
-// left the mempool without committing returns ErrDropped with the
-// transaction (its Reason says why). A hash the node does not know yet
-// (submitted to another node, still on its way) is waited for too, until
-// ctx ends.
+// receipt. It sees the commit when the block arrives: the WaitTx calls of
+// a Client share one block subscription, which the first starts and Close
+// ends. A transaction that left the mempool without committing returns
+// ErrDropped with the transaction (its Reason says why). A hash the node
+// does not know yet (submitted to another node, still on its way) is
+// waited for too, until ctx ends.
 func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (*Tx, error) {
-	from, err := c.BlockNumber(ctx)
+	feed, err := c.transactionFeed(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Subscribe before looking, so a commit between the two is not missed.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := c.SubscribeBlocks(ctx, from+1)
-	if err != nil {
-		return nil, err
-	}
-	defer sub.Unsubscribe()
+	// Watch before looking, so a commit between the two is not missed.
+	committed, stop := feed.watch(hash)
+	defer stop()
 	if tx, done, err := c.settled(ctx, hash); done || err != nil {
 		return tx, err
 	}
@@ -43,13 +37,10 @@ func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (*Tx, error) {
 	defer check.Stop()
 	for {
 		select {
-		case b, ok := <-sub.C:
-			if !ok {
-				return nil, fmt.Errorf("wait for %s: %w", hash, sub.Err())
-			}
-			if slices.Contains(b.Transactions.Hashes, hash) {
-				return c.Transaction(ctx, hash)
-			}
+		case <-committed:
+			return c.Transaction(ctx, hash)
+		case <-feed.done:
+			return nil, fmt.Errorf("wait for %s: block subscription ended: %w", hash, feed.failure())
 		case <-check.C:
 			if tx, done, err := c.settled(ctx, hash); done || err != nil {
 				return tx, err
