@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -58,7 +61,7 @@ func startLocalNode(edit func(*node.Config)) (*localNode, error) {
 	cfg := node.DefaultConfig()
 	cfg.P2P.Listen = g.Validators[0].Address
 	cfg.RPC.Listen = "127.0.0.1:0"
-	cfg.Metrics.Listen = ""
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Consensus.TickInterval = 20 * time.Millisecond
 	if edit != nil {
 		edit(&cfg)
@@ -98,4 +101,23 @@ func freePort() int {
 		}
 	}
 	panic("no free port")
+}
+
+// metric returns the value of an unlabelled series of the node's metrics.
+func (l *localNode) metric(t *testing.T, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + l.n.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no series %s", name)
+	}
+	return string(m[1])
 }
