@@ -38,6 +38,10 @@ const (
 	protocolVersion              uint = 1
 )
 
+// DefaultConsensusInboundPerPeer is Limits.ConsensusInboundPerPeer's
+// default.
+const DefaultConsensusInboundPerPeer = 1024
+
 // Peer is one validator as the network layer sees it.
 type Peer struct {
 	// Index is the validator's position in the genesis validator set.
@@ -62,8 +66,12 @@ type Limits struct {
 	SyncRequestMax    int // largest sync request, bytes
 	SyncResponseMax   int // largest sync response, bytes
 	SendQueueLen      int // frames queued per peer per protocol before Send drops
-	InboundQueueLen   int // frames buffered in Inbound() before new ones drop
+	InboundQueueLen   int // transaction-gossip frames buffered in TxInbound()
 	SyncServeMax      int // sync requests served at once; more are refused
+	// ConsensusInboundPerPeer bounds the consensus frames buffered for one
+	// peer until Inbound() takes them; when a peer's queue is full its
+	// newest frame is dropped, and no other peer's queue is touched.
+	ConsensusInboundPerPeer int
 	// ConnsPerIPMax caps concurrent connections from one IPv4 address (or
 	// IPv6 /56). libp2p's default of 8 is too low for several validators
 	// behind one address; loopback is never limited.
@@ -127,6 +135,7 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.SyncResponseMax, DefaultSyncResponseMax)
 	setInt(&l.SendQueueLen, DefaultSendQueueLen)
 	setInt(&l.InboundQueueLen, DefaultInboundQueueLen)
+	setInt(&l.ConsensusInboundPerPeer, DefaultConsensusInboundPerPeer)
 	setInt(&l.SyncServeMax, DefaultSyncServeMax)
 	setInt(&l.ConnsPerIPMax, DefaultConnsPerIPMax)
 	setInt(&l.InboundStreamsPerPeer, DefaultInboundStreamsPerPeer)
@@ -150,7 +159,8 @@ func (l Limits) validate() error {
 		{"ConsensusFrameMax", l.ConsensusFrameMax}, {"TxFrameMax", l.TxFrameMax},
 		{"HelloFrameMax", l.HelloFrameMax}, {"SyncRequestMax", l.SyncRequestMax},
 		{"SyncResponseMax", l.SyncResponseMax}, {"SendQueueLen", l.SendQueueLen},
-		{"InboundQueueLen", l.InboundQueueLen}, {"SyncServeMax", l.SyncServeMax},
+		{"InboundQueueLen", l.InboundQueueLen}, {"ConsensusInboundPerPeer", l.ConsensusInboundPerPeer},
+		{"SyncServeMax", l.SyncServeMax},
 		{"ConnsPerIPMax", l.ConnsPerIPMax}, {"InboundStreamsPerPeer", l.InboundStreamsPerPeer},
 	}
 	for _, f := range ints {

@@ -15,7 +15,8 @@ func TestLimitsDefaults(t *testing.T) {
 		ConsensusFrameMax: DefaultConsensusFrameMax, TxFrameMax: 10, HelloFrameMax: DefaultHelloFrameMax,
 		SyncRequestMax: DefaultSyncRequestMax, SyncResponseMax: DefaultSyncResponseMax,
 		SendQueueLen: DefaultSendQueueLen, InboundQueueLen: DefaultInboundQueueLen, SyncServeMax: DefaultSyncServeMax,
-		ConnsPerIPMax: DefaultConnsPerIPMax, InboundStreamsPerPeer: DefaultInboundStreamsPerPeer,
+		ConsensusInboundPerPeer: DefaultConsensusInboundPerPeer,
+		ConnsPerIPMax:           DefaultConnsPerIPMax, InboundStreamsPerPeer: DefaultInboundStreamsPerPeer,
 		DialTimeout: DefaultDialTimeout, HelloTimeout: DefaultHelloTimeout, WriteTimeout: DefaultWriteTimeout,
 		FrameReadTimeout: DefaultFrameReadTimeout,
 		SyncTimeout:      DefaultSyncTimeout, BackoffMin: DefaultBackoffMin, BackoffMax: time.Minute,
@@ -123,6 +124,7 @@ func TestNewRejects(t *testing.T) {
 		{"no key", func(c *Config) { c.Key = nil }, "no private key"},
 		{"follower is self", func(c *Config) { c.Followers = []peer.ID{id0} }, "is also a validator or this node"},
 		{"bad limit", func(c *Config) { c.Limits.InboundQueueLen = -1 }, "InboundQueueLen"},
+		{"bad per-peer queue", func(c *Config) { c.Limits.ConsensusInboundPerPeer = -1 }, "ConsensusInboundPerPeer"},
 		{"bad listen addr", func(c *Config) { c.ListenAddr = "tcp://x" }, "starting libp2p"},
 	}
 	for _, tt := range tests {

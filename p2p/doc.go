@@ -19,14 +19,21 @@
 //     per peer and protocol carrying frames (uvarint length, then payload)
 //     up to a per-protocol size limit. Send and Broadcast only enqueue into a
 //     bounded per-peer queue, so a slow or dead peer never blocks traffic to
-//     the others. Received frames come out of Inbound(), a bounded channel
-//     that drops the newest frame when full. A peer that sends an oversized
-//     or malformed frame has its stream reset and its connections closed.
+//     the others. Received consensus frames wait in a bounded queue per
+//     peer, which drops the peer's newest frame when full, and come out of
+//     Inbound() one peer at a time in turn, so a peer that floods uses up
+//     only its own share. Received transaction frames come out of
+//     TxInbound(). A peer that sends an oversized or malformed frame has its
+//     stream reset and its connections closed.
 //   - /bafomet/sync/1: request/response on a fresh stream per request, with
 //     its own request and response size limits and a deadline.
 //
 // Connections: both sides of a pair dial each other when not connected and
 // redial with capped exponential backoff; see keepConnected.
+//
+// Bans: the node, which judges messages, may Ban a validator for a while;
+// the host then closes its connections and refuses its connections,
+// streams and frames, and does not dial it, until the ban ends.
 //
 // Lifecycle: New, Start, then Close, which stops every goroutine the host
 // started, waits for them and closes Inbound().

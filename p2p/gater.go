@@ -10,21 +10,23 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// gater admits only the configured validators and followers. Inbound
+// gater admits only the configured validators and followers, and none
+// of them while banned. Inbound
 // connections are checked once the remote has proved its key (after the
 // security handshake); outbound dials are checked before they start.
 type gater struct {
 	allowed map[peer.ID]bool
+	banned  func(peer.ID) bool // a ban in force (see Host.Ban)
 	refused *atomic.Uint64
 	log     *slog.Logger
 }
 
 func (g *gater) admit(p peer.ID, what string) bool {
-	if g.allowed[p] {
+	if g.allowed[p] && (g.banned == nil || !g.banned(p)) {
 		return true
 	}
 	g.refused.Add(1)
-	g.log.Debug("p2p: refused unknown peer", "peer", p, "stage", what)
+	g.log.Debug("p2p: refused unknown or banned peer", "peer", p, "stage", what)
 	return false
 }
 

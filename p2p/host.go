@@ -49,8 +49,9 @@ type Host struct {
 	byIdx map[int]*peerState // validators
 	byID  map[peer.ID]*peerState
 
-	inbound   chan Inbound // consensus frames
-	txInbound chan Inbound // transaction-gossip frames
+	inbound   chan Inbound  // consensus frames, fed by mergeInbound from the peers' queues
+	inWake    chan struct{} // a frame entered a peer's consensus queue (capacity 1)
+	txInbound chan Inbound  // transaction-gossip frames
 	ctr       counters
 	height    atomic.Uint64
 	handler   atomic.Pointer[RequestHandler]
@@ -94,7 +95,7 @@ func New(cfg Config) (*Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ConnectionGater(&gater{allowed: allowed, refused: &h.ctr.gaterRefused, log: h.log}),
+		libp2p.ConnectionGater(&gater{allowed: allowed, banned: h.bannedID, refused: &h.ctr.gaterRefused, log: h.log}),
 		libp2p.ConnectionManager(connmgr.NullConnMgr{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
@@ -158,7 +159,7 @@ func newHostState(cfg Config) (*Host, error) {
 		lim: lim, cfg: cfg, log: log.With("component", "p2p"), self: -1,
 		byIdx:   make(map[int]*peerState, len(remotes)),
 		byID:    make(map[peer.ID]*peerState, len(remotes)+len(cfg.Followers)),
-		inbound: make(chan Inbound, lim.InboundQueueLen), txInbound: make(chan Inbound, lim.InboundQueueLen),
+		inbound: make(chan Inbound), inWake: make(chan struct{}, 1), txInbound: make(chan Inbound, lim.InboundQueueLen),
 		syncSem: make(chan struct{}, lim.SyncServeMax),
 	}
 	sort.Slice(remotes, func(i, j int) bool { return remotes[i].index < remotes[j].index })
@@ -167,7 +168,7 @@ func newHostState(cfg Config) (*Host, error) {
 			h.self = r.index
 			continue
 		}
-		p := newPeerState(r.index, r.id, r.addrs, true, lim.SendQueueLen)
+		p := newPeerState(r.index, r.id, r.addrs, true, lim.SendQueueLen, lim.ConsensusInboundPerPeer)
 		h.peers = append(h.peers, p)
 		h.byIdx[r.index], h.byID[r.id] = p, p
 	}
@@ -175,7 +176,7 @@ func newHostState(cfg Config) (*Host, error) {
 		if _, dup := h.byID[id]; dup || id == selfID {
 			return nil, fmt.Errorf("p2p: follower %s is also a validator or this node", id)
 		}
-		p := newPeerState(-1, id, nil, false, 0)
+		p := newPeerState(-1, id, nil, false, 0, 0)
 		h.peers = append(h.peers, p)
 		h.byID[id] = p
 	}
@@ -201,6 +202,7 @@ func (h *Host) Start(ctx context.Context) error {
 	h.started = true
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	h.goTracked(func() { h.watchConnections(sub) })
+	h.goTracked(h.mergeInbound)
 	for _, p := range h.peers {
 		h.goTracked(func() { h.keepConnected(p) })
 		for proto := range p.queues {
@@ -259,10 +261,13 @@ func (h *Host) Close() error {
 	return nil
 }
 
-// Inbound delivers consensus frames from peers. It is bounded by
-// Limits.InboundQueueLen; when it is full, a newly received frame is dropped
-// (and counted in DroppedIn) so that older frames keep their order. The
-// channel is closed by Close.
+// Inbound delivers consensus frames from peers, taking one frame from each
+// peer's queue in turn (see mergeInbound), so a peer that floods delays
+// another peer's frame by at most one frame of its own per round. Each
+// peer's queue holds Limits.ConsensusInboundPerPeer frames; when it is
+// full, that peer's newly received frame is dropped (and counted in
+// DroppedIn, for the protocol and for the peer) so that its older frames
+// keep their order. The channel is closed by Close.
 func (h *Host) Inbound() <-chan Inbound { return h.inbound }
 
 // TxInbound delivers transaction-gossip frames, on a channel of their own
@@ -369,13 +374,13 @@ func (h *Host) watchConnections(sub event.Subscription) {
 }
 
 // admit returns the configured peer behind a stream for proto, or nil if
-// the stream must be refused: unknown peer, a follower on the consensus
+// the stream must be refused: unknown or banned peer, a follower on the consensus
 // protocol, or a peer whose hello has not passed within HelloTimeout. (The
 // wait covers the moment when a peer that just read our hello answer opens
 // a stream before our side of its hello has finished.)
 func (h *Host) admit(s network.Stream, proto Protocol) *peerState {
 	p := h.byID[s.Conn().RemotePeer()]
-	if p != nil && (proto != ProtoConsensus || p.validator) && h.awaitVerified(p) {
+	if p != nil && p.bannedFor(now()) == 0 && (proto != ProtoConsensus || p.validator) && h.awaitVerified(p) {
 		return p
 	}
 	h.ctr.proto[proto].refused.Add(1)

@@ -102,11 +102,13 @@ func TestSendRefusals(t *testing.T) {
 	}
 }
 
-// TestInboundFullDropsNewest: with room for two frames, the first two of
-// five are kept in order and the last three are counted as dropped.
+// TestInboundFullDropsNewest: with room for two frames in the peer's
+// queue (and one in the merge's hand), the first frames of five are kept
+// in order and the rest are counted as dropped, for the protocol and for
+// the peer.
 func TestInboundFullDropsNewest(t *testing.T) {
 	lim := testLimits()
-	lim.InboundQueueLen = 2
+	lim.ConsensusInboundPerPeer = 2
 	c := newCluster(t, 2, lim)
 	c.waitMesh(t)
 	for i := range 5 {
@@ -115,14 +117,107 @@ func TestInboundFullDropsNewest(t *testing.T) {
 		}
 	}
 	waitFor(t, "five frames read", func() bool { return c.hosts[1].Metrics().Consensus.MsgsIn == 5 })
-	for want := byte(1); want <= 2; want++ {
+	dropped := c.hosts[1].Metrics().Consensus.DroppedIn
+	kept := 5 - int(dropped)
+	if kept < lim.ConsensusInboundPerPeer || kept > lim.ConsensusInboundPerPeer+1 {
+		t.Fatalf("kept %d frames, dropped %d; want the queue's %d plus at most one in the merge", kept, dropped, lim.ConsensusInboundPerPeer)
+	}
+	for want := byte(1); want <= byte(kept); want++ {
 		if in := recv(t, c.hosts[1]); in.Data[0] != want {
 			t.Fatalf("got frame %d, want %d", in.Data[0], want)
 		}
 	}
-	if got := c.hosts[1].Metrics().Consensus.DroppedIn; got != 3 {
-		t.Fatalf("DroppedIn = %d, want 3", got)
+	if st := c.hosts[1].Peers()[0]; st.DroppedIn != dropped {
+		t.Fatalf("peer 0 DroppedIn = %d, want %d", st.DroppedIn, dropped)
 	}
+}
+
+// TestInboundFairShare: validator 2 floods validator 0 with consensus
+// frames while nothing reads them; a frame validator 1 sends afterwards
+// is still delivered, within the first two frames read, and only
+// validator 2's frames are dropped.
+func TestInboundFairShare(t *testing.T) {
+	const queue, flood = 8, 200
+	lim := testLimits()
+	lim.InboundQueueLen = queue
+	lim.ConsensusInboundPerPeer = queue
+	c := newCluster(t, 3, lim)
+	c.waitMesh(t)
+	sent := 0
+	for sent < flood {
+		if c.hosts[2].Send(0, ProtoConsensus, []byte{2, byte(sent)}) {
+			sent++
+		} else {
+			time.Sleep(time.Millisecond) // the sender's own queue is full
+		}
+	}
+	waitFor(t, "the flood read", func() bool { return c.hosts[0].Metrics().Consensus.MsgsIn == flood })
+	if !c.hosts[1].Send(0, ProtoConsensus, []byte{1}) {
+		t.Fatal("Send from validator 1 refused")
+	}
+	waitFor(t, "validator 1's frame read", func() bool { return c.hosts[0].Metrics().Consensus.MsgsIn == flood+1 })
+	got := []int{recv(t, c.hosts[0]).From, recv(t, c.hosts[0]).From}
+	if got[0] != 1 && got[1] != 1 {
+		t.Fatalf("first two frames read came from %v; validator 1's frame waited behind the flood", got)
+	}
+	for _, st := range c.hosts[0].Peers() {
+		switch {
+		case st.Index == 1 && st.DroppedIn != 0:
+			t.Fatalf("validator 1 had %d frames dropped", st.DroppedIn)
+		case st.Index == 2 && st.DroppedIn < flood-queue-1:
+			t.Fatalf("validator 2 had %d frames dropped, want at least %d", st.DroppedIn, flood-queue-1)
+		}
+	}
+}
+
+// TestBanRefusesPeer: a banned validator is disconnected, cannot come back
+// (its dials are refused and it is not dialled) and its frames do not
+// arrive until the ban ends; then it reconnects by itself. A second ban
+// while one is in force extends it and is not counted again.
+func TestBanRefusesPeer(t *testing.T) {
+	const ban = 1500 * time.Millisecond
+	c := newCluster(t, 2, testLimits())
+	c.waitMesh(t)
+	start := time.Now()
+	if !c.hosts[0].Ban(1, ban, "test") || !c.hosts[0].Ban(1, ban/2, "test again") {
+		t.Fatal("Ban refused a validator")
+	}
+	if c.hosts[0].Ban(0, ban, "self") || c.hosts[0].Ban(7, ban, "unknown") || c.hosts[0].Ban(1, 0, "zero") {
+		t.Fatal("Ban accepted self, an unknown index or a zero duration")
+	}
+	if got := c.hosts[0].Metrics().Bans; got != 1 {
+		t.Fatalf("Bans = %d, want 1", got)
+	}
+	waitFor(t, "validator 1 disconnected on both sides", func() bool {
+		return !connectedTo(c.hosts[0], 1) && !connectedTo(c.hosts[1], 0)
+	})
+	for time.Since(start) < ban*2/3 {
+		c.hosts[1].Send(0, ProtoConsensus, []byte{9})
+		if connectedTo(c.hosts[0], 1) {
+			t.Fatalf("banned validator connected again after %v", time.Since(start))
+		}
+		select {
+		case in := <-c.hosts[0].Inbound():
+			t.Fatalf("frame from banned validator %d arrived", in.From)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if st := c.hosts[0].Peers()[0]; st.BannedUntil.Before(start.Add(ban)) {
+		t.Fatalf("BannedUntil %v, want at least %v", st.BannedUntil, start.Add(ban))
+	}
+	waitFor(t, "validator 1 back after the ban", func() bool { return connectedTo(c.hosts[0], 1) && connectedTo(c.hosts[1], 0) })
+	if time.Since(start) < ban {
+		t.Fatalf("reconnected after %v, before the %v ban ended", time.Since(start), ban)
+	}
+	waitFor(t, "a frame from validator 1", func() bool {
+		c.hosts[1].Send(0, ProtoConsensus, []byte{10})
+		select {
+		case in := <-c.hosts[0].Inbound():
+			return in.From == 1
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	})
 }
 
 // TestTxInboundBackPressure: with room for two frames, ten transaction

@@ -23,12 +23,16 @@ import (
 // After a failed dial or hello the keeper waits an exponentially growing,
 // jittered delay from Limits.BackoffMin up to Limits.BackoffMax; a success
 // resets it. While connected it re-runs the hello every
-// Limits.StatusInterval to refresh the peer's height.
+// Limits.StatusInterval to refresh the peer's height. While the peer is
+// banned (Host.Ban) the keeper only waits for the ban to end.
 func (h *Host) keepConnected(p *peerState) {
 	delay := h.lim.BackoffMin
 	for {
 		wait := h.lim.StatusInterval
-		if err := h.ensure(p); err != nil {
+		if banned := p.bannedFor(now()); banned > 0 {
+			p.setDown() // neither dial nor greet it until the ban ends
+			wait = banned
+		} else if err := h.ensure(p); err != nil {
 			if h.ctx.Err() != nil {
 				return
 			}

@@ -10,7 +10,7 @@ type ProtoCounters struct {
 	BytesIn    uint64
 	BytesOut   uint64
 	DroppedOut uint64 // frames Send could not queue or a write failed to deliver
-	DroppedIn  uint64 // frames received while Inbound() was full (the new frame is dropped)
+	DroppedIn  uint64 // frames received while the peer's inbound queue was full or the peer banned (the new frame is dropped)
 	Malformed  uint64 // oversized or malformed frames received; each cost the sender its connection
 	Refused    uint64 // streams reset because the peer was not admitted (or, for sync, too busy)
 }
@@ -26,6 +26,7 @@ type Metrics struct {
 	HelloRejected  uint64 // peers disconnected for a chain id, genesis or version mismatch
 	GaterRefused   uint64 // connections and dials refused by the connection gater
 	DialFailures   uint64 // failed dial attempts
+	Bans           uint64 // bans that began (Host.Ban on a peer not banned then)
 }
 
 type protoCounters struct {
@@ -39,6 +40,7 @@ type counters struct {
 	helloRejected atomic.Uint64
 	gaterRefused  atomic.Uint64
 	dialFailures  atomic.Uint64
+	bans          atomic.Uint64
 }
 
 func (c *protoCounters) snapshot() ProtoCounters {
@@ -59,6 +61,7 @@ func (h *Host) Metrics() Metrics {
 		HelloRejected: h.ctr.helloRejected.Load(),
 		GaterRefused:  h.ctr.gaterRefused.Load(),
 		DialFailures:  h.ctr.dialFailures.Load(),
+		Bans:          h.ctr.bans.Load(),
 	}
 	for _, p := range h.peers {
 		if p.isVerified() {

@@ -19,6 +19,11 @@ type PeerStatus struct {
 	LastSeen  time.Time // last frame or hello from the peer; zero if never
 	BytesIn   uint64
 	BytesOut  uint64
+	// DroppedIn counts the peer's consensus frames dropped because its
+	// inbound queue was full or it was banned.
+	DroppedIn uint64
+	// BannedUntil is when the peer's ban ends; zero if it was never banned.
+	BannedUntil time.Time
 }
 
 // peerState is everything the host keeps about one configured peer.
@@ -32,6 +37,12 @@ type peerState struct {
 	queues [numStreamed]chan []byte
 	// wake pokes the connection keeper (capacity 1, never blocks).
 	wake chan struct{}
+	// in holds consensus frames received from the peer until the host's
+	// merge hands them to Inbound(); nil for followers.
+	in chan Inbound
+
+	droppedIn     atomic.Uint64
+	bannedUntilNs atomic.Int64
 
 	lastSeenNs        atomic.Int64
 	bytesIn, bytesOut atomic.Uint64
@@ -45,7 +56,7 @@ type peerState struct {
 	helloedAt time.Time     // when the last hello exchange succeeded
 }
 
-func newPeerState(index int, id peer.ID, addrs []ma.Multiaddr, validator bool, queueLen int) *peerState {
+func newPeerState(index int, id peer.ID, addrs []ma.Multiaddr, validator bool, queueLen, inLen int) *peerState {
 	p := &peerState{
 		index: index, id: id, addrs: addrs, validator: validator,
 		wake:  make(chan struct{}, 1),
@@ -55,8 +66,29 @@ func newPeerState(index int, id peer.ID, addrs []ma.Multiaddr, validator bool, q
 		for i := range p.queues {
 			p.queues[i] = make(chan []byte, queueLen)
 		}
+		p.in = make(chan Inbound, inLen)
 	}
 	return p
+}
+
+// ban extends the peer's ban to until; it reports whether the peer was
+// not banned at now.
+func (p *peerState) ban(now, until time.Time) (fresh bool) {
+	for {
+		old := p.bannedUntilNs.Load()
+		if old >= until.UnixNano() {
+			return false
+		}
+		if p.bannedUntilNs.CompareAndSwap(old, until.UnixNano()) {
+			return old <= now.UnixNano()
+		}
+	}
+}
+
+// bannedFor returns how long the peer's ban still runs at now; 0 if it is
+// not banned.
+func (p *peerState) bannedFor(now time.Time) time.Duration {
+	return max(0, time.Duration(p.bannedUntilNs.Load()-now.UnixNano()))
 }
 
 // poke wakes the connection keeper without blocking.
@@ -135,5 +167,9 @@ func (p *peerState) status() PeerStatus {
 		st.LastSeen = time.Unix(0, ns)
 	}
 	st.BytesIn, st.BytesOut = p.bytesIn.Load(), p.bytesOut.Load()
+	st.DroppedIn = p.droppedIn.Load()
+	if ns := p.bannedUntilNs.Load(); ns != 0 {
+		st.BannedUntil = time.Unix(0, ns)
+	}
 	return st
 }

@@ -176,11 +176,7 @@ func (h *Host) readFrames(p *peerState, proto Protocol, s network.Stream) {
 			}
 			continue
 		}
-		select {
-		case h.inbound <- in:
-		default:
-			ctr.droppedIn.Add(1)
-		}
+		h.enqueueConsensus(p, in)
 	}
 }
 
