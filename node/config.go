@@ -48,6 +48,13 @@ const (
 	DefaultMaxTxFrameBytes     = 256 << 10
 	DefaultOutboundQueue       = 1024
 	DefaultStreamsPerPeer      = p2p.DefaultInboundStreamsPerPeer
+	DefaultInboundQueue        = p2p.DefaultConsensusInboundPerPeer
+	DefaultSeenFrames          = 1 << 14
+	DefaultSeenTTL             = time.Second
+	DefaultScoreWindow         = 10 * time.Second
+	DefaultBanInvalid          = 10
+	DefaultBanRepeats          = 5000
+	DefaultBanDuration         = time.Minute
 	DefaultMaxRequestBytes     = 5 << 20
 	DefaultMaxBatchLength      = 100
 	DefaultMaxWSMessageBytes   = 5 << 20
@@ -119,9 +126,11 @@ const (
 	// cfgMaxStreamsPerPeer bounds p2p.max_inbound_streams_per_peer: each
 	// stream may hold a partly received frame.
 	cfgMaxStreamsPerPeer = 1024
-	cfgMinDuration       = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
-	cfgMaxDuration       = 24 * time.Hour
-	cfgFileMode          = os.FileMode(0o644)
+	// cfgMaxVerifyWorkers bounds p2p.verify_workers.
+	cfgMaxVerifyWorkers = 256
+	cfgMinDuration      = time.Millisecond // a bare TOML integer is nanoseconds; this catches "ttl = 5"
+	cfgMaxDuration      = 24 * time.Hour
+	cfgFileMode         = os.FileMode(0o644)
 	// cfgMaxRate bounds every requests or transactions per second
 	// setting.
 	cfgMaxRate = 1e6
@@ -179,6 +188,14 @@ type P2PConfig struct {
 	MaxTxFrameBytes int           `toml:"max_tx_frame_bytes"`           // largest transaction-gossip frame
 	OutboundQueue   int           `toml:"outbound_queue"`               // frames queued per peer and protocol
 	StreamsPerPeer  int           `toml:"max_inbound_streams_per_peer"` // consensus and tx streams one peer may have open
+	InboundQueue    int           `toml:"inbound_queue_per_peer"`       // consensus frames buffered per peer before its new ones drop
+	VerifyWorkers   int           `toml:"verify_workers"`               // goroutines checking consensus messages; 0 means GOMAXPROCS
+	SeenFrames      int           `toml:"seen_frames"`                  // consensus frame hashes remembered per generation, to drop repeats
+	SeenTTL         time.Duration `toml:"seen_ttl"`                     // how long a consensus frame is remembered (ttl to 3×ttl)
+	ScoreWindow     time.Duration `toml:"score_window"`                 // the window ban_invalid and ban_repeats count in
+	BanInvalid      int           `toml:"ban_invalid"`                  // invalid consensus frames in a window that ban a peer
+	BanRepeats      int           `toml:"ban_repeats"`                  // repeated consensus frames in a window that ban a peer
+	BanDuration     time.Duration `toml:"ban_duration"`                 // how long a banned peer is refused
 }
 
 // RPCConfig configures the JSON-RPC and websocket server.
@@ -284,6 +301,9 @@ func DefaultConfig() Config {
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
 			MaxFrameBytes: DefaultMaxFrameBytes, MaxTxFrameBytes: DefaultMaxTxFrameBytes,
 			OutboundQueue: DefaultOutboundQueue, StreamsPerPeer: DefaultStreamsPerPeer,
+			InboundQueue: DefaultInboundQueue, SeenFrames: DefaultSeenFrames, SeenTTL: DefaultSeenTTL,
+			ScoreWindow: DefaultScoreWindow, BanInvalid: DefaultBanInvalid, BanRepeats: DefaultBanRepeats,
+			BanDuration: DefaultBanDuration,
 		},
 		RPC: RPCConfig{
 			Listen:          "127.0.0.1:" + strconv.Itoa(DefaultRPCPort),
@@ -559,6 +579,16 @@ func (c *Config) validateP2P(add func(error)) {
 	add(cfgInt("p2p.max_tx_frame_bytes", c.P2P.MaxTxFrameBytes, cfgMaxBytes))
 	add(cfgInt("p2p.outbound_queue", c.P2P.OutboundQueue, cfgMaxCount))
 	add(cfgInt("p2p.max_inbound_streams_per_peer", c.P2P.StreamsPerPeer, cfgMaxStreamsPerPeer))
+	add(cfgInt("p2p.inbound_queue_per_peer", c.P2P.InboundQueue, cfgMaxCount))
+	if w := c.P2P.VerifyWorkers; w < 0 || w > cfgMaxVerifyWorkers {
+		add(cfgKeyErr("p2p.verify_workers", "%d is outside [0, %d]", w, cfgMaxVerifyWorkers))
+	}
+	add(cfgInt("p2p.seen_frames", c.P2P.SeenFrames, cfgMaxCount))
+	add(cfgDuration("p2p.seen_ttl", c.P2P.SeenTTL))
+	add(cfgDuration("p2p.score_window", c.P2P.ScoreWindow))
+	add(cfgInt("p2p.ban_invalid", c.P2P.BanInvalid, cfgMaxCount))
+	add(cfgInt("p2p.ban_repeats", c.P2P.BanRepeats, cfgMaxCount))
+	add(cfgDuration("p2p.ban_duration", c.P2P.BanDuration))
 }
 
 func (c *Config) validateRPC(add func(error)) {

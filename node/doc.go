@@ -26,8 +26,15 @@
 //     the driver, peers' hello heights, a stalled height), runs a
 //     blocksync.Fetcher (one more goroutine per sync run, awaited by the
 //     run) and passes verified blocks to the driver loop.
-//   - dispatchConsensus: decodes consensus frames from the p2p host and
-//     queues them for the driver loop.
+//   - checkConsensus, p2p.verify_workers of them (GOMAXPROCS by
+//     default): take consensus frames from the p2p host, which hands them
+//     out one peer at a time in turn, and pass each through the consensus
+//     gate (inbound.go): repeats dropped before anything else, decoding,
+//     a bound on the signatures a view change or new view carries, and
+//     every signature verified against the validator set the core uses,
+//     so the core's own checks are cache lookups. They queue what passes
+//     for the driver loop (consensusIn) and ban peers that send invalid
+//     or repeated frames.
 //   - admitGossip, one per GOMAXPROCS: admits gossiped transaction frames
 //     into the mempool (signature recovery in parallel) and wakes the
 //     driver.

@@ -187,29 +187,3 @@ func (a applier) Apply(cs []ordering.Committed) ([]driver.ExecResult, error) {
 	}
 	return out, nil
 }
-
-// dispatchConsensus decodes consensus frames from the p2p host, off the
-// driver, and queues them for it.
-func (n *Node) dispatchConsensus(ctx context.Context) {
-	maxFrame := n.cfg.P2P.MaxFrameBytes
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case in, ok := <-n.host.Inbound():
-			if !ok {
-				return
-			}
-			m, err := ordering.DecodeMessage(in.Data, maxFrame)
-			if err != nil {
-				n.log.Debug("undecodable consensus frame", "from", in.From, "err", err)
-				continue
-			}
-			select {
-			case n.consensusIn <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}

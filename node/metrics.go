@@ -97,6 +97,12 @@ var (
 	descP2PDropped  = prometheus.NewDesc("bafomet_p2p_dropped_frames_total", "Frames dropped, by protocol and direction.", []string{"protocol", "direction"}, nil)
 	descP2PBad      = prometheus.NewDesc("bafomet_p2p_malformed_frames_total", "Malformed or oversized frames received, by protocol.", []string{"protocol"}, nil)
 	descP2PRefused  = prometheus.NewDesc("bafomet_p2p_streams_refused_total", "Inbound streams reset, by protocol: peer not admitted, over p2p.max_inbound_streams_per_peer, or (sync) too busy.", []string{"protocol"}, nil)
+	descGateDropped = prometheus.NewDesc("bafomet_consensus_inbound_dropped_total", "Consensus frames dropped before the driver, by reason: repeat, undecodable, too_many_signatures, not_primary, bad_signature.", []string{"reason"}, nil)
+	descGatePassed  = prometheus.NewDesc("bafomet_consensus_inbound_passed_total", "Consensus messages whose signatures all verified, queued for the driver.", nil, nil)
+	descGateSigs    = prometheus.NewDesc("bafomet_consensus_signature_checks_total", "Signatures checked before the driver (a signature verified before is a cache lookup).", nil, nil)
+	descGateBans    = prometheus.NewDesc("bafomet_consensus_peer_bans_total", "Validators banned for invalid or repeated consensus frames, by reason.", []string{"reason"}, nil)
+	descPeerDropped = prometheus.NewDesc("bafomet_p2p_peer_dropped_frames_total", "Consensus frames from one validator dropped because its inbound queue was full or it was banned.", []string{"peer"}, nil)
+	descPeerBanned  = prometheus.NewDesc("bafomet_p2p_peer_banned", "1 while the validator is banned, else 0.", []string{"peer"}, nil)
 	descStorageSize = prometheus.NewDesc("bafomet_storage_bytes", "The store's on-disk size, by part: Badger's LSM tree and value log, and the block file.", []string{"part"}, nil)
 	descStorageDisk = prometheus.NewDesc("bafomet_storage_disk_bytes", "Bytes the data directory's files occupy on disk, measured at scrape.", nil, nil)
 	descLogSegments = prometheus.NewDesc("bafomet_consensus_log_segments", "Segment files in the consensus log.", nil, nil)
@@ -107,7 +113,8 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descView, descStable, descInFlight, descEvidence,
 		descPoolSize, descPoolBytes, descPoolReady, descPoolQueued, descAdmitted, descRejected, descEvicted, descSigRecover,
-		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descP2PRefused, descStorageSize, descStorageDisk, descLogSegments, descDiskFree, descDiskLow} {
+		descPeers, descP2PMsgs, descP2PBytes, descP2PDropped, descP2PBad, descP2PRefused, descStorageSize, descStorageDisk, descLogSegments,
+		descDiskFree, descDiskLow, descGateDropped, descGatePassed, descGateSigs, descGateBans, descPeerDropped, descPeerBanned} {
 		ch <- d
 	}
 }
@@ -181,6 +188,28 @@ func (c *collector) collectP2P(gauge func(*prometheus.Desc, float64, ...string),
 		counter(descP2PDropped, p.c.DroppedOut, p.name, "out")
 		counter(descP2PBad, p.c.Malformed, p.name)
 		counter(descP2PRefused, p.c.Refused, p.name)
+	}
+	now := time.Now()
+	for _, p := range c.n.host.Peers() {
+		if !p.Validator {
+			continue
+		}
+		name := c.n.vals.Validator(p.Index).Name
+		counter(descPeerDropped, p.DroppedIn, name)
+		banned := 0.0
+		if p.BannedUntil.After(now) {
+			banned = 1
+		}
+		gauge(descPeerBanned, banned, name)
+	}
+	if g := c.n.gate; g != nil {
+		for r := range numGateDrops {
+			counter(descGateDropped, g.dropped[r].Load(), r.String())
+		}
+		counter(descGatePassed, g.passed.Load())
+		counter(descGateSigs, g.sigChecks.Load())
+		counter(descGateBans, g.bans[0].Load(), banInvalid)
+		counter(descGateBans, g.bans[1].Load(), banRepeats)
 	}
 }
 

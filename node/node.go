@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -71,7 +72,8 @@ type Node struct {
 	metricsSrv *metricsServer
 	debugSrv   *metricsServer // profiler, only with debug.listen
 	syncer     *syncer
-	disk       *diskGuard // nil when node.min_free_disk is 0
+	disk       *diskGuard     // nil when node.min_free_disk is 0
+	gate       *consensusGate // checks consensus frames before the driver sees them
 
 	consensusIn chan *ordering.Message
 	txWake      chan struct{} // a transaction entered the mempool
@@ -294,6 +296,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.host, err = p2p.New(n.p2pConfig()); err != nil {
 		return err
 	}
+	n.gate = newConsensusGate(n.gateConfig())
 	syncSrv, err := blocksync.NewServer(n.store, blocksync.ServerConfig{
 		MaxBytes: n.syncResponseMax(), CheckpointInterval: n.gen.Consensus.CheckpointInterval,
 	})
@@ -342,7 +345,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.stopServers()
 		return err
 	}
-	n.goRun(func() { n.dispatchConsensus(ctx) })
+	for range n.verifyWorkers() {
+		n.goRun(func() { n.checkConsensus(ctx) })
+	}
 	for range runtime.GOMAXPROCS(0) {
 		n.goRun(func() { n.admitGossip(ctx) })
 	}
@@ -450,16 +455,37 @@ func (n *Node) p2pConfig() p2p.Config {
 		ChainID:     n.gen.ChainID,
 		GenesisHash: n.genesisHash,
 		Limits: p2p.Limits{
-			ConsensusFrameMax:     c.MaxFrameBytes,
-			TxFrameMax:            c.MaxTxFrameBytes,
-			SendQueueLen:          c.OutboundQueue,
-			SyncResponseMax:       n.syncResponseMax(),
-			InboundStreamsPerPeer: c.StreamsPerPeer,
-			BackoffMin:            c.DialBackoffMin,
-			BackoffMax:            c.DialBackoffMax,
+			ConsensusFrameMax:       c.MaxFrameBytes,
+			TxFrameMax:              c.MaxTxFrameBytes,
+			SendQueueLen:            c.OutboundQueue,
+			SyncResponseMax:         n.syncResponseMax(),
+			InboundStreamsPerPeer:   c.StreamsPerPeer,
+			ConsensusInboundPerPeer: c.InboundQueue,
+			BackoffMin:              c.DialBackoffMin,
+			BackoffMax:              c.DialBackoffMax,
 		},
 		Logger: n.log,
 	}
+}
+
+// gateConfig configures the consensus gate from genesis and [p2p].
+func (n *Node) gateConfig() gateConfig {
+	c := n.cfg.P2P
+	return gateConfig{
+		ChainID: n.gen.ChainID, Validators: n.vals, MaxFrame: c.MaxFrameBytes,
+		LogWindow:  ordering.DefaultLogWindowFactor * n.gen.Consensus.CheckpointInterval,
+		SeenFrames: c.SeenFrames, SeenTTL: c.SeenTTL, ScoreWindow: c.ScoreWindow,
+		BanInvalid: c.BanInvalid, BanRepeats: c.BanRepeats, BanDuration: c.BanDuration,
+		Ban: n.host.Ban, Logger: n.log.With("component", "gate"), Now: time.Now,
+	}
+}
+
+// verifyWorkers is p2p.verify_workers, or GOMAXPROCS when it is 0.
+func (n *Node) verifyWorkers() int {
+	if w := n.cfg.P2P.VerifyWorkers; w > 0 {
+		return w
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 func (n *Node) rpcConfig() (rpc.Config, error) {
