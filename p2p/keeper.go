@@ -21,14 +21,14 @@ import (
 // reached when it dials us. Followers are never dialled.
 //
 // After a failed dial or hello the keeper waits an exponentially growing,
-// jittered delay from Limits.BackoffMin up to Limits.BackoffMax; a success
-// resets it. While connected it re-runs the hello every
+// jittered delay from Limits.BackoffMin up to Limits.BackoffMax, which a
+// wake-up does not cut short; a success resets it. While connected it re-runs the hello every
 // Limits.StatusInterval to refresh the peer's height. While the peer is
 // banned (Host.Ban) the keeper only waits for the ban to end.
 func (h *Host) keepConnected(p *peerState) {
 	delay := h.lim.BackoffMin
 	for {
-		wait := h.lim.StatusInterval
+		wait, wake := h.lim.StatusInterval, p.wake
 		if banned := p.bannedFor(now()); banned > 0 {
 			p.setDown() // neither dial nor greet it until the ban ends
 			wait = banned
@@ -39,6 +39,11 @@ func (h *Host) keepConnected(p *peerState) {
 			h.log.Debug("p2p: peer unreachable", "peer", p.index, "id", p.id, "retry_in", delay, "err", err)
 			wait = jitter(delay, rand.Int64N)
 			delay = nextBackoff(delay, h.lim.BackoffMax)
+			// A failure waits out its delay: a connection the other side
+			// closes at once (it refuses or bans this node) wakes the
+			// keeper, which must not redial in a tight loop. A peer that
+			// dials this node meanwhile is greeted by its own hello.
+			wake = nil
 		} else {
 			delay = h.lim.BackoffMin
 		}
@@ -47,7 +52,7 @@ func (h *Host) keepConnected(p *peerState) {
 		case <-h.ctx.Done():
 			timer.Stop()
 			return
-		case <-p.wake:
+		case <-wake:
 		case <-timer.C:
 		}
 		timer.Stop()
