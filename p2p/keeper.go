@@ -21,14 +21,14 @@ import (
 // reached when it dials us. Followers are never dialled.
 //
 // After a failed dial or hello the keeper waits an exponentially growing,
-// jittered delay from Limits.BackoffMin up to Limits.BackoffMax, which a
-// wake-up does not cut short; a success resets it. While connected it re-runs the hello every
+// jittered delay from Limits.BackoffMin up to Limits.BackoffMax, which
+// only a connection from the peer cuts short; a success resets it. While connected it re-runs the hello every
 // Limits.StatusInterval to refresh the peer's height. While the peer is
 // banned (Host.Ban) the keeper only waits for the ban to end.
 func (h *Host) keepConnected(p *peerState) {
 	delay := h.lim.BackoffMin
 	for {
-		wait, wake := h.lim.StatusInterval, p.wake
+		wait, failed := h.lim.StatusInterval, false
 		if banned := p.bannedFor(now()); banned > 0 {
 			p.setDown() // neither dial nor greet it until the ban ends
 			wait = banned
@@ -39,23 +39,37 @@ func (h *Host) keepConnected(p *peerState) {
 			h.log.Debug("p2p: peer unreachable", "peer", p.index, "id", p.id, "retry_in", delay, "err", err)
 			wait = jitter(delay, rand.Int64N)
 			delay = nextBackoff(delay, h.lim.BackoffMax)
-			// A failure waits out its delay: a connection the other side
-			// closes at once (it refuses or bans this node) wakes the
-			// keeper, which must not redial in a tight loop. A peer that
-			// dials this node meanwhile is greeted by its own hello.
-			wake = nil
+			// A failure waits out its delay unless the peer connects
+			// meanwhile: a connection the other side closes at once (it
+			// refuses or bans this node) wakes the keeper too, and must
+			// not make it redial in a tight loop.
+			failed = true
 		} else {
 			delay = h.lim.BackoffMin
 		}
-		timer := time.NewTimer(wait)
+		if !h.sleep(p, wait, failed) {
+			return
+		}
+	}
+}
+
+// sleep waits for d, or for a wake-up of p's keeper; after a failure
+// (backoff) only a wake-up that finds p connected counts. It reports false
+// when the host is closing.
+func (h *Host) sleep(p *peerState, d time.Duration, backoff bool) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
 		select {
 		case <-h.ctx.Done():
-			timer.Stop()
-			return
-		case <-wake:
+			return false
 		case <-timer.C:
+			return true
+		case <-p.wake:
+			if !backoff || h.host.Network().Connectedness(p.id) == network.Connected {
+				return true
+			}
 		}
-		timer.Stop()
 	}
 }
 
