@@ -93,7 +93,10 @@ func (h *Host) sayHello(ctx context.Context, p *peerState) error {
 		h.helloFailed(p, err)
 		return err
 	}
-	h.verified(p, theirs.Height)
+	if !h.verified(p, theirs.Height) {
+		_ = s.Reset()
+		return errPeerBanned
+	}
 	return nil
 }
 
@@ -118,7 +121,10 @@ func (h *Host) handleHello(s network.Stream) {
 		h.helloFailed(p, err)
 		return
 	}
-	h.verified(p, theirs.Height)
+	if !h.verified(p, theirs.Height) {
+		_ = s.Reset()
+		return
+	}
 	if err := h.writeHello(s); err != nil {
 		_ = s.Reset()
 		return
@@ -126,11 +132,24 @@ func (h *Host) handleHello(s network.Stream) {
 	_ = s.Close()
 }
 
-// verified records a passed hello and logs a peer that just came up.
-func (h *Host) verified(p *peerState, height uint64) {
-	if p.setVerified(height, now()) {
+// errPeerBanned is a hello that passed from a peer banned meanwhile.
+var errPeerBanned = errors.New("peer banned")
+
+// verified records a passed hello and logs a peer that just came up. A
+// peer banned before or while its hello ran stays down: it reports false.
+func (h *Host) verified(p *peerState, height uint64) bool {
+	if p.bannedFor(now()) > 0 {
+		return false
+	}
+	fresh := p.setVerified(height, now())
+	if p.bannedFor(now()) > 0 { // Ban ran between the check and setVerified
+		p.setDown()
+		return false
+	}
+	if fresh {
 		h.log.Info("p2p: peer connected", "peer", p.index, "id", p.id, "height", height)
 	}
+	return true
 }
 
 // helloFailed logs a failed hello; a mismatch or a malformed hello also

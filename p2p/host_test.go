@@ -317,3 +317,20 @@ func TestSlowPeerDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("DroppedOut = %d, want 1", got)
 	}
 }
+
+// TestHelloOfBannedPeerKeepsItDown: a hello that completes for a peer
+// banned before or while it ran does not mark the peer connected again.
+func TestHelloOfBannedPeerKeepsItDown(t *testing.T) {
+	c := newCluster(t, 2, testLimits())
+	c.waitMesh(t)
+	h := c.hosts[0]
+	if !h.Ban(1, time.Minute, "test") {
+		t.Fatal("Ban refused a validator")
+	}
+	if h.verified(h.byIdx[1], 7) {
+		t.Fatal("a hello from a banned peer was accepted")
+	}
+	if connectedTo(h, 1) {
+		t.Fatal("banned peer marked connected by its hello")
+	}
+}
