@@ -34,7 +34,8 @@ import (
 // slices in which it is silent, the baseline, so that both see the same
 // load from the rest of the machine. The attacker keeps trying through
 // every flood slice; node0 bans it (p2p.ban_duration, a minute) once its
-// repeats reach p2p.ban_repeats.
+// repeats reach p2p.ban_repeats. node0's RSS stays within rssLimit of what it
+// was before the flood, and the honest nodes keep committing.
 func TestAttackConsensusFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes")
@@ -43,6 +44,10 @@ func TestAttackConsensusFlood(t *testing.T) {
 		rounds   = 4
 		slice    = 3 * time.Second // rounds × 2 slices: 24 s
 		prepares = 2000
+		// rssLimit is node0's allowed RSS growth over the test: the
+		// attacker's per-peer queue (p2p.inbound_queue_per_peer frames),
+		// the set of frames seen, and the growth of an ordinary busy run.
+		rssLimit = 128 << 20
 	)
 	c := newCluster(t, 4, 1, "kv")
 	for i := range 3 {
@@ -55,6 +60,8 @@ func TestAttackConsensusFlood(t *testing.T) {
 	probe := &latencyProbe{c: c, node: 0, acc: 0}
 	probe.run(2 * time.Second) // warm-up: the first blocks
 	frames := c.signedPrepares(key, 3, c.height(0)+1, prepares)
+	pid := c.procs[0].Process.Pid
+	rssBase, rssPeak := rssBytes(t, pid), int64(0)
 
 	var flooding atomic.Bool
 	stop := make(chan struct{})
@@ -73,6 +80,7 @@ func TestAttackConsensusFlood(t *testing.T) {
 		b := probe.run(slice)
 		flooding.Store(true)
 		f := probe.run(slice)
+		rssPeak = max(rssPeak, rssBytes(t, pid))
 		base, flood = append(base, b...), append(flood, f...)
 		perSlice = append(perSlice, fmt.Sprintf("%v/%v", p50(b).Round(time.Millisecond), p50(f).Round(time.Millisecond)))
 	}
@@ -85,6 +93,7 @@ func TestAttackConsensusFlood(t *testing.T) {
 	t.Logf("flood: %d frames queued by the attacker; %d txs, p50 %v, max %v; heights %v -> %v",
 		sent, len(flood), p50(flood), slices.Max(flood), heightsBefore, heightsAfter)
 	t.Logf("p50 per round, silent/flood: %s", strings.Join(perSlice, " "))
+	t.Logf("node0 RSS %d MB before the flood, peak %d MB (+%d MB, limit +%d MB)", rssBase>>20, rssPeak>>20, (rssPeak-rssBase)>>20, rssLimit>>20)
 	am := attacker.Metrics()
 	t.Logf("attacker: %d dial failures, %d consensus frames out", am.DialFailures, am.Consensus.MsgsOut)
 	t.Logf("node0: %s", m.summary("bafomet_consensus_inbound_dropped_total", "bafomet_consensus_inbound_passed_total",
@@ -93,6 +102,9 @@ func TestAttackConsensusFlood(t *testing.T) {
 
 	if len(flood) < 5 {
 		t.Fatalf("only %d transactions committed in %v of flood", len(flood), rounds*slice)
+	}
+	if rssPeak-rssBase > rssLimit {
+		t.Fatalf("node0's RSS grew by %d MB under the flood, limit %d MB", (rssPeak-rssBase)>>20, rssLimit>>20)
 	}
 	if p50(flood) > 2*p50(base) {
 		t.Fatalf("p50 latency %v under the flood, more than twice the %v without it", p50(flood), p50(base))
