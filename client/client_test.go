@@ -179,17 +179,14 @@ func TestSenderTakesOverAForeignNonce(t *testing.T) {
 	}
 }
 
-// TestSubscribeResumes follows blocks from height 1 through a slow-client
-// cut by the node (a one-block buffer and a 50 ms stall limit, live blocks
-// read slowly) and a restart of the node (the connection drops): every
-// height arrives once, in order, and the subscription renewed itself.
+// TestSubscribeResumes follows blocks from height 1 on a real node across
+// a restart of the node (the connection drops): every height arrives once,
+// in order, and the subscription renewed itself. (A cut by the node as too
+// slow is TestSubscribeResumesAfterACut: geth's client reads a socket
+// eagerly, so a real node seldom sees this client as slow.)
 func TestSubscribeResumes(t *testing.T) {
 	port := freePort()
-	l := start(t, func(c *node.Config) {
-		c.RPC.Listen = fmt.Sprintf("127.0.0.1:%d", port)
-		c.RPC.SubscriberBuffer = 1
-		c.RPC.SubscriberStall = 50 * time.Millisecond
-	})
+	l := start(t, func(c *node.Config) { c.RPC.Listen = fmt.Sprintf("127.0.0.1:%d", port) })
 	ctx := ctxT(t)
 	c := dial(t, l.URL, client.Options{})
 	s, err := c.NewSender(ctx, l.User)
@@ -217,7 +214,7 @@ func TestSubscribeResumes(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	want := uint64(1)
-	read := func(upTo uint64, pause time.Duration) {
+	read := func(upTo uint64) {
 		t.Helper()
 		for want <= upTo {
 			select {
@@ -229,7 +226,6 @@ func TestSubscribeResumes(t *testing.T) {
 					t.Fatalf("block %d, want %d", b.Height, want)
 				}
 				want++
-				time.Sleep(pause)
 			case <-time.After(30 * time.Second):
 				t.Fatalf("no block %d within 30 s", want)
 			}
@@ -239,42 +235,12 @@ func TestSubscribeResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read(tip, 0) // the replay goes at the reader's pace
-
-	// Live blocks read slower than the stall limit: the node ends the
-	// subscription and the client resumes from the next height.
-	heights := make(chan uint64, 1)
-	go func() {
-		var h uint64
-		for i := range 12 {
-			tx, err := s.Send(ctx, fmt.Appendf(nil, "live%d=v", i))
-			if err != nil {
-				break
-			}
-			if got, err := c.WaitTx(ctx, tx.Hash()); err == nil {
-				h = *got.Height
-			}
-		}
-		heights <- h
-	}()
-	read(tip+1, 0)
-	var last uint64
-	for last == 0 {
-		select {
-		case last = <-heights:
-			if last == 0 {
-				t.Fatal("live transactions not committed")
-			}
-		default:
-			read(want, 150*time.Millisecond)
-		}
-	}
-	read(last, 150*time.Millisecond)
+	read(tip)
 	restart(t, l)
-	read(commit("after=restart"), 0)
+	read(commit("after=restart"))
 	sub.Unsubscribe()
-	if n := sub.Resubscriptions(); n < 2 {
-		t.Fatalf("%d resubscriptions: want at least one after a cut by the node and one after the restart", n)
+	if n := sub.Resubscriptions(); n < 1 {
+		t.Fatalf("%d resubscriptions: want one after the restart", n)
 	}
 	if err := sub.Err(); err != nil {
 		t.Fatalf("Err after Unsubscribe: %v", err)
