@@ -248,7 +248,7 @@ func batchBody(from, to int) string {
 
 func TestBatchResponsesAreCapped(t *testing.T) {
 	const batchLimit = 1 << 20
-	f, _ := bigChain(t, 20)
+	f, _ := bigChain(t, 100)
 	s := startServer(t, Config{MaxBatchResponseBytes: batchLimit, MaxResponseBytes: 2 << 20}, f)
 	status, body := post(t, httpURL(s), batchBody(1, 20))
 	var resps []rpcResponse
@@ -388,11 +388,11 @@ func TestWebsocketRequestsInFlightAreBounded(t *testing.T) {
 		perBatch = 8 << 20 // one batch of 20 full blocks: 3.8 MB of results, with copies
 		allowed  = (inFlight + 2) * perBatch
 	)
-	f, _ := bigChain(t, 20)
+	f, _ := bigChain(t, 100)
 	s := startServer(t, Config{WSMaxInFlight: inFlight}, f)
 	base := heapInUse()
 	w := dialWS(t, wsURL(s), smallBufferDialer())
-	body := batchBody(1, 20)
+	body := batchBody(1, 100)
 	sent := make(chan int, 1)
 	go func() { // writes block once the server stops reading: count what got through
 		n := 0
@@ -569,5 +569,34 @@ func TestOneAddressHoldsAShareOfTheResponseBudget(t *testing.T) {
 		if a.Error != nil {
 			t.Fatalf("another address's batch: %+v", a.Error)
 		}
+	}
+}
+
+// A response its client never reads is cut when the server closes: Close
+// waits ShutdownTimeout, closes that connection and reports no error.
+func TestCloseCutsUnreadResponses(t *testing.T) {
+	f, _ := bigChain(t, 100)
+	s, err := New(Config{ListenAddr: "127.0.0.1:0", ShutdownTimeout: 200 * time.Millisecond}, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	body := batchBody(1, 100)
+	c := dialFrom(t, "127.0.0.1", s.Addr().String())
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+	if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the response is being written, and not read
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close with an unread response: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v", d)
 	}
 }
