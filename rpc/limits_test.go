@@ -248,7 +248,7 @@ func batchBody(from, to int) string {
 
 func TestBatchResponsesAreCapped(t *testing.T) {
 	const batchLimit = 1 << 20
-	f, _ := bigChain(t, 100)
+	f, _ := bigChain(t, 20)
 	s := startServer(t, Config{MaxBatchResponseBytes: batchLimit, MaxResponseBytes: 2 << 20}, f)
 	status, body := post(t, httpURL(s), batchBody(1, 20))
 	var resps []rpcResponse
@@ -388,11 +388,11 @@ func TestWebsocketRequestsInFlightAreBounded(t *testing.T) {
 		perBatch = 8 << 20 // one batch of 20 full blocks: 3.8 MB of results, with copies
 		allowed  = (inFlight + 2) * perBatch
 	)
-	f, _ := bigChain(t, 100)
+	f, _ := bigChain(t, 20)
 	s := startServer(t, Config{WSMaxInFlight: inFlight}, f)
 	base := heapInUse()
 	w := dialWS(t, wsURL(s), smallBufferDialer())
-	body := batchBody(1, 100)
+	body := batchBody(1, 20)
 	sent := make(chan int, 1)
 	go func() { // writes block once the server stops reading: count what got through
 		n := 0
