@@ -101,7 +101,7 @@ func (s *Server) permissionOf(method string) Permission {
 // body with none, or that does not decode, is returned as it is (geth
 // answers it).
 func (s *Server) rewriteAppCalls(body []byte) []byte {
-	if len(s.appNamespaces) == 0 {
+	if len(s.appNamespaces) == 0 || !s.mayCallApp(body) {
 		return body
 	}
 	trimmed := bytes.TrimSpace(body)
@@ -134,8 +134,8 @@ func (s *Server) rewriteAppCalls(body []byte) []byte {
 // rewriteAppCall rewrites one call; false when it is not for an
 // application's namespace or bafomet's.
 func (s *Server) rewriteAppCall(raw []byte) ([]byte, bool) {
-	if !bytes.Contains(raw, []byte("_")) && !bytes.Contains(raw, []byte(`\u`)) {
-		return nil, false // no method name with a namespace
+	if !s.mayCallApp(raw) {
+		return nil, false
 	}
 	var call map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &call); err != nil {
@@ -164,6 +164,32 @@ func (s *Server) rewriteAppCall(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// mayCallApp reports whether raw may hold a call of an application's
+// namespace or bafomet's: a string that starts with such a namespace and
+// "_", or a \u escape, which could spell one. Anything else (every
+// chain_sendTransaction, say) is passed to geth without being decoded here.
+func (s *Server) mayCallApp(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) {
+		return true
+	}
+	for _, m := range s.appMarkers {
+		if bytes.Contains(raw, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// appMarkers returns `"<namespace>_` for each namespace the rewrite
+// serves.
+func appMarkers(namespaces map[string]bool) [][]byte {
+	out := [][]byte{[]byte(`"` + appQueryNamespace + `_`)}
+	for ns := range namespaces {
+		out = append(out, []byte(`"`+ns+`_`))
+	}
+	return out
 }
 
 // marshalNoEscape encodes v as JSON without escaping <, > and &, so that

@@ -246,6 +246,7 @@ func TestNewRefusesBadAppMethods(t *testing.T) {
 // keeping everything else; other calls are left as they are.
 func TestRewriteAppCalls(t *testing.T) {
 	s := &Server{appNamespaces: map[string]bool{"counter": true}}
+	s.appMarkers = appMarkers(s.appNamespaces)
 	for _, tc := range []struct{ in, want string }{
 		{`{"jsonrpc":"2.0","id":"<a>","method":"counter_value","params":["0x01"]}`,
 			`{"id":"<a>","jsonrpc":"2.0","method":"bafomet_appQuery","params":["counter_value",["0x01"]]}`},

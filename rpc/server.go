@@ -42,6 +42,7 @@ type Server struct {
 
 	appMethods    map[string]*appMethod // application query methods by full name (kv_get)
 	appNamespaces map[string]bool       // the applications that have any
+	appMarkers    [][]byte              // what a call of one of them contains (mayCallApp)
 
 	mu      sync.Mutex
 	closed  bool
@@ -104,6 +105,7 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	if s.appMethods, s.appNamespaces, err = appMethodsOf(backend.Applications()); err != nil {
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
+	s.appMarkers = appMarkers(s.appNamespaces)
 	s.rpc.SetBatchLimits(cfg.MaxBatchLength, cfg.MaxBatchResponseBytes)
 	// ServeHTTP refuses bodies over MaxRequestBytes before geth reads them;
 	// geth's own limit leaves room for rewriteAppCalls, which can double a
