@@ -232,8 +232,14 @@ func storedTip(t *testing.T, home string) (uint64, chain.Hash) {
 
 func waitNonce(t *testing.T, tn *testNet, want uint64) {
 	t.Helper()
+	waitNonceWithin(t, tn, want, 20*time.Second)
+}
+
+// waitNonceWithin is waitNonce with a deadline of its own.
+func waitNonceWithin(t *testing.T, tn *testNet, want uint64, timeout time.Duration) {
+	t.Helper()
 	addr := crypto.PubkeyToAddress(tn.user.PublicKey)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for _, n := range tn.nodes {
 		for n != nil {
 			got, err := n.store.Nonce(addr)
