@@ -24,9 +24,6 @@ import (
 
 const defaultRPCURL = "http://" + rpc.DefaultListenAddr
 
-// waitPollInterval is how often `tx send --wait` polls for the receipt.
-const waitPollInterval = 200 * time.Millisecond
-
 func init() {
 	registerSub("tx", "sign and decode transactions", &command{
 		name: "send", summary: "sign and submit a transaction over JSON-RPC", run: runTxSend,
@@ -42,7 +39,7 @@ func init() {
 func runTxSend(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("tx send", "--rpc URL [--ca FILE] [--token-file FILE|--jwt-secret FILE] --key FILE --payload STRING [--nonce auto|N] [--chain-id ID] [--wait]",
 		"Sign a transaction with the key in FILE and submit it with chain_sendTransaction; print its hash.\n"+
-			"With --wait, poll chain_getTransaction until it is committed or dropped and print that as JSON.\n"+
+			"With --wait, wait (by block subscription) until it is committed or dropped and print chain_getTransaction's JSON.\n"+
 			"A token with only the submit permission needs --chain-id and --nonce N (the defaults ask the node).")
 	conn := addRPCFlags(f, defaultRPCURL, "node JSON-RPC URL")
 	keyFile := f.String("key", "", "sender's key file")
