@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/bafomet/bafomet/chain"
-	"github.com/bafomet/bafomet/rpc"
+	"github.com/bafomet/bafomet/client"
 )
 
 // chromiumRunTimeout bounds one headless Chromium run.
@@ -61,8 +59,8 @@ func TestExplorerInBrowser(t *testing.T) {
 		}
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", base+1)
-	client := dialWhenUp(t, url, done, filepath.Join(dir, "devnet.out"))
-	defer client.Close()
+	node := dialWhenUp(t, url, done, filepath.Join(dir, "devnet.out"))
+	defer node.Close()
 
 	var m manifest
 	data, err := os.ReadFile(filepath.Join(home, "testnet.json"))
@@ -83,22 +81,17 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var hash chain.Hash
-	if err := client.CallContext(ctx, &hash, "chain_sendTransaction", hexutil.Encode(tx.Bytes())); err != nil {
+	hash, err := node.SendRawTx(ctx, tx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var res rpc.TxResult
-	for deadline := time.Now().Add(time.Minute); res.Status != rpc.TxCommitted; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("transaction not committed within a minute: %+v", res)
-		}
-		if err := client.CallContext(ctx, &res, "chain_getTransaction", hash); err != nil {
-			t.Fatal(err)
-		}
+	res, err := node.WaitTx(ctx, hash)
+	if err != nil {
+		t.Fatalf("transaction not committed: %v", err)
 	}
 	height := *res.Height
-	var cert rpc.Certificate
-	if err := client.CallContext(ctx, &cert, "chain_getCertificate", height); err != nil {
+	cert, err := node.Certificate(ctx, height)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -145,7 +138,7 @@ func findChromium() string {
 }
 
 // dialWhenUp waits until the devnet's first node answers JSON-RPC.
-func dialWhenUp(t *testing.T, url string, exited <-chan struct{}, log string) *gethrpc.Client {
+func dialWhenUp(t *testing.T, url string, exited <-chan struct{}, log string) *client.Client {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -155,10 +148,9 @@ func dialWhenUp(t *testing.T, url string, exited <-chan struct{}, log string) *g
 			t.Fatalf("devnet exited:\n%s", out)
 		default:
 		}
-		c, err := gethrpc.Dial(url)
+		c, err := client.Dial(context.Background(), url, client.Options{})
 		if err == nil {
-			var h uint64
-			if err = c.Call(&h, "chain_blockNumber"); err == nil {
+			if _, err = c.BlockNumber(context.Background()); err == nil {
 				return c
 			}
 			c.Close()
