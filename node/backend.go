@@ -27,11 +27,11 @@ func (b *backend) BlockByHeight(h uint64) (*rpc.StoredBlock, error) {
 	if h == 0 || h > b.n.height.Load() {
 		return nil, nil
 	}
-	return b.stored(b.n.store.Block(h))
+	return b.stored(b.n.store().Block(h))
 }
 
 func (b *backend) BlockByHash(hash chain.Hash) (*rpc.StoredBlock, error) {
-	return b.stored(b.n.store.BlockByHash(hash))
+	return b.stored(b.n.store().BlockByHash(hash))
 }
 
 func (b *backend) stored(blk *chain.Block, err error) (*rpc.StoredBlock, error) {
@@ -41,7 +41,7 @@ func (b *backend) stored(blk *chain.Block, err error) (*rpc.StoredBlock, error) 
 	if err != nil {
 		return nil, err
 	}
-	cert, err := b.n.store.Certificate(blk.Header.Height)
+	cert, err := b.n.store().Certificate(blk.Header.Height)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (b *backend) stored(blk *chain.Block, err error) (*rpc.StoredBlock, error) 
 }
 
 func (b *backend) Receipts(h uint64) ([]chain.Receipt, error) {
-	rs, err := b.n.store.Receipts(h)
+	rs, err := b.n.store().Receipts(h)
 	if errors.Is(err, chain.ErrNotFound) {
 		return nil, nil
 	}
@@ -57,7 +57,7 @@ func (b *backend) Receipts(h uint64) ([]chain.Receipt, error) {
 }
 
 func (b *backend) Transaction(hash chain.Hash) (*rpc.TxInfo, error) {
-	rec, err := b.n.store.Tx(hash)
+	rec, err := b.n.store().Tx(hash)
 	switch {
 	case err == nil:
 		return b.committedTx(rec)
@@ -102,7 +102,7 @@ func dropReason(st mempool.TxStatus) string {
 }
 
 func (b *backend) committedTx(rec *chain.TxRecord) (*rpc.TxInfo, error) {
-	blk, err := b.n.store.Block(rec.Height)
+	blk, err := b.n.store().Block(rec.Height)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (b *backend) Nonce(addr chain.Address, pending bool) (uint64, error) {
 	if pending {
 		return b.n.pool.PendingNonce(addr)
 	}
-	return b.n.store.Nonce(addr)
+	return b.n.store().Nonce(addr)
 }
 
 func (b *backend) NodeStatus() rpc.NodeStatus {
@@ -221,7 +221,7 @@ func (b *backend) Evidence() []ordering.Evidence { return b.n.evidence.list() }
 // Applications returns the application the chain runs and a fresh
 // instance of every other application of the node's registry.
 func (b *backend) Applications() []chain.Application {
-	running := b.n.exec.App()
+	running := b.n.exec().App()
 	out := []chain.Application{running}
 	for _, name := range b.n.apps.Names() {
 		if name == running.Name() {
@@ -240,7 +240,7 @@ func (b *backend) ReadAppState(app string, fn func(chain.StateReader) error) err
 	if app != b.n.gen.App {
 		return fmt.Errorf("%w: this chain runs %q", rpc.ErrAppNotServed, b.n.gen.App)
 	}
-	return b.n.exec.ReadState(fn)
+	return b.n.exec().ReadState(fn)
 }
 
 func (b *backend) MempoolStatus() rpc.MempoolStatus {

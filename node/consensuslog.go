@@ -48,7 +48,7 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 	if n.recordsLost, err = n.hasMeta(metaRecordsLost); err != nil { // found at an earlier start, not yet bounded
 		return err
 	}
-	legacy, err := n.store.LegacyRecords()
+	legacy, err := n.store().LegacyRecords()
 	if err != nil {
 		return err
 	}
@@ -85,10 +85,10 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 		}
 	}
 	if err == nil && !marked {
-		err = n.store.PutMeta(chain.MetaConsensusLog, []byte(n.cfg.Node.WALDir))
+		err = n.store().PutMeta(chain.MetaConsensusLog, []byte(n.cfg.Node.WALDir))
 	}
 	if err == nil && inBadger {
-		err = n.store.DeleteLegacyRecords()
+		err = n.store().DeleteLegacyRecords()
 	}
 	if err != nil {
 		l.Close()
@@ -101,12 +101,12 @@ func (n *Node) openConsensusLog(freshStore bool) error {
 // noteRecordsLost stores that this validator lost consensus records.
 func (n *Node) noteRecordsLost() error {
 	n.recordsLost = true
-	return n.store.PutMeta(metaRecordsLost, []byte{1})
+	return n.store().PutMeta(metaRecordsLost, []byte{1})
 }
 
 // hasMeta reports whether the store holds metadata name.
 func (n *Node) hasMeta(name string) (bool, error) {
-	_, err := n.store.Meta(name)
+	_, err := n.store().Meta(name)
 	if errors.Is(err, chain.ErrNotFound) {
 		return false, nil
 	}

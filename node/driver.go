@@ -123,7 +123,7 @@ func (c checkpoints) SaveStable(p *ordering.CheckpointProof) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint proof: %w", err)
 	}
-	return c.n.store.PutCheckpoint(p.Height, enc)
+	return c.n.store().PutCheckpoint(p.Height, enc)
 }
 
 // observer takes the driver's reports into the node's state and metrics.
@@ -148,7 +148,7 @@ func (o observer) Oversize(*ordering.Message, int) { o.n.metrics.oversize.Inc() 
 // mempool, the executed height and the subscribers.
 type applier struct{ n *Node }
 
-func (a applier) BatchLimit() int { return a.n.exec.ApplyBatchLimit() }
+func (a applier) BatchLimit() int { return a.n.exec().ApplyBatchLimit() }
 
 // Apply applies committed blocks in one batch, updates the mempool and the
 // executed height, and wakes subscribers.
@@ -160,7 +160,7 @@ func (a applier) Apply(cs []ordering.Committed) ([]driver.ExecResult, error) {
 	for i, c := range cs {
 		blocks[i], certs[i] = c.Block, c.Certificate
 	}
-	res, err := n.exec.ApplyBlocks(blocks, certs)
+	res, err := n.exec().ApplyBlocks(blocks, certs)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func TestLostRecordsGuardWaitsPastLowAnswers(t *testing.T) {
 	must(t, os.RemoveAll(filepath.Join(tn.homes[3], DefaultWALDir)))
 
 	liar := tn.nodes[2]
-	srv, err := blocksync.NewServer(liar.store, blocksync.ServerConfig{CheckpointInterval: liar.gen.Consensus.CheckpointInterval})
+	srv, err := blocksync.NewServer(liar.store(), blocksync.ServerConfig{CheckpointInterval: liar.gen.Consensus.CheckpointInterval})
 	must(t, err)
 	liar.host.SetRequestHandler(func(ctx context.Context, from int, req []byte) ([]byte, error) {
 		if r, err := blocksync.DecodeRequest(req); err == nil && r.Kind == blocksync.KindStatus {

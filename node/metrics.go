@@ -137,17 +137,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLogSegments, float64(n.wal.Segments()))
 	c.collectMempool(gauge, counter)
 	c.collectP2P(gauge, counter)
-	lsm, vlog := n.store.DiskSize()
+	lsm, vlog := n.store().DiskSize()
 	gauge(descStorageSize, float64(lsm), "lsm")
 	gauge(descStorageSize, float64(vlog), "vlog")
-	gauge(descStorageSize, float64(n.store.BlockFileBytes()), "blocks")
+	gauge(descStorageSize, float64(n.store().BlockFileBytes()), "blocks")
 	if n.disk != nil {
 		if least := n.disk.least.Load(); least >= 0 {
 			gauge(descDiskFree, float64(least))
 		}
 		gauge(descDiskLow, boolGauge(n.disk.Low()))
 	}
-	if used, err := n.store.DiskUsage(); err == nil {
+	if used, err := n.store().DiskUsage(); err == nil {
 		gauge(descStorageDisk, float64(used))
 	} else {
 		n.log.Warn("metrics: measure disk usage", "err", err)
@@ -345,10 +345,10 @@ func (n *Node) collectGarbage(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if runs, err := n.store.CollectGarbage(gcDiscardRatio, gcMaxRuns); err != nil {
+		if runs, err := n.store().CollectGarbage(gcDiscardRatio, gcMaxRuns); err != nil {
 			n.log.Warn("value-log garbage collection", "err", err)
 		} else if runs > 0 {
-			lsm, vlog := n.store.DiskSize()
+			lsm, vlog := n.store().DiskSize()
 			n.log.Info("value-log garbage collected", "files_rewritten", runs, "lsm_bytes", lsm, "vlog_bytes", vlog)
 		}
 	}

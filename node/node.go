@@ -52,9 +52,11 @@ type Node struct {
 	key         *ecdsa.PrivateKey
 	log         *slog.Logger
 
-	apps  chain.Apps // the application registry (Options.Apps)
-	store *chain.Store
-	exec  *chain.Executor
+	apps chain.Apps // the application registry (Options.Apps)
+	// storeRef and execRef hold the store and its executor; state sync
+	// replaces both once, before the driver starts, while RPC may read.
+	storeRef atomic.Pointer[chain.Store]
+	execRef  atomic.Pointer[chain.Executor]
 	pool  *mempool.Mempool
 	host  *p2p.Host
 	rpc   *rpc.Server
@@ -123,14 +125,14 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	defer func() {
 		if err != nil {
 			n.wal.Close()
-			n.store.Close()
+			n.store().Close()
 		}
 	}()
-	n.pool = mempool.New(n.mempoolConfig(), n.gen.ChainID, &committedState{store: n.store, app: n.exec.App()})
+	n.pool = mempool.New(n.mempoolConfig(), n.gen.ChainID, &committedState{store: n.store, app: n.exec().App()})
 	if err := n.initMempoolHeight(); err != nil {
 		return nil, err
 	}
-	n.disk = newDiskGuard(minFreeDisk(n.cfg.Node.MinFreeDisk, n.store.MinFreeBytes()),
+	n.disk = newDiskGuard(minFreeDisk(n.cfg.Node.MinFreeDisk, n.store().MinFreeBytes()),
 		[]string{n.cfg.DataPath(), n.cfg.WALPath()}, n.log.With("component", "disk"))
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
@@ -220,7 +222,7 @@ func (n *Node) openStore(registry chain.Apps) error {
 	if err != nil {
 		return err
 	}
-	n.store = store
+	n.storeRef.Store(store)
 	if err := n.initStore(registry); err != nil {
 		if n.wal != nil {
 			n.wal.Close()
@@ -232,7 +234,7 @@ func (n *Node) openStore(registry chain.Apps) error {
 }
 
 func (n *Node) initStore(registry chain.Apps) error {
-	store := n.store
+	store := n.store()
 	if err := store.CheckIdentity(n.gen.ChainID, n.genesisHash); err != nil {
 		return fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
 	}
@@ -240,7 +242,7 @@ func (n *Node) initStore(registry chain.Apps) error {
 	if err != nil {
 		return err
 	}
-	n.exec = chain.NewExecutor(store, app, n.gen.ChainID, n.log.With("component", "executor"))
+	n.execRef.Store(chain.NewExecutor(store, app, n.gen.ChainID, n.log.With("component", "executor")))
 	done, err := store.Initialized()
 	if err != nil {
 		return err
@@ -251,7 +253,7 @@ func (n *Node) initStore(registry chain.Apps) error {
 		return err
 	}
 	if !done {
-		appHash, err := n.exec.InitGenesis(n.gen.AppState)
+		appHash, err := n.exec().InitGenesis(n.gen.AppState)
 		if err != nil {
 			return fmt.Errorf("initialise genesis state: %w", err)
 		}
@@ -267,7 +269,7 @@ func (n *Node) initStore(registry chain.Apps) error {
 
 func (n *Node) initMempoolHeight() error {
 	if h := n.height.Load(); h > 0 {
-		b, err := n.store.Block(h)
+		b, err := n.store().Block(h)
 		if err != nil {
 			return err
 		}
@@ -297,7 +299,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.gate = newConsensusGate(n.gateConfig())
-	syncSrv, err := blocksync.NewServer(n.store, blocksync.ServerConfig{
+	syncSrv, err := blocksync.NewServer(n.store(), blocksync.ServerConfig{
 		MaxBytes: n.syncResponseMax(), CheckpointInterval: n.gen.Consensus.CheckpointInterval,
 	})
 	if err != nil {
@@ -362,6 +364,12 @@ func (n *Node) Start(ctx context.Context) error {
 		"validator", n.self, "validators", n.vals.Size())
 	return nil
 }
+
+// store returns the node's store.
+func (n *Node) store() *chain.Store { return n.storeRef.Load() }
+
+// exec returns the executor over the node's store.
+func (n *Node) exec() *chain.Executor { return n.execRef.Load() }
 
 func (n *Node) goRun(f func()) {
 	n.wg.Add(1)
@@ -434,7 +442,7 @@ func (n *Node) Close() error {
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}
-		errs = append(errs, n.wal.Close(), n.store.Close())
+		errs = append(errs, n.wal.Close(), n.store().Close())
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped", "height", n.height.Load())
 	})

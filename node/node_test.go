@@ -164,7 +164,7 @@ func TestSingleValidatorCommitsAlone(t *testing.T) {
 	if info == nil || info.Status != rpc.TxCommitted || info.Height != 1 || info.Receipt.Code != chain.CodeOK {
 		t.Fatalf("transaction %s: %+v", h, info)
 	}
-	out, err := n.exec.Query("get", []byte("solo"))
+	out, err := n.exec().Query("get", []byte("solo"))
 	must(t, err)
 	if !strings.Contains(string(out), `"value":"yes"`) {
 		t.Fatalf("kv get solo = %s", out)
@@ -209,7 +209,7 @@ func TestRestartResumesWithoutReexecution(t *testing.T) {
 	}
 	for i := range tn.nodes {
 		n := tn.start(i)
-		_, h, err := n.store.LatestBlock()
+		_, h, err := n.store().LatestBlock()
 		must(t, err)
 		if n.Height() != heights[i] || h != hashes[i] {
 			t.Fatalf("node %d restarted at (%d, %s), stopped at (%d, %s)", i, n.Height(), h, heights[i], hashes[i])
@@ -242,7 +242,7 @@ func waitNonceWithin(t *testing.T, tn *testNet, want uint64, timeout time.Durati
 	deadline := time.Now().Add(timeout)
 	for _, n := range tn.nodes {
 		for n != nil {
-			got, err := n.store.Nonce(addr)
+			got, err := n.store().Nonce(addr)
 			must(t, err)
 			if got == want {
 				break

@@ -71,7 +71,7 @@ func (n *Node) restoreCertificates(h uint64, stable *ordering.CheckpointProof) (
 	}
 	var certs []*chain.Certificate
 	for i := low + 1; i <= h; i++ {
-		cert, err := n.store.Certificate(i)
+		cert, err := n.store().Certificate(i)
 		if err != nil {
 			return nil, fmt.Errorf("certificate of %d: %w", i, err)
 		}
@@ -85,7 +85,7 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 	h := n.height.Load()
 	r := ordering.Restore{Height: h, BlockHash: n.genesisHash, BlockTimestamp: n.gen.TimestampMs()}
 	if h > 0 {
-		b, hash, err := n.store.LatestBlock()
+		b, hash, err := n.store().LatestBlock()
 		if err != nil {
 			return r, err
 		}
@@ -93,13 +93,13 @@ func (n *Node) restoreState() (ordering.Restore, error) {
 	}
 	w := n.gen.Consensus.PipelineWindow
 	for i := h - min(h, w-1); i <= h; i++ {
-		ah, err := n.store.AppHashAt(i)
+		ah, err := n.store().AppHashAt(i)
 		if err != nil {
 			return r, fmt.Errorf("appHash at %d: %w", i, err)
 		}
 		r.AppHashes = append(r.AppHashes, ordering.AppHashAt{Height: i, AppHash: ah})
 	}
-	if _, enc, err := n.store.LatestCheckpoint(); err == nil {
+	if _, enc, err := n.store().LatestCheckpoint(); err == nil {
 		var p ordering.CheckpointProof
 		if err := rlp.DecodeBytes(enc, &p); err != nil {
 			return r, fmt.Errorf("decode stored checkpoint: %w", err)

@@ -11,7 +11,7 @@ import (
 // committedState is the mempool's view of committed state: nonces from the
 // store and the application's admission check against the latest view.
 type committedState struct {
-	store *chain.Store
+	store func() *chain.Store // the node's current store
 	app   chain.Application
 }
 
@@ -22,7 +22,7 @@ var (
 
 // NextNonce returns addr's next nonce in committed state.
 func (s *committedState) NextNonce(addr chain.Address) (uint64, error) {
-	return s.store.Nonce(addr)
+	return s.store().Nonce(addr)
 }
 
 // CheckTx runs the application's admission check against the latest
@@ -30,7 +30,7 @@ func (s *committedState) NextNonce(addr chain.Address) (uint64, error) {
 // its Badger transaction only if the application reads state, so a check
 // that reads nothing (kv) never waits for a block commit in flight.
 func (s *committedState) CheckTx(ctx chain.TxContext, payload []byte) error {
-	v, err := s.store.StateView()
+	v, err := s.store().StateView()
 	if err != nil {
 		return fmt.Errorf("open state view: %w", err)
 	}

@@ -230,7 +230,7 @@ func (n *Node) blockHashAt(h uint64) (chain.Hash, error) {
 	if h == 0 {
 		return n.genesisHash, nil
 	}
-	b, err := n.store.Block(h)
+	b, err := n.store().Block(h)
 	if err != nil {
 		return chain.Hash{}, err
 	}
@@ -434,7 +434,7 @@ func (n *Node) storedLostRecordsBound() (lostBound, error) {
 
 // storedUint64 reads a big-endian uint64 from metadata name, or 0.
 func (n *Node) storedUint64(name string) (uint64, error) {
-	v, err := n.store.Meta(name)
+	v, err := n.store().Meta(name)
 	if errors.Is(err, chain.ErrNotFound) {
 		return 0, nil
 	}
@@ -458,12 +458,12 @@ func (n *Node) resolveLostRecords(b lostBound) error {
 		if m.v == 0 {
 			continue
 		}
-		if err := n.store.PutMeta(m.name, binary.BigEndian.AppendUint64(nil, m.v)); err != nil {
+		if err := n.store().PutMeta(m.name, binary.BigEndian.AppendUint64(nil, m.v)); err != nil {
 			return fmt.Errorf("store %s: %w", m.name, err)
 		}
 	}
 	if n.recordsLost {
-		if err := n.store.DeleteMeta(metaRecordsLost); err != nil {
+		if err := n.store().DeleteMeta(metaRecordsLost); err != nil {
 			return fmt.Errorf("clear %s: %w", metaRecordsLost, err)
 		}
 		n.recordsLost = false

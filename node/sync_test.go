@@ -61,7 +61,7 @@ func TestSyncBypassesForgingPeer(t *testing.T) {
 	send(10)
 	target := tn.nodes[0].Height()
 	forger := tn.nodes[1]
-	srv, err := blocksync.NewServer(forger.store, blocksync.ServerConfig{CheckpointInterval: forger.gen.Consensus.CheckpointInterval})
+	srv, err := blocksync.NewServer(forger.store(), blocksync.ServerConfig{CheckpointInterval: forger.gen.Consensus.CheckpointInterval})
 	must(t, err)
 	var served atomic.Int64
 	forger.host.SetRequestHandler(forgingHandler(t, srv.Handle, &served))
@@ -85,15 +85,15 @@ func TestSyncBypassesForgingPeer(t *testing.T) {
 	tn.start(0)
 	tn.waitHeight(target, 40*time.Second)
 	for h := uint64(1); h <= target; h++ {
-		want, err := tn.nodes[0].store.Block(h)
+		want, err := tn.nodes[0].store().Block(h)
 		must(t, err)
-		got, err := n3.store.Block(h)
+		got, err := n3.store().Block(h)
 		must(t, err)
 		if got.Hash() != want.Hash() {
 			t.Fatalf("height %d: synced %s, honest %s", h, got.Hash(), want.Hash())
 		}
-		a, _ := tn.nodes[0].store.AppHashAt(h)
-		b, _ := n3.store.AppHashAt(h)
+		a, _ := tn.nodes[0].store().AppHashAt(h)
+		b, _ := n3.store().AppHashAt(h)
 		if a != b {
 			t.Fatalf("appHash at %d differs: %s vs %s", h, a, b)
 		}
