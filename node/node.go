@@ -57,9 +57,9 @@ type Node struct {
 	// replaces both once, before the driver starts, while RPC may read.
 	storeRef atomic.Pointer[chain.Store]
 	execRef  atomic.Pointer[chain.Executor]
-	pool  *mempool.Mempool
-	host  *p2p.Host
-	rpc   *rpc.Server
+	pool     *mempool.Mempool
+	host     *p2p.Host
+	rpc      *rpc.Server
 
 	// wal is the consensus log; walRecords holds what it had at open until
 	// the core is restored from it, recordsLost says this validator's
