@@ -20,6 +20,13 @@ type Applier interface {
 	BatchLimit() int
 }
 
+// BatchEnder is an Applier that wants some heights to end their batch:
+// the ExecLoop never applies a block above such a height in the same
+// Apply call.
+type BatchEnder interface {
+	EndsBatch(height uint64) bool
+}
+
 // DefaultMaxApplyBatch bounds the blocks one Apply takes, so a long sync
 // backlog still reports progress to the core every few dozen blocks.
 const DefaultMaxApplyBatch = 32
@@ -127,6 +134,7 @@ func (x *ExecLoop) Run(ctx context.Context) {
 // any is queued, then more while they fit the batch limits.
 func (x *ExecLoop) takeBatch() []ordering.Committed {
 	limit := x.apply.BatchLimit()
+	ender, _ := x.apply.(BatchEnder)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	k, size := 0, 0
@@ -136,6 +144,9 @@ func (x *ExecLoop) takeBatch() []ordering.Committed {
 			break
 		}
 		k++
+		if ender != nil && ender.EndsBatch(x.queue[k-1].Block.Header.Height) {
+			break
+		}
 	}
 	batch := slices.Clone(x.queue[:k])
 	clear(x.queue[:k])

@@ -221,3 +221,28 @@ func TestRunPausedFeedsNothing(t *testing.T) {
 		t.Fatalf("a message reached the core while paused: %v", r.j.calls)
 	}
 }
+
+// enderApplier ends a batch at every multiple of every.
+type enderApplier struct {
+	fakeApplier
+	every uint64
+}
+
+func (a *enderApplier) EndsBatch(h uint64) bool { return h%a.every == 0 }
+
+// TestExecLoopEndsBatchesWhereTheApplierAsks: no batch runs past a height
+// the applier names (the node reads its snapshots there).
+func TestExecLoopEndsBatchesWhereTheApplierAsks(t *testing.T) {
+	a := &enderApplier{fakeApplier: fakeApplier{limit: 1 << 20}, every: 4}
+	x := NewExecLoop(a, 32)
+	x.Enqueue(committed(1, 10))
+	ctx, cancel := context.WithCancel(context.Background())
+	go x.Run(ctx)
+	collect(t, x, 10)
+	cancel()
+	x.Wait()
+	want := [][]uint64{{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10}}
+	if !slices.EqualFunc(a.batches, want, slices.Equal[[]uint64]) {
+		t.Fatalf("batches %v, want %v", a.batches, want)
+	}
+}
