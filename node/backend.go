@@ -187,9 +187,15 @@ func (b *backend) NodeStatus() rpc.NodeStatus {
 		st.View = s.View
 		st.Primary = b.n.vals.Validator(s.Primary).Address
 	}
-	if ss, syncing := b.n.syncer.Status(); syncing {
+	if p, restoring := b.n.stateSyncProgress(); restoring {
 		st.Syncing = true
-		st.Sync = &rpc.SyncProgress{Current: b.n.height.Load(), Target: ss.Target, BlocksPerSec: ss.BlocksPerSec}
+		st.Sync = &rpc.SyncProgress{Mode: "state", Current: b.n.height.Load(), Target: p.Height, State: &rpc.StateSyncProgress{
+			SnapshotHeight: p.Height, ChunksDone: p.ChunksDone, Chunks: p.Chunks, Bytes: p.Bytes, TotalBytes: p.TotalBytes,
+			BytesPerSec: p.BytesPerSec, EtaSeconds: p.ETA.Seconds(), Faults: p.Faults,
+		}}
+	} else if ss, syncing := b.n.syncer.Status(); syncing {
+		st.Syncing = true
+		st.Sync = &rpc.SyncProgress{Mode: "block", Current: b.n.height.Load(), Target: ss.Target, BlocksPerSec: ss.BlocksPerSec}
 	}
 	for _, p := range b.n.host.Peers() {
 		if p.Validator && p.Connected {

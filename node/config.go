@@ -104,6 +104,17 @@ const (
 	// operator alerted by the pause has time to act before anything
 	// stops.
 	DefaultMinFreeDisk = 1 << 30
+
+	// DefaultSnapshotInterval is node.snapshot_interval: a snapshot every
+	// 10 stable checkpoints (1,000 blocks at the default
+	// checkpoint_interval).
+	DefaultSnapshotInterval = 10
+	// DefaultSnapshotKeep is node.snapshot_keep.
+	DefaultSnapshotKeep = 2
+	// DefaultStateSyncThreshold is node.state_sync_threshold, in blocks.
+	DefaultStateSyncThreshold = 10_000
+	// DefaultStateSyncDiscovery is node.state_sync_discovery.
+	DefaultStateSyncDiscovery = 15 * time.Second
 )
 
 // Bounds that Validate and CheckGenesis enforce.
@@ -113,12 +124,15 @@ const (
 	FrameOverheadBytes = 64 << 10
 	// RequestOverheadBytes is the room a JSON-RPC request or gossip frame
 	// needs beside one transaction.
-	RequestOverheadBytes = 1 << 10
-	MinMemoryLimit       = 64 << 20
-	MaxMemoryLimit       = 1 << 40
-	MaxMinFreeDisk       = 1 << 50
-	MinTickInterval      = time.Millisecond
-	MaxTickInterval      = 10 * time.Second
+	RequestOverheadBytes  = 1 << 10
+	MinMemoryLimit        = 64 << 20
+	MaxMemoryLimit        = 1 << 40
+	MaxMinFreeDisk        = 1 << 50
+	MaxSnapshotInterval   = 1_000_000
+	MaxSnapshotKeep       = 100
+	MaxStateSyncDiscovery = 10 * time.Minute
+	MinTickInterval       = time.Millisecond
+	MaxTickInterval       = 10 * time.Second
 
 	cfgMaxNameLen = 64
 	cfgMaxBytes   = 1 << 30 // upper bound of every byte-size setting
@@ -177,6 +191,19 @@ type NodeConfig struct {
 	// freed. 0 turns the pause off. The node raises it to twice the
 	// store's own reserve (docs/operations.md, "A full disk").
 	MinFreeDisk int64 `toml:"min_free_disk"`
+	// SnapshotInterval makes the node keep a snapshot of the state every
+	// this many stable checkpoints, for peers to join from by state sync
+	// and for `bafomet snapshot export`; 0 takes and serves none.
+	SnapshotInterval uint64 `toml:"snapshot_interval"`
+	// SnapshotKeep is how many of the newest snapshots the node keeps.
+	SnapshotKeep int `toml:"snapshot_keep"`
+	// StateSync lets a node whose store holds no block, or that is more
+	// than StateSyncThreshold blocks behind the best height its peers
+	// prove, restore a snapshot its peers agree on at start instead of
+	// replaying every block.
+	StateSync          bool          `toml:"state_sync"`
+	StateSyncThreshold uint64        `toml:"state_sync_threshold"`
+	StateSyncDiscovery time.Duration `toml:"state_sync_discovery"` // how long to look for a snapshot before block sync
 }
 
 // P2PConfig configures the libp2p host.
@@ -295,7 +322,8 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Node: NodeConfig{GenesisFile: DefaultGenesisFile, KeyFile: DefaultKeyFile, DataDir: DefaultDataDir, WALDir: DefaultWALDir, MemoryLimit: DefaultMemoryLimit,
-			MinFreeDisk: DefaultMinFreeDisk},
+			MinFreeDisk: DefaultMinFreeDisk, SnapshotInterval: DefaultSnapshotInterval, SnapshotKeep: DefaultSnapshotKeep,
+			StateSync: true, StateSyncThreshold: DefaultStateSyncThreshold, StateSyncDiscovery: DefaultStateSyncDiscovery},
 		P2P: P2PConfig{
 			Listen:         "/ip4/0.0.0.0/tcp/" + strconv.Itoa(DefaultP2PPort),
 			DialBackoffMin: DefaultDialBackoffMin, DialBackoffMax: DefaultDialBackoffMax,
@@ -565,6 +593,15 @@ func (c *Config) validateNode(add func(error)) {
 	}
 	if m := c.Node.MinFreeDisk; m < 0 || m > MaxMinFreeDisk {
 		add(cfgKeyErr("node.min_free_disk", "%d bytes: want 0 (off) to %d", m, int64(MaxMinFreeDisk)))
+	}
+	if v := c.Node.SnapshotInterval; v > MaxSnapshotInterval {
+		add(cfgKeyErr("node.snapshot_interval", "%d checkpoints: want 0 (off) to %d", v, MaxSnapshotInterval))
+	}
+	if k := c.Node.SnapshotKeep; k < 1 || k > MaxSnapshotKeep {
+		add(cfgKeyErr("node.snapshot_keep", "%d: want 1 to %d", k, MaxSnapshotKeep))
+	}
+	if d := c.Node.StateSyncDiscovery; d < time.Second || d > MaxStateSyncDiscovery {
+		add(cfgKeyErr("node.state_sync_discovery", "%s: want 1s to %s", d, MaxStateSyncDiscovery))
 	}
 }
 

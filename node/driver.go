@@ -123,7 +123,11 @@ func (c checkpoints) SaveStable(p *ordering.CheckpointProof) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint proof: %w", err)
 	}
-	return c.n.store().PutCheckpoint(p.Height, enc)
+	if err := c.n.store().PutCheckpoint(p.Height, enc); err != nil {
+		return err
+	}
+	c.n.snaps.storeProof(p.Height, enc)
+	return nil
 }
 
 // observer takes the driver's reports into the node's state and metrics.
@@ -150,6 +154,11 @@ type applier struct{ n *Node }
 
 func (a applier) BatchLimit() int { return a.n.exec().ApplyBatchLimit() }
 
+// EndsBatch implements driver.BatchEnder: a batch ends at every snapshot
+// height, so that the snapshotter reads the state there before the next
+// batch commits.
+func (a applier) EndsBatch(height uint64) bool { return a.n.snaps.due(height) }
+
 // Apply applies committed blocks in one batch, updates the mempool and the
 // executed height, and wakes subscribers.
 func (a applier) Apply(cs []ordering.Committed) ([]driver.ExecResult, error) {
@@ -163,6 +172,9 @@ func (a applier) Apply(cs []ordering.Committed) ([]driver.ExecResult, error) {
 	res, err := n.exec().ApplyBlocks(blocks, certs)
 	if err != nil {
 		return nil, err
+	}
+	if last := res[len(res)-1]; n.snaps.due(last.Height) {
+		n.snaps.capture(last.Height, last.Hash)
 	}
 	perBlock := time.Since(start) / time.Duration(len(cs))
 	out := make([]driver.ExecResult, len(cs))

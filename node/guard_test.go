@@ -125,25 +125,24 @@ func TestLostRecordsGuardWaitsPastLowAnswers(t *testing.T) {
 	n3, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan error, 1)
-	go func() { started <- n3.Start(ctx) }()
+	must(t, n3.Start(ctx))
 	t.Cleanup(func() {
 		cancel()
-		<-started
 		n3.Close()
 	})
 	select {
-	case err := <-started:
-		started <- err
+	case <-n3.ConsensusStarted():
 		b, _ := n3.storedLostRecordsBound()
-		t.Fatalf("started (%v) with only the low answers of a lagging and a Byzantine peer: stored bound %+v", err, b)
+		t.Fatalf("consensus started with only the low answers of a lagging and a Byzantine peer: stored bound %+v", b)
+	case err := <-n3.Fatal():
+		t.Fatalf("stopped with only the low answers of a lagging and a Byzantine peer: %v", err)
 	case <-time.After(5 * time.Second):
 	}
 	tn.start(0)
 	select {
-	case err := <-started:
-		started <- err
-		must(t, err)
+	case <-n3.ConsensusStarted():
+	case err := <-n3.Fatal():
+		t.Fatal(err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("still waiting with every peer back")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/mempool"
 	"github.com/bafomet/bafomet/node/blocksync"
+	"github.com/bafomet/bafomet/node/statesync"
 	"github.com/bafomet/bafomet/ordering"
 	"github.com/bafomet/bafomet/p2p"
 	"github.com/bafomet/bafomet/rpc"
@@ -74,8 +75,15 @@ type Node struct {
 	metricsSrv *metricsServer
 	debugSrv   *metricsServer // profiler, only with debug.listen
 	syncer     *syncer
-	disk       *diskGuard     // nil when node.min_free_disk is 0
-	gate       *consensusGate // checks consensus frames before the driver sees them
+	disk       *diskGuard   // nil when node.min_free_disk is 0
+	snaps      *snapshotter // nil when node.snapshot_interval is 0
+	snapServer *statesync.Server
+	blockSrv   atomic.Pointer[blocksync.Server]
+	restorer   atomic.Pointer[statesync.Restorer] // set while state sync looks or restores
+	replaced   []*chain.Store                     // stores state sync replaced, closed at Close
+
+	stateSyncRestored, stateSyncFailed atomic.Uint64
+	gate                               *consensusGate // checks consensus frames before the driver sees them
 
 	consensusIn chan *ordering.Message
 	txWake      chan struct{} // a transaction entered the mempool
@@ -88,6 +96,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	fatal  chan error // the driver stopped on an error it cannot survive
+
+	consensusStarted chan struct{} // closed by startConsensus
 
 	closeOnce sync.Once
 	closeErr  error
@@ -115,6 +125,8 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		txWake:      make(chan struct{}, 1),
 		blockNotify: make(chan struct{}, 1),
 		fatal:       make(chan error, 1),
+
+		consensusStarted: make(chan struct{}),
 	}
 	if err := n.loadIdentity(opts.Apps); err != nil {
 		return nil, err
@@ -134,9 +146,15 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.disk = newDiskGuard(minFreeDisk(n.cfg.Node.MinFreeDisk, n.store().MinFreeBytes()),
 		[]string{n.cfg.DataPath(), n.cfg.WALPath()}, n.log.With("component", "disk"))
+	if n.snaps, err = newSnapshotter(n); err != nil {
+		return nil, err
+	}
+	if n.snaps != nil {
+		n.snapServer = statesync.NewServer(n.snaps.dir)
+	}
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
-	n.metrics.reg.MustRegister(n.syncer)
+	n.metrics.reg.MustRegister(n.syncer, stateSyncCollector{n: n})
 	if opts.SetMemoryLimit {
 		n.applyMemoryLimit()
 	}
@@ -208,6 +226,12 @@ func (n *Node) loadIdentity(registry chain.Apps) error {
 	return nil
 }
 
+// storeOptions are the options of the node's store.
+func (n *Node) storeOptions() chain.StoreOptions {
+	c := n.gen.Consensus
+	return chain.StoreOptions{MemTableBytes: chain.MemTableBytesFor(c.MaxBlockTxs, c.MaxBlockBytes), Logger: n.log.With("component", "badger")}
+}
+
 // openStore opens Badger, checks that the data directory belongs to this
 // chain, opens the consensus log, and writes the genesis state on first
 // start.
@@ -218,7 +242,10 @@ func (n *Node) openStore(registry chain.Apps) error {
 		n.log.Info("badger memtable sized for the genesis block limits", "memtable_bytes", memtable,
 			"max_block_txs", c.MaxBlockTxs, "max_block_bytes", c.MaxBlockBytes)
 	}
-	store, err := chain.OpenStore(n.cfg.DataPath(), chain.StoreOptions{MemTableBytes: memtable, Logger: n.log.With("component", "badger")})
+	if err := recoverStateSync(n.cfg.DataPath()); err != nil {
+		return fmt.Errorf("data directory %s: %w", n.cfg.DataPath(), err)
+	}
+	store, err := chain.OpenStore(n.cfg.DataPath(), n.storeOptions())
 	if err != nil {
 		return err
 	}
@@ -299,13 +326,10 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.gate = newConsensusGate(n.gateConfig())
-	syncSrv, err := blocksync.NewServer(n.store(), blocksync.ServerConfig{
-		MaxBytes: n.syncResponseMax(), CheckpointInterval: n.gen.Consensus.CheckpointInterval,
-	})
-	if err != nil {
+	if err := n.serveBlocks(); err != nil {
 		return err
 	}
-	n.host.SetRequestHandler(syncSrv.Handle)
+	n.host.SetRequestHandler(n.handleSyncRequest)
 	if err := n.host.Start(ctx); err != nil {
 		return fmt.Errorf("start p2p: %w", err)
 	}
@@ -335,17 +359,39 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	n.goRun(func() {
+		if err := n.startConsensus(ctx); err != nil && ctx.Err() == nil {
+			n.fatal <- err
+		}
+	})
+	if n.disk != nil {
+		n.goRun(func() { n.disk.run(ctx) })
+	}
+	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", n.RPCURL(),
+		"validator", n.self, "validators", n.vals.Size())
+	return nil
+}
+
+// startConsensus runs on its own goroutine once the servers are up:
+// state sync when the node should restore a snapshot, then the ordering
+// core (which may wait for peers after a loss of records), the driver and
+// the goroutines around it. An error stops the node (Fatal).
+func (n *Node) startConsensus(ctx context.Context) error {
+	if err := n.stateSync(ctx); err != nil {
+		return fmt.Errorf("state sync: %w", err)
+	}
 	core, err := n.newCore(ctx)
 	if err != nil {
-		n.stopServers()
 		return err
 	}
 	soft := core.SoftState()
 	n.soft.Store(&soft)
 	drv, ex, err := n.newDriver(core)
 	if err != nil {
-		n.stopServers()
 		return err
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	for range n.verifyWorkers() {
 		n.goRun(func() { n.checkConsensus(ctx) })
@@ -357,13 +403,18 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun(func() { n.drive(ctx, drv, ex) })
 	n.goRun(func() { n.syncer.run(ctx) })
 	n.goRun(func() { n.collectGarbage(ctx) })
-	if n.disk != nil {
-		n.goRun(func() { n.disk.run(ctx) })
+	if n.snaps != nil {
+		n.goRun(func() { n.snaps.run(ctx) })
 	}
-	n.log.Info("node started", "height", n.height.Load(), "p2p", n.host.Addrs(), "rpc", n.RPCURL(),
-		"validator", n.self, "validators", n.vals.Size())
+	close(n.consensusStarted)
+	n.log.Info("consensus started", "height", n.height.Load())
 	return nil
 }
+
+// ConsensusStarted is closed once the node runs consensus: after state
+// sync, if any, and after the start-up guard of a validator that lost its
+// records.
+func (n *Node) ConsensusStarted() <-chan struct{} { return n.consensusStarted }
 
 // store returns the node's store.
 func (n *Node) store() *chain.Store { return n.storeRef.Load() }
@@ -443,6 +494,13 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		errs = append(errs, n.wal.Close(), n.store().Close())
+		for _, st := range n.replaced {
+			st.Close() // its files are the old data directory's, removed next
+		}
+		if len(n.replaced) > 0 {
+			_, _, old := stagingPaths(n.cfg.DataPath())
+			errs = append(errs, os.RemoveAll(old))
+		}
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped", "height", n.height.Load())
 	})

@@ -174,6 +174,9 @@ func TestValidatorThatLostRecordsDoesNotVote(t *testing.T) {
 				for i := range tn.nodes {
 					tn.start(i)
 				}
+				for _, n := range tn.nodes { // each has run, and may have signed
+					waitConsensus(t, n, 20*time.Second)
+				}
 				var nonce uint64
 				if !genesisLoss {
 					tn.send(0, nonce, "before=loss")
@@ -183,8 +186,8 @@ func TestValidatorThatLostRecordsDoesNotVote(t *testing.T) {
 				tn.stop(3)
 				must(t, os.RemoveAll(filepath.Join(tn.homes[3], lost)))
 				tip := tn.nodes[0].Height()
-				tn.start(3)                        // it waits for its peers' answers…
-				tn.waitHeight(tip, 20*time.Second) // …and catches up by sync
+				waitConsensus(t, tn.start(3), 20*time.Second) // it waits for its peers' answers…
+				tn.waitHeight(tip, 20*time.Second)            // …and catches up by sync
 				tn.stop(2)
 				tn.send(0, nonce, "after=loss")
 				nonce++

@@ -101,7 +101,7 @@ type NodeStatus struct {
 	PeerID      string        // libp2p peer ID
 	View        uint64        // current PBFT view
 	Primary     chain.Address // primary of View
-	Syncing     bool          // catching up by block sync
+	Syncing     bool          // catching up by state or block sync
 	Sync        *SyncProgress // set while Syncing
 	Peers       int           // connected validator peers
 }

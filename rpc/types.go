@@ -179,11 +179,27 @@ type Status struct {
 	Sync *SyncProgress `json:"sync"`
 }
 
-// SyncProgress is the progress of a running block sync.
+// SyncProgress is the progress of a running block sync, or of the state
+// sync (snapshot restore) that precedes it.
 type SyncProgress struct {
+	Mode         string  `json:"mode"`         // "block" or "state"
 	Current      uint64  `json:"current"`      // latest height executed
-	Target       uint64  `json:"target"`       // height the sync is heading for
-	BlocksPerSec float64 `json:"blocksPerSec"` // recent rate
+	Target       uint64  `json:"target"`       // height the sync is heading for (state: the snapshot's)
+	BlocksPerSec float64 `json:"blocksPerSec"` // recent rate (block sync)
+	// State is the snapshot restore's progress in mode "state", else null.
+	State *StateSyncProgress `json:"state"`
+}
+
+// StateSyncProgress is the progress of a snapshot restore.
+type StateSyncProgress struct {
+	SnapshotHeight uint64  `json:"snapshotHeight"`
+	ChunksDone     int     `json:"chunksDone"`
+	Chunks         int     `json:"chunks"`
+	Bytes          uint64  `json:"bytes"`      // chunk bytes restored
+	TotalBytes     uint64  `json:"totalBytes"` // of all chunks
+	BytesPerSec    float64 `json:"bytesPerSec"`
+	EtaSeconds     float64 `json:"etaSeconds"`
+	Faults         uint64  `json:"faults"` // bad or missing answers from peers
 }
 
 // Validator is one entry of chain_validators.
