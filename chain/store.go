@@ -303,6 +303,11 @@ func (s *Store) latestBlockFileEnd(blocks *blockfile.File) (blockfile.Position, 
 	if err != nil || h == 0 {
 		return blockfile.Position{}, nil
 	}
+	// A store whose state was imported (FinishStateImport) holds no block
+	// at its height, and none at all until it commits the next one.
+	if v, err := s.get(keyEarliest); err == nil && len(v) == 8 && binary.BigEndian.Uint64(v) > h {
+		return blockfile.Position{}, nil
+	}
 	v, err := s.get(heightKey(prefixReceipts, h))
 	if err != nil {
 		return blockfile.Position{}, fmt.Errorf("receipts of latest height %d: %w", h, err)
