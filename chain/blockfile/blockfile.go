@@ -20,6 +20,10 @@
 // Each entry is a frame: payload length (4 bytes), CRC-32C of the payload
 // (4 bytes), payload. Read checks both, so a damaged entry is ErrCorrupt,
 // never wrong data.
+//
+// A node that prunes old blocks drops whole segments below the oldest
+// entry it keeps (DropBefore), oldest first, so the segments on disk are
+// always a run first, first+1, …, newest without a gap.
 package blockfile
 
 import (
@@ -129,7 +133,8 @@ type Options struct {
 // appended to, is kept open; a read from an older one opens it for that
 // read, so a node that has run for months holds one descriptor here, not
 // one per segment. Read and Size are safe from any goroutine, concurrently
-// with Append; Append, Cut and Fail are serialised.
+// with Append; Append, Cut and Fail are serialised, and so are DropBefore
+// calls.
 type File struct {
 	dir string
 	opt Options
@@ -143,16 +148,22 @@ type File struct {
 	err      error // sticky: what reached the disk is unknown
 
 	mu          sync.RWMutex
-	sealed      []int64  // sealed[i] is the size of full segment i+1
+	first       uint32   // the oldest segment held (1 until DropBefore drops one)
+	sealed      []int64  // sealed[i] is the size of full segment first+i
 	sealedBytes int64    // the sum of sealed
-	active      *os.File // segment len(sealed)+1, appended to
+	active      *os.File // segment first+len(sealed), appended to
 	size        int64    // bytes in the active segment
 	closed      bool
+
+	// dropMu serialises DropBefore, which removes files without holding
+	// appendMu so that appends never wait for an unlink.
+	dropMu sync.Mutex
 }
 
 // Open opens the block files in dir, creating the directory and a first
-// segment when there are none. The segments must be numbered 1, 2, … with
-// none missing. Open reads no entry: the caller calls Cut with the end of
+// segment when there are none. The segments must be numbered consecutively
+// from the oldest held (1 unless older ones were dropped), with none
+// missing between. Open reads no entry: the caller calls Cut with the end of
 // the last entry it knows before it appends.
 func Open(dir string, opt Options) (*File, error) {
 	if opt.SegmentBytes <= 0 {
@@ -165,10 +176,13 @@ func Open(dir string, opt Options) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open block file: %w", err)
 	}
-	f := &File{dir: dir, opt: opt}
+	f := &File{dir: dir, opt: opt, first: 1}
 	for i, index := range idx {
-		if index != uint64(i+1) {
-			return nil, fmt.Errorf("%w: segment %d missing in %s", ErrMissing, i+1, dir)
+		if index > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: segment number %d in %s", ErrCorrupt, index, dir)
+		}
+		if index != idx[0]+uint64(i) {
+			return nil, fmt.Errorf("%w: segment %d missing in %s", ErrMissing, idx[0]+uint64(i), dir)
 		}
 	}
 	if len(idx) == 0 {
@@ -177,6 +191,7 @@ func Open(dir string, opt Options) (*File, error) {
 		}
 		return f, nil
 	}
+	f.first = uint32(idx[0])
 	for _, index := range idx[:len(idx)-1] {
 		st, err := os.Stat(f.path(index))
 		if err != nil {
@@ -222,19 +237,24 @@ func (f *File) createSegment(index uint64) (*os.File, error) {
 	return seg, nil
 }
 
-// segmentSize returns the size of segment index (1 ≤ index ≤ the active
-// one); the caller holds appendMu or mu.
+// segmentSize returns the size of segment index (first ≤ index ≤ the
+// active one); the caller holds appendMu or mu.
 func (f *File) segmentSize(index uint32) int64 {
-	if int(index) <= len(f.sealed) {
-		return f.sealed[index-1]
+	if i := index - f.first; int(i) < len(f.sealed) {
+		return f.sealed[i]
 	}
 	return f.size
 }
 
+// activeIndex returns the number of the segment appended to; the caller
+// holds appendMu or mu.
+func (f *File) activeIndex() uint32 { return f.first + uint32(len(f.sealed)) }
+
 // Cut removes everything after end: later segments are deleted and end's
 // segment is truncated to end.Offset, durably, and becomes the one
-// appended to. The zero Position empties the files. It returns ErrMissing
-// when the files end before end.
+// appended to. The zero Position empties the files (down to the oldest
+// segment held). It returns ErrMissing when the files end before end, or
+// when end is in a segment DropBefore dropped.
 func (f *File) Cut(end Position) error {
 	f.appendMu.Lock()
 	defer f.appendMu.Unlock()
@@ -242,11 +262,11 @@ func (f *File) Cut(end Position) error {
 		return ErrClosed
 	}
 	if end.Segment == 0 {
-		end = Position{Segment: 1}
+		end = Position{Segment: f.first}
 	}
-	activeIndex := uint32(len(f.sealed) + 1)
-	if end.Segment > activeIndex {
-		return fmt.Errorf("%w: the store names segment %d, %s holds %d", ErrMissing, end.Segment, f.dir, activeIndex)
+	activeIndex := f.activeIndex()
+	if end.Segment > activeIndex || end.Segment < f.first {
+		return fmt.Errorf("%w: the store names segment %d, %s holds %d to %d", ErrMissing, end.Segment, f.dir, f.first, activeIndex)
 	}
 	size := f.segmentSize(end.Segment)
 	if uint64(size) < end.Offset {
@@ -270,7 +290,7 @@ func (f *File) Cut(end Position) error {
 	f.mu.Lock()
 	old := f.active
 	f.active, f.size = seg, int64(end.Offset)
-	f.sealed = f.sealed[:end.Segment-1]
+	f.sealed = f.sealed[:end.Segment-f.first]
 	f.sealedBytes = 0
 	for _, n := range f.sealed {
 		f.sealedBytes += n
@@ -330,7 +350,7 @@ func (f *File) Append(payloads [][]byte) ([]Location, error) {
 			return nil, err
 		}
 	}
-	segment := uint32(len(f.sealed) + 1)
+	segment := f.activeIndex()
 	locs := make([]Location, len(payloads))
 	buf := f.buf[:0]
 	for i, p := range payloads {
@@ -361,7 +381,7 @@ func (f *File) Append(payloads [][]byte) ([]Location, error) {
 // roll seals the active segment (synced by the Append that wrote it last)
 // and continues in a new one.
 func (f *File) roll() error {
-	seg, err := f.createSegment(uint64(len(f.sealed) + 2))
+	seg, err := f.createSegment(uint64(f.activeIndex()) + 1)
 	if err != nil {
 		return err
 	}
@@ -397,10 +417,10 @@ func (f *File) Read(l Location) ([]byte, error) {
 		f.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	activeIndex := uint32(len(f.sealed) + 1)
-	if l.Segment == 0 || l.Segment > activeIndex {
+	activeIndex := f.activeIndex()
+	if l.Segment < f.first || l.Segment > activeIndex {
 		f.mu.RUnlock()
-		return nil, fmt.Errorf("%w: segment %d of %d", ErrMissing, l.Segment, activeIndex)
+		return nil, fmt.Errorf("%w: segment %d, the files hold %d to %d", ErrMissing, l.Segment, f.first, activeIndex)
 	}
 	if l.Segment == activeIndex {
 		// Under the lock: a roll or Cut that closes the active segment
@@ -453,6 +473,54 @@ func readAt(seg *os.File, b []byte, off uint64) error {
 		return fmt.Errorf("read block file: %w", err)
 	}
 	return nil
+}
+
+// DropBefore deletes every segment older than p's, except the one
+// appended to: the caller needs no entry before p any more (a node that
+// prunes old blocks passes the start of the oldest entry it keeps). It
+// returns how many segments it deleted. Segments go oldest first, so a
+// crash midway leaves a run without a gap, which Open accepts; the next
+// call deletes the rest. Appends and reads go on meanwhile: the files are
+// removed after the File stops naming them, and a read that opened one
+// before still reads it.
+func (f *File) DropBefore(p Position) (int, error) {
+	f.dropMu.Lock()
+	defer f.dropMu.Unlock()
+	f.appendMu.Lock()
+	if f.closed {
+		f.appendMu.Unlock()
+		return 0, ErrClosed
+	}
+	from, upTo := f.first, min(p.Segment, f.activeIndex())
+	if upTo <= from {
+		f.appendMu.Unlock()
+		return 0, nil
+	}
+	n := upTo - from
+	f.mu.Lock()
+	for _, size := range f.sealed[:n] {
+		f.sealedBytes -= size
+	}
+	f.sealed = append([]int64(nil), f.sealed[n:]...)
+	f.first = upTo
+	f.mu.Unlock()
+	f.appendMu.Unlock()
+	for index := from; index < upTo; index++ {
+		if err := os.Remove(f.path(uint64(index))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return int(index - from), fmt.Errorf("drop block file segment: %w", err)
+		}
+	}
+	if err := fsync.SyncDir(f.dir); err != nil {
+		return int(n), fmt.Errorf("drop block file segments: %w", err)
+	}
+	return int(n), nil
+}
+
+// Segments returns the oldest segment held and the one appended to.
+func (f *File) Segments() (first, active uint32) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.first, f.activeIndex()
 }
 
 // Size returns the bytes the segments hold.

@@ -391,3 +391,96 @@ func TestReadWhileAppending(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDropBefore: DropBefore deletes whole segments older than the
+// position's, never the position's own nor the one appended to; entries
+// at and after the position still read, appends go on, the files reopen
+// from the oldest segment left, and a Cut never reaches below it.
+func TestDropBefore(t *testing.T) {
+	dir := t.TempDir()
+	f := openFile(t, dir, 1000)
+	locs, ps := appendBatches(t, f, 8)
+	all := segments(t, dir)
+	if len(all) < 4 {
+		t.Fatalf("%d segments, want at least 4", len(all))
+	}
+	// The first entry of the third segment: segments 1 and 2 go.
+	keep := 0
+	for locs[keep].Segment < 3 {
+		keep++
+	}
+	if n, err := f.DropBefore(locs[keep].Start()); err != nil || n != 2 {
+		t.Fatalf("DropBefore = %d, %v; want 2 segments dropped", n, err)
+	}
+	if got := segments(t, dir); got[0] != 3 || len(got) != len(all)-2 {
+		t.Fatalf("segments after the drop %v, want 3..%d", got, all[len(all)-1])
+	}
+	checkSize(t, f, dir)
+	checkRead(t, f, locs[keep:], ps[keep:])
+	for _, loc := range locs[:keep] {
+		if _, err := f.Read(loc); !errors.Is(err, ErrMissing) {
+			t.Fatalf("read of dropped entry %+v: %v", loc, err)
+		}
+	}
+	if first, _ := f.Segments(); first != 3 {
+		t.Fatalf("Segments() first = %d, want 3", first)
+	}
+	// Dropping again below the oldest segment does nothing.
+	if n, err := f.DropBefore(locs[0].Start()); err != nil || n != 0 {
+		t.Fatalf("second DropBefore = %d, %v", n, err)
+	}
+	// A position past every segment keeps the one appended to.
+	last := locs[len(locs)-1]
+	if _, err := f.DropBefore(Position{Segment: last.Segment + 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := segments(t, dir); len(got) != 1 || got[0] != uint64(last.Segment) {
+		t.Fatalf("segments after dropping all but the newest: %v, want [%d]", got, last.Segment)
+	}
+	var tail []Location
+	var tailPs [][]byte
+	for i, loc := range locs {
+		if loc.Segment == last.Segment {
+			tail, tailPs = append(tail, loc), append(tailPs, ps[i])
+		}
+	}
+	checkRead(t, f, tail, tailPs)
+	more := payloads(200, 3)
+	moreLocs := mustAppend(t, f, more)
+	checkRead(t, f, moreLocs, more)
+	checkSize(t, f, dir)
+	if err := f.Cut(Position{Segment: last.Segment - 1}); !errors.Is(err, ErrMissing) {
+		t.Fatalf("cut into a dropped segment: %v", err)
+	}
+	f.Close()
+
+	g := openFile(t, dir, 1000)
+	checkRead(t, g, append(tail, moreLocs...), append(tailPs, more...))
+	checkSize(t, g, dir)
+	if err := g.Cut(moreLocs[0].Start()); err != nil {
+		t.Fatal(err)
+	}
+	checkRead(t, g, tail, tailPs)
+}
+
+// TestOpenAfterPartialDrop: a crash in the middle of DropBefore leaves the
+// newer segments without a gap, and Open takes them from the oldest left.
+func TestOpenAfterPartialDrop(t *testing.T) {
+	dir := t.TempDir()
+	f := openFile(t, dir, 1000)
+	locs, ps := appendBatches(t, f, 8)
+	f.Close()
+	if err := os.Remove(filepath.Join(dir, fsync.SegmentName(1, segmentSuffix))); err != nil {
+		t.Fatal(err)
+	}
+	g := openFile(t, dir, 1000)
+	keep := 0
+	for locs[keep].Segment < 2 {
+		keep++
+	}
+	checkRead(t, g, locs[keep:], ps[keep:])
+	if first, _ := g.Segments(); first != 2 {
+		t.Fatalf("first segment after reopen %d, want 2", first)
+	}
+	checkSize(t, g, dir)
+}
