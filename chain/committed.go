@@ -26,6 +26,9 @@ const DefaultNonceCacheEntries = 100_000
 type committedCache struct {
 	height      atomic.Uint64
 	initialized atomic.Bool
+	// earliest is m/earliest (0 until read: the store holds from 1). Only
+	// a prune commit, holding the store's write lock, changes it.
+	earliest atomic.Uint64
 
 	mu     sync.RWMutex
 	gen    uint64 // commits noted so far
@@ -89,9 +92,15 @@ func (c *committedCache) len() int {
 	return len(c.nonces)
 }
 
-// loadHeight reads the committed height from Badger once, at open.
+// loadHeight reads the committed and the earliest height from Badger once,
+// at open.
 func (c *committedCache) loadHeight(db *badger.DB) error {
 	return db.View(func(txn *badger.Txn) error {
+		e, err := readEarliest(txn)
+		if err != nil {
+			return fmt.Errorf("read earliest height: %w", err)
+		}
+		c.earliest.Store(e)
 		h, err := readHeight(txn)
 		if errors.Is(err, ErrNotInitialized) {
 			return nil

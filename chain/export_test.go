@@ -93,3 +93,31 @@ func StateHashes(s *Store) (recomputed, stored Hash, err error) {
 	})
 	return sum.AppHash(), stored, err
 }
+
+// SetPruneHook installs a hook that runs at each stage of a prune batch
+// ("planned": before the Badger transaction; "committed": after it, before
+// block-file segments are deleted); an error stops the prune there as a
+// crash would.
+func (s *Store) SetPruneHook(fn func(stage string) error) { s.pruneHook = fn }
+
+// PrunedKeys returns the keys under prefix (one of "b/", "r/", "c/", "a/",
+// "k/", "h/", "t/") the store holds.
+func PrunedKeys(s *Store, prefix string) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// BlockSegments returns the block file's oldest and newest segment.
+func BlockSegments(s *Store) (first, active uint32) { return s.blocks.Segments() }
+
+// SetPruneBatch bounds one prune transaction to heights heights and keys
+// keys.
+func (s *Store) SetPruneBatch(heights, keys int) { s.pruneHeights, s.pruneKeys = heights, keys }

@@ -194,6 +194,7 @@ func (s *Store) FinishStateImport(h StateImportHead) error {
 	if err != nil {
 		return fmt.Errorf("finish state import at %d: %w", h.Height, err)
 	}
+	s.committed.earliest.Store(h.Height + 1)
 	s.committed.commit(h.Height, nil)
 	return nil
 }
@@ -237,5 +238,6 @@ func (s *Store) CopyMeta(src *Store) error {
 }
 
 // keyEarliest holds the lowest height whose block the store holds, 8 bytes
-// big-endian; absent means 1 (a store that grew from genesis).
+// big-endian; absent means 1 (a store that grew from genesis). Prune
+// raises it in the transaction that deletes the heights below it.
 var keyEarliest = []byte("m/earliest")

@@ -22,6 +22,9 @@ import (
 //
 //	m/height            latest committed height, 8 bytes big-endian (absent before genesis)
 //	m/lthash            the LtHash accumulator of the state (LtHashBytes)
+//	m/earliest          lowest height whose block the store holds, 8 bytes
+//	                    big-endian; absent means 1 (never pruned). Prune
+//	                    raises it in the transaction that deletes below it
 //	u/<name>            metadata (genesis hash, chain id, …)
 //	b/<height>          where the block (canonical RLP) is in the block file
 //	c/<height>          commit certificate, RLP
@@ -38,6 +41,10 @@ import (
 //	                    moved to package wal: height (8 bytes) ‖ record; read
 //	                    once to import them, then deleted
 //	k/<height>          stable checkpoint proof
+//
+// Heights below m/earliest have no b/, r/, c/, a/ or k/ key (but the
+// latest checkpoint's), and their blocks' h/ and t/ keys are gone (see
+// Prune).
 //
 // <height> and <seq> are 8 bytes big-endian, so iteration is in order.
 // The state is exactly the s/ and n/ keys; the LtHash covers both.
@@ -164,7 +171,10 @@ type StoreOptions struct {
 	// filesystem: below it, it commits nothing (ErrDiskFull). Zero means
 	// MinFreeBytesFor(MemTableBytes); negative turns the check off.
 	MinFreeBytes int64
-	Logger       *slog.Logger
+	// BlockSegmentBytes is the block file's segment size
+	// (blockfile.DefaultSegmentBytes); tests make it small.
+	BlockSegmentBytes int64
+	Logger            *slog.Logger
 }
 
 // MinFreeBytesFor returns the free space a store with memtables of
@@ -221,7 +231,14 @@ type Store struct {
 	writeMu sync.Mutex // serialises genesis and block commits
 	badger  storeDir   // syncs the entries of files Badger creates
 
-	committed *committedCache // height and nonces as of the latest commit
+	committed *committedCache // height, earliest height and nonces as of the latest commit
+
+	// pruneHook, when set by tests, runs at each named stage of a prune
+	// batch; an error stops the prune there as a crash would.
+	pruneHook func(stage string) error
+	// pruneHeights and pruneKeys bound one prune transaction
+	// (PruneBatchHeights, PruneBatchKeys; tests make them small).
+	pruneHeights, pruneKeys int
 }
 
 // OpenStore opens (creating if needed) the Badger database in dir with
@@ -257,7 +274,10 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries)}
+	s := &Store{
+		db: db, dir: dir, opt: opt, log: opt.Logger, committed: newCommittedCache(opt.NonceCacheEntries),
+		pruneHeights: PruneBatchHeights, pruneKeys: PruneBatchKeys,
+	}
 	s.badger.path = dir
 	if err := s.badger.sync(); err != nil { // the files badger.Open created
 		db.Close()
@@ -271,6 +291,10 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	if err := s.checkEarliestBlock(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	return s, nil
 }
 
@@ -278,7 +302,7 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 // latest height's receipts, the last entry a commit writes: what lies past
 // it was appended by a commit that never reached Badger.
 func (s *Store) openBlocks() error {
-	blocks, err := blockfile.Open(filepath.Join(s.dir, blocksDir), blockfile.Options{})
+	blocks, err := blockfile.Open(filepath.Join(s.dir, blocksDir), blockfile.Options{SegmentBytes: s.opt.BlockSegmentBytes})
 	if err != nil {
 		return err
 	}
@@ -456,16 +480,19 @@ func (s *Store) Initialized() (bool, error) {
 	return err == nil, err
 }
 
-// Block returns the block at height, or ErrNotFound.
+// Block returns the block at height, ErrNotFound, or ErrPruned below the
+// earliest height held.
 func (s *Store) Block(height uint64) (*Block, error) {
 	var b Block
 	if err := s.getBlockFileRLP(heightKey(prefixBlock, height), &b); err != nil {
-		return nil, fmt.Errorf("block %d: %w", height, err)
+		return nil, fmt.Errorf("block %d: %w", height, s.readErr(height, err))
 	}
 	return &b, nil
 }
 
-// BlockByHash returns the block with hash h, or ErrNotFound.
+// BlockByHash returns the block with hash h, or ErrNotFound. A pruned
+// block's hash is no longer indexed, so it is ErrNotFound too; ErrPruned
+// only when the block went between the index lookup and the read.
 func (s *Store) BlockByHash(h Hash) (*Block, error) {
 	v, err := s.get(prefixed(prefixBlockHash, h[:]))
 	if err != nil {
@@ -474,20 +501,22 @@ func (s *Store) BlockByHash(h Hash) (*Block, error) {
 	return s.Block(binary.BigEndian.Uint64(v))
 }
 
-// Certificate returns the commit certificate of the block at height.
+// Certificate returns the commit certificate of the block at height
+// (ErrPruned below the earliest height held).
 func (s *Store) Certificate(height uint64) (*Certificate, error) {
 	var c Certificate
 	if err := s.getRLP(heightKey(prefixCert, height), &c); err != nil {
-		return nil, fmt.Errorf("certificate %d: %w", height, err)
+		return nil, fmt.Errorf("certificate %d: %w", height, s.readErr(height, err))
 	}
 	return &c, nil
 }
 
-// Receipts returns the receipts of the block at height, in block order.
+// Receipts returns the receipts of the block at height, in block order
+// (ErrPruned below the earliest height held).
 func (s *Store) Receipts(height uint64) ([]Receipt, error) {
 	var rs []Receipt
 	if err := s.getBlockFileRLP(heightKey(prefixReceipts, height), &rs); err != nil {
-		return nil, fmt.Errorf("receipts %d: %w", height, err)
+		return nil, fmt.Errorf("receipts %d: %w", height, s.readErr(height, err))
 	}
 	return rs, nil
 }
@@ -526,10 +555,16 @@ type storedTx struct {
 
 // Tx returns the record of the transaction with hash h, or ErrNotFound.
 // When a transaction was included more than once (a replay rejected with
-// CodeBadNonce), the record is the one of its real execution.
+// CodeBadNonce), the record is the one of its real execution. Pruning
+// deletes the records of the heights it prunes, so a pruned transaction is
+// ErrNotFound (the store cannot tell it from one never seen); ErrPruned
+// only when its height went between the index lookup and the read.
 func (s *Store) Tx(h Hash) (*TxRecord, error) {
 	var st storedTx
 	if err := s.getRLP(prefixed(prefixTx, h[:]), &st); err != nil {
+		return nil, fmt.Errorf("tx %s: %w", h, err)
+	}
+	if err := s.prunedBelow(st.Height); err != nil {
 		return nil, fmt.Errorf("tx %s: %w", h, err)
 	}
 	r := &TxRecord{Height: st.Height, Index: st.Index}
@@ -540,6 +575,9 @@ func (s *Store) Tx(h Hash) (*TxRecord, error) {
 	// The index names the block, so a missing block is damage, never
 	// ErrNotFound (which callers read as "not committed").
 	receipts, err := s.Receipts(st.Height)
+	if errors.Is(err, ErrPruned) {
+		return nil, fmt.Errorf("tx %s: %w", h, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tx %s is indexed at height %d but its receipts do not read: %s", h, st.Height, err)
 	}
@@ -551,11 +589,12 @@ func (s *Store) Tx(h Hash) (*TxRecord, error) {
 }
 
 // AppHashAt returns the appHash after height (0 is the genesis state). The
-// store keeps it for every height.
+// store keeps it for every height from the earliest it holds (ErrPruned
+// below).
 func (s *Store) AppHashAt(height uint64) (Hash, error) {
 	v, err := s.get(heightKey(prefixAppHash, height))
 	if err != nil {
-		return Hash{}, fmt.Errorf("apphash %d: %w", height, err)
+		return Hash{}, fmt.Errorf("apphash %d: %w", height, s.readErr(height, err))
 	}
 	return common.BytesToHash(v), nil
 }
