@@ -27,6 +27,17 @@
 // A node that does not know how far behind it is asks its peers with
 // Probe: a peer's height counts only with a certificate that verifies.
 //
+// A server whose store holds blocks only from some height up (it pruned
+// older ones, node.retain_blocks, or started from a snapshot) says so in
+// every response (Response.Earliest, a trailing optional field, absent
+// when it holds everything, so such a server answers byte for byte as
+// before) and answers a range that starts below it with ErrPruned, whose
+// text names its earliest height. That is an honest answer, not a fault:
+// the fetcher reads it (PrunedEarliest; over p2p only the text arrives),
+// asks other peers for that range, and keeps asking the pruned peer for
+// ranges it holds. When no peer holds the next range the fetcher waits,
+// logging that the node needs state sync; it faults no one.
+//
 // Usage in the node:
 //
 //	srv, _ := blocksync.NewServer(store, blocksync.ServerConfig{})

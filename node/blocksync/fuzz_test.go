@@ -48,10 +48,13 @@ func FuzzDecodeResponse(f *testing.F) {
 	for _, r := range []*Response{
 		{Version: ProtocolVersion, Blocks: []CertifiedBlock{}, Checkpoints: [][]byte{}},
 		{Version: ProtocolVersion, Height: 7, Latest: &chain.Certificate{Height: 7}, Blocks: []CertifiedBlock{}, Checkpoints: [][]byte{{0xc0}}},
+		{Version: ProtocolVersion, Height: 9, Blocks: []CertifiedBlock{}, Checkpoints: [][]byte{}, Earliest: 5},
 	} {
 		f.Add(encodeSeed(f, r))
 	}
 	f.Add([]byte{0xc5, 0x01, 0x01, 0xc0, 0xc0, 0xc0})
+	f.Add([]byte{0xc6, 0x01, 0x01, 0xc0, 0xc0, 0xc0, 0x80}) // earliest present but 0
+	f.Add([]byte{0xc7, 0x01, 0x01, 0xc0, 0xc0, 0xc0, 0x05, 0x05})
 	f.Add([]byte{0xc0})
 	v := NewVerifier(testChainID, fuzzValidators(f), 0)
 	f.Fuzz(func(t *testing.T, in []byte) {

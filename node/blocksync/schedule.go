@@ -19,6 +19,9 @@ type syncPeer struct {
 	busy   int       // requests outstanding
 	until  time.Time // left out until then (cool-down or behind)
 	height uint64    // the latest height it claimed
+	// earliest is the lowest height it holds, as far as this sync knows
+	// (0: from 1). It is never asked for a range starting below it.
+	earliest uint64
 }
 
 // request is one range asked of one peer.
@@ -106,7 +109,7 @@ func (s *scheduler) assign(now time.Time) (request, bool) {
 	if !ok || !s.bytesAllow(sp) {
 		return request{}, false
 	}
-	p := s.pickPeer(now)
+	p := s.pickPeer(now, sp)
 	if p == nil {
 		return request{}, false
 	}
@@ -149,12 +152,13 @@ func (s *scheduler) bytesAllow(sp span) bool {
 	return true
 }
 
-// pickPeer returns the least busy available peer, rotating among equals.
-func (s *scheduler) pickPeer(now time.Time) *syncPeer {
+// pickPeer returns the least busy available peer that holds sp's first
+// height, rotating among equals.
+func (s *scheduler) pickPeer(now time.Time, sp span) *syncPeer {
 	var best *syncPeer
 	for i := range s.peers {
 		p := s.peers[(s.rr+i)%len(s.peers)]
-		if now.Before(p.until) || p.busy >= s.lim.MaxPerPeer {
+		if now.Before(p.until) || p.busy >= s.lim.MaxPerPeer || p.earliest > sp.from {
 			continue
 		}
 		if best == nil || p.busy < best.busy {
@@ -215,6 +219,23 @@ func (s *scheduler) leaveOut(peer int, until time.Time) {
 
 // noteHeight records the height a peer claimed.
 func (s *scheduler) noteHeight(peer int, h uint64) { s.peer(peer).height = h }
+
+// noteEarliest records that a peer holds no block below earliest: it
+// pruned them. Its earliest height only rises during a sync.
+func (s *scheduler) noteEarliest(peer int, earliest uint64) {
+	p := s.peer(peer)
+	p.earliest = max(p.earliest, earliest)
+}
+
+// anyHolds reports whether some peer may still hold height h.
+func (s *scheduler) anyHolds(h uint64) bool {
+	for _, p := range s.peers {
+		if p.earliest <= h {
+			return true
+		}
+	}
+	return false
+}
 
 // requeue puts sp back to be fetched again, keeping the queue sorted.
 func (s *scheduler) requeue(sp span) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/rlp"
 
@@ -22,9 +24,9 @@ const (
 
 // responseOverheadBytes covers everything in an encoded blocks response
 // besides the blocks and checkpoints themselves: the outer list header,
-// version, height, an empty Latest and the two list headers, each at most
-// nine bytes.
-const responseOverheadBytes = 5 * 9
+// version, height, an empty Latest, the two list headers and Earliest,
+// each at most nine bytes.
+const responseOverheadBytes = 6 * 9
 
 // Source is the read-only view of the chain the server answers from.
 // *chain.Store implements it. Every method must be safe to call
@@ -40,6 +42,62 @@ type Source interface {
 	// Checkpoint returns the stored stable checkpoint proof at height
 	// (RLP of ordering.CheckpointProof).
 	Checkpoint(height uint64) ([]byte, error)
+}
+
+// PrunedSource is a Source that may hold blocks only from some height
+// up (*chain.Store does): it prunes old blocks, or started from a
+// snapshot. Reads below that height fail with chain.ErrPruned.
+type PrunedSource interface {
+	// EarliestHeight returns the lowest height whose block it holds.
+	EarliestHeight() (uint64, error)
+}
+
+// ErrPruned is the server's answer to a request for blocks from below the
+// earliest height it holds; its text (which reaches the requester as the
+// p2p error message) ends "the earliest block this node holds is H".
+// Fetchers read it with PrunedEarliest and ask another peer, without a
+// cool-down: the server is honest, it just no longer has those blocks.
+var ErrPruned = errors.New("blocksync: pruned")
+
+// prunedText precedes the earliest height in an ErrPruned answer.
+const prunedText = "the earliest block this node holds is "
+
+func prunedErr(earliest, from uint64) error {
+	return fmt.Errorf("%w: %s%d (asked from %d)", ErrPruned, prunedText, earliest, from)
+}
+
+// PrunedEarliest reports whether err is (or carries the text of) a
+// server's ErrPruned answer, and the earliest height it names (0 when the
+// text does not parse).
+func PrunedEarliest(err error) (uint64, bool) {
+	if err == nil {
+		return 0, false
+	}
+	msg := err.Error()
+	i := strings.Index(msg, ErrPruned.Error()+": "+prunedText)
+	if i < 0 {
+		return 0, false
+	}
+	rest := msg[i+len(ErrPruned.Error())+2+len(prunedText):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	h, perr := strconv.ParseUint(rest[:j], 10, 64)
+	if perr != nil {
+		return 0, true
+	}
+	return h, true
+}
+
+// earliest returns the lowest height src holds (1 unless it prunes).
+func earliest(src Source) (uint64, error) {
+	ps, ok := src.(PrunedSource)
+	if !ok {
+		return 1, nil
+	}
+	e, err := ps.EarliestHeight()
+	return max(e, 1), err
 }
 
 // ServerConfig bounds what the server sends. Zero fields take defaults.
@@ -100,13 +158,22 @@ func (s *Server) Handle(ctx context.Context, from int, req []byte) ([]byte, erro
 	if err != nil {
 		return nil, fmt.Errorf("blocksync: read height: %w", err)
 	}
+	low, err := earliest(s.src)
+	if err != nil {
+		return nil, fmt.Errorf("blocksync: read earliest height: %w", err)
+	}
 	out := responseOut{Version: ProtocolVersion, Height: height, Blocks: []rlp.RawValue{}, Checkpoints: [][]byte{}}
+	if low > 1 {
+		out.Earliest = low
+	}
 	if r.Kind == KindStatus {
 		if height > 0 {
 			if out.Latest, err = s.src.Certificate(height); err != nil {
 				return nil, fmt.Errorf("blocksync: status: %w", err)
 			}
 		}
+	} else if r.From < low && r.From <= height {
+		return nil, prunedErr(low, r.From)
 	} else if err := s.fillBlocks(ctx, r, height, &out); err != nil {
 		return nil, err
 	}
@@ -135,6 +202,10 @@ func (s *Server) fillBlocks(ctx context.Context, r *Request, height uint64, out 
 			return fmt.Errorf("blocksync: serving from %d: %w", r.From, err)
 		}
 		item, ckpt, err := s.readItem(h)
+		var perr *chain.PrunedError
+		if errors.As(err, &perr) { // pruned since the check in Handle
+			return prunedErr(perr.Earliest, r.From)
+		}
 		if err != nil {
 			return err
 		}

@@ -54,14 +54,22 @@ type CertifiedBlock struct {
 // proofs (RLP of ordering.CheckpointProof) at heights among those blocks.
 // For KindStatus, Latest is the certificate of the server's latest block
 // (nil at height 0). Height is always the server's latest height; it is a
-// claim, not a proof, until a certificate backs it.
+// claim, not a proof, until a certificate backs it. Earliest is the lowest
+// height whose block the server holds when it pruned older ones (or
+// started from a snapshot), and 0 when it holds every block from 1: a
+// trailing optional field, absent from the encoding when 0, so a server
+// that keeps everything answers exactly as before it existed.
 type Response struct {
 	Version     uint64
 	Height      uint64
 	Latest      *chain.Certificate `rlp:"nil"`
 	Blocks      []CertifiedBlock
 	Checkpoints [][]byte
+	Earliest    uint64 `rlp:"optional"`
 }
+
+// holdsFrom returns the lowest height the responding server holds.
+func (r *Response) holdsFrom() uint64 { return max(r.Earliest, 1) }
 
 // responseOut encodes exactly as Response, with blocks already encoded so
 // the server can measure them once.
@@ -71,6 +79,7 @@ type responseOut struct {
 	Latest      *chain.Certificate `rlp:"nil"`
 	Blocks      []rlp.RawValue
 	Checkpoints [][]byte
+	Earliest    uint64 `rlp:"optional"`
 }
 
 // EncodeRequest returns the canonical encoding of r.
@@ -175,6 +184,13 @@ func countResponseItems(b []byte) (blocks, ckpts int, err error) {
 		}
 		if counts[i], err = rlp.CountValues(list); err != nil {
 			return 0, 0, fmt.Errorf("%w: response list %d: %v", ErrMalformed, i, err)
+		}
+	}
+	if len(content) > 0 {
+		// Earliest, when present, is not 0: its canonical encoding omits
+		// a zero (the decoder takes care of anything after it).
+		if e, _, err := rlp.SplitUint64(content); err != nil || e == 0 {
+			return 0, 0, fmt.Errorf("%w: response earliest height present but zero or malformed", ErrMalformed)
 		}
 	}
 	return counts[0], counts[1], nil

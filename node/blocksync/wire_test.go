@@ -142,7 +142,9 @@ func TestDecodeResponseVersionAndShape(t *testing.T) {
 		want error
 	}{
 		{"version 0", enc([]any{uint64(0), uint64(1), empty, empty, empty}), ErrVersion},
-		{"extra field", enc([]any{uint64(1), uint64(1), empty, empty, empty, uint64(0)}), ErrMalformed},
+		{"earliest present but zero", enc([]any{uint64(1), uint64(1), empty, empty, empty, uint64(0)}), ErrMalformed},
+		{"earliest not a number", enc([]any{uint64(1), uint64(1), empty, empty, empty, empty}), ErrMalformed},
+		{"field after earliest", enc([]any{uint64(1), uint64(1), empty, empty, empty, uint64(3), uint64(1)}), ErrMalformed},
 		{"blocks not a list", enc([]any{uint64(1), uint64(1), empty, []byte{1}, empty}), ErrMalformed},
 		{"block not a struct", enc([]any{uint64(1), uint64(1), empty, []any{uint64(5)}, empty}), ErrMalformed},
 		{"checkpoint not bytes", enc([]any{uint64(1), uint64(1), empty, empty, []any{empty}}), ErrMalformed},
@@ -155,7 +157,17 @@ func TestDecodeResponseVersionAndShape(t *testing.T) {
 		})
 	}
 	r, err := DecodeResponse(enc([]any{uint64(1), uint64(9), empty, empty, empty}), lim)
-	if err != nil || r.Height != 9 || r.Latest != nil || len(r.Blocks) != 0 {
+	if err != nil || r.Height != 9 || r.Latest != nil || len(r.Blocks) != 0 || r.Earliest != 0 {
 		t.Fatalf("minimal response: %+v, %v", r, err)
+	}
+	r, err = DecodeResponse(enc([]any{uint64(1), uint64(9), empty, empty, empty, uint64(4)}), lim)
+	if err != nil || r.Earliest != 4 {
+		t.Fatalf("response of a pruned server: %+v, %v", r, err)
+	}
+	// A server that keeps everything encodes no Earliest: its answers are
+	// the bytes a decoder without the field accepts.
+	full, err := rlp.EncodeToBytes(&Response{Version: 1, Height: 9, Blocks: []CertifiedBlock{}, Checkpoints: [][]byte{}})
+	if err != nil || !bytes.Equal(full, enc([]any{uint64(1), uint64(9), empty, empty, empty})) {
+		t.Fatalf("response without Earliest encodes as %x, %v", full, err)
 	}
 }

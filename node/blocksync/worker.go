@@ -17,7 +17,10 @@ type result struct {
 	items  []Item
 	bytes  int
 	height uint64 // the height the peer claimed
-	err    error
+	// earliest is the lowest height the peer holds, from its response or
+	// its ErrPruned answer (0: from 1).
+	earliest uint64
+	err      error
 }
 
 // fetch asks req.peer for req.span and verifies the answer. It runs on its
@@ -33,22 +36,25 @@ func (f *Fetcher) fetch(ctx context.Context, req request) result {
 	if err != nil {
 		return result{id: req.id, err: fmt.Errorf("request %d..%d: %w", req.span.from, req.span.to, err)}
 	}
-	items, height, err := f.check(raw, req.span)
-	return result{id: req.id, items: items, bytes: len(raw), height: height, err: err}
+	items, resp, err := f.check(raw, req.span)
+	if err != nil {
+		return result{id: req.id, err: err}
+	}
+	return result{id: req.id, items: items, bytes: len(raw), height: resp.Height, earliest: resp.Earliest}
 }
 
 // check decodes and verifies a response to a request for sp.
-func (f *Fetcher) check(raw []byte, sp span) ([]Item, uint64, error) {
+func (f *Fetcher) check(raw []byte, sp span) ([]Item, *Response, error) {
 	n := int(sp.len())
 	resp, err := DecodeResponse(raw, ResponseLimits{
 		MaxBytes: f.lim.MaxResponseBytes, MaxBlocks: n, MaxCheckpoints: n, MaxCheckpointBytes: f.lim.MaxCheckpointBytes,
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	hashes, err := f.v.VerifyRange(resp.Blocks, sp.from, f.lim.VerifyParallelism)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	items := make([]Item, len(resp.Blocks))
 	for i := range resp.Blocks {
@@ -57,29 +63,40 @@ func (f *Fetcher) check(raw []byte, sp span) ([]Item, uint64, error) {
 	for _, enc := range resp.Checkpoints {
 		p, err := f.v.DecodeCheckpoint(enc)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		if p.Height < sp.from || p.Height-sp.from >= uint64(len(items)) {
-			return nil, 0, fmt.Errorf("%w: height %d outside the blocks sent", ErrBadCheckpoint, p.Height)
+			return nil, nil, fmt.Errorf("%w: height %d outside the blocks sent", ErrBadCheckpoint, p.Height)
 		}
 		it := &items[p.Height-sp.from]
 		if it.Checkpoint != nil {
-			return nil, 0, fmt.Errorf("%w: two proofs at height %d", ErrBadCheckpoint, p.Height)
+			return nil, nil, fmt.Errorf("%w: two proofs at height %d", ErrBadCheckpoint, p.Height)
 		}
 		if p.BlockHash != it.Hash {
-			return nil, 0, fmt.Errorf("%w: proof at %d is for block %s, block is %s", ErrBadCheckpoint, p.Height, p.BlockHash, it.Hash)
+			return nil, nil, fmt.Errorf("%w: proof at %d is for block %s, block is %s", ErrBadCheckpoint, p.Height, p.BlockHash, it.Hash)
 		}
 		it.Checkpoint = p
 	}
-	return items, resp.Height, nil
+	return items, resp, nil
 }
 
 // handle applies a finished request's outcome.
 func (f *Fetcher) handle(ctx context.Context, r result, now time.Time) {
 	req := f.sched.complete(r.id)
+	pruned, isPruned := PrunedEarliest(r.err)
 	switch {
 	case r.err != nil && ctx.Err() != nil:
 		f.sched.requeue(req.span) // stopping: not the peer's fault
+	case isPruned:
+		// An honest answer: the peer no longer holds the range. Ask the
+		// others for it; the peer stays in for later ranges.
+		f.sched.requeue(req.span)
+		f.sched.noteEarliest(req.peer, max(pruned, req.span.from+1))
+		f.log.Info("sync peer has pruned the range", "peer", req.peer, "from", req.span.from, "peer_earliest", pruned)
+		if !f.sched.anyHolds(req.span.from) {
+			f.log.Warn("no sync peer holds the next blocks: all have pruned them; this node needs state sync",
+				"height", req.span.from)
+		}
 	case r.err != nil:
 		f.sched.requeue(req.span)
 		f.fault(req.peer, req.span, r.err, now)
@@ -96,6 +113,7 @@ func (f *Fetcher) handle(ctx context.Context, r result, now time.Time) {
 			r.items[i].Peer = req.peer
 		}
 		f.sched.noteHeight(req.peer, r.height)
+		f.sched.noteEarliest(req.peer, r.earliest)
 		f.sched.accept(req, r.items, r.bytes)
 	}
 }
