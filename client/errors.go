@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
@@ -34,6 +36,10 @@ var (
 	ErrForbidden         = errors.New("forbidden")
 	ErrRateLimited       = errors.New("rate limited")
 	ErrDiskLow           = rpc.ErrDiskLow
+	// ErrPruned matches the answer for a height below the earliest block
+	// the node holds (code -32024; the message names that height, see
+	// PrunedEarliest). It is chain.ErrPruned.
+	ErrPruned = rpc.ErrPruned
 
 	// ErrNotFound is returned by reads of a block, certificate or
 	// transaction the node does not have (a null result).
@@ -67,6 +73,7 @@ var codeSentinels = map[int]error{
 	rpc.CodeForbidden:         ErrForbidden,
 	rpc.CodeRateLimited:       ErrRateLimited,
 	rpc.CodeDiskLow:           ErrDiskLow,
+	rpc.CodePruned:            ErrPruned,
 }
 
 // Error is an error answer of the node: its JSON-RPC code and message, and
@@ -116,8 +123,27 @@ func wrapErr(method string, err error) error {
 // credentials or permission, or the call itself is wrong.
 func (e *Error) permanent() bool {
 	switch e.Code {
-	case rpc.CodeUnauthenticated, rpc.CodeForbidden, rpc.CodeMethodNotFound, rpc.CodeInvalidParams:
+	case rpc.CodeUnauthenticated, rpc.CodeForbidden, rpc.CodeMethodNotFound, rpc.CodeInvalidParams, rpc.CodePruned:
 		return true
 	}
 	return false
+}
+
+// prunedPrefix starts the message of a CodePruned answer, which ends with
+// the earliest height the node holds.
+const prunedPrefix = "pruned: the earliest block this node holds is "
+
+// PrunedEarliest returns the earliest height the node holds when err is
+// its answer for a pruned height (ErrPruned), and false otherwise.
+func PrunedEarliest(err error) (uint64, bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != rpc.CodePruned {
+		return 0, false
+	}
+	i := strings.LastIndex(e.Message, prunedPrefix)
+	if i < 0 {
+		return 0, false
+	}
+	h, perr := strconv.ParseUint(e.Message[i+len(prunedPrefix):], 10, 64)
+	return h, perr == nil
 }

@@ -206,7 +206,8 @@ func (api *chainAPI) Status(ctx context.Context) (_ *Status, err error) {
 	ns := b.NodeStatus()
 	st := &Status{
 		ChainID: b.ChainID(), GenesisHash: b.GenesisHash(), NodeAddress: ns.NodeAddress, PeerID: ns.PeerID,
-		Height: b.Height(), View: ns.View, Primary: ns.Primary, Syncing: ns.Syncing, Peers: ns.Peers, Sync: ns.Sync,
+		Height: b.Height(), EarliestHeight: max(ns.EarliestHeight, 1), View: ns.View, Primary: ns.Primary,
+		Syncing: ns.Syncing, Peers: ns.Peers, Sync: ns.Sync,
 	}
 	if st.Height == 0 {
 		return st, nil

@@ -264,7 +264,7 @@ func TestSendTransactionAndNonce(t *testing.T) {
 func TestStatusValidatorsMempoolEvidence(t *testing.T) {
 	fx := newChainFixture(t)
 	f := fx.f
-	wantStatus := fmt.Sprintf(`{"chainId":%q,"genesisHash":%q,"nodeAddress":%q,"peerId":"peer0","height":2,"latestBlockHash":%q,"latestBlockTime":%d,"view":1,"primary":%q,"syncing":false,"peers":2,"sync":null}`,
+	wantStatus := fmt.Sprintf(`{"chainId":%q,"genesisHash":%q,"nodeAddress":%q,"peerId":"peer0","height":2,"earliestHeight":1,"latestBlockHash":%q,"latestBlockTime":%d,"view":1,"primary":%q,"syncing":false,"peers":2,"sync":null}`,
 		testChainID, f.GenesisHash().Hex(), strings.ToLower(f.vals[0].Validator.Address.Hex()), fx.b2.Block.Hash().Hex(),
 		fx.b2.Block.Header.Timestamp, strings.ToLower(f.vals[1].Validator.Address.Hex()))
 	if got := string(call(t, fx.url, "chain_status", `[]`).Result); got != wantStatus {

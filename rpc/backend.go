@@ -104,6 +104,9 @@ type NodeStatus struct {
 	Syncing     bool          // catching up by state or block sync
 	Sync        *SyncProgress // set while Syncing
 	Peers       int           // connected validator peers
+	// EarliestHeight is the lowest height whose block the node holds (1
+	// when it keeps everything; 0 is read as 1).
+	EarliestHeight uint64
 }
 
 // ValidatorInfo is one genesis validator and whether this node is

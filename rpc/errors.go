@@ -3,6 +3,8 @@ package rpc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bafomet/bafomet/chain"
 )
 
 // JSON-RPC error codes. The standard ones come from the JSON-RPC 2.0
@@ -31,6 +33,7 @@ const (
 	CodeTooManySubs       = -32021 // the connection has too many subscriptions
 	CodeAppNotServed      = -32022 // this chain does not run the queried application
 	CodeServerBusy        = -32023 // rpc.response_buffer_bytes is in use by responses clients have not read; retry
+	CodePruned            = -32024 // the height asked for is below the earliest block this node holds (node.retain_blocks, or a node restored from a snapshot)
 
 	CodeUnauthenticated = -32030 // no valid bearer token (rpc.auth): HTTP 401
 	CodeForbidden       = -32031 // the token lacks the permission the method needs
@@ -54,6 +57,10 @@ var (
 	ErrSenderFull       = errors.New("sender has too many pending transactions")
 	ErrAppNotServed     = errors.New("application not served by this chain")
 	ErrDiskLow          = errors.New("node low on disk space")
+	// ErrPruned is chain.ErrPruned: a read of a height below the earliest
+	// block the node holds. The server answers it with CodePruned and the
+	// message "pruned: the earliest block this node holds is H".
+	ErrPruned = chain.ErrPruned
 	// ErrMalformedTx reports a transaction that does not decode; the
 	// server answers it with CodeInvalidParams.
 	ErrMalformedTx = errors.New("undecodable transaction")
@@ -75,6 +82,7 @@ var sentinelCodes = []struct {
 	{ErrSenderFull, CodeSenderFull},
 	{ErrAppNotServed, CodeAppNotServed},
 	{ErrDiskLow, CodeDiskLow},
+	{ErrPruned, CodePruned},
 	{ErrMalformedTx, CodeInvalidParams},
 }
 
@@ -126,6 +134,9 @@ func toRPCError(err error) error {
 // the like) is sent as it is; any other is an internal error, whose text
 // (storage errors name files and directories) is logged, not sent.
 func internalError(what string, err error) error {
+	if perr := prunedError(err); perr != nil {
+		return perr
+	}
 	if code := ErrorCode(err); code != CodeInternal {
 		msg := err.Error()
 		if what != "" {
@@ -134,6 +145,17 @@ func internalError(what string, err error) error {
 		return &Error{Code: code, Message: msg}
 	}
 	return &hiddenError{what: what, err: err}
+}
+
+// prunedError returns the CodePruned error for an error that wraps a
+// *chain.PrunedError, whose message is exactly "pruned: the earliest block
+// this node holds is H"; nil for any other error.
+func prunedError(err error) *Error {
+	var pe *chain.PrunedError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	return &Error{Code: CodePruned, Message: pe.Error()}
 }
 
 // internalMessage is what a client is told of an internal error.

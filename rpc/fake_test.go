@@ -38,6 +38,7 @@ type fakeBackend struct {
 	sent      []*chain.Tx
 	evidence  []ordering.Evidence
 	notify    chan struct{}
+	earliest  uint64        // heights below it read as pruned when non-zero
 	failBlock uint64        // BlockByHeight fails at this height when non-zero
 	failErr   error         // the error it fails with; nil: "disk on fire"
 	queryGate chan struct{} // when set, Query waits for a value on it first (outside mu)
@@ -152,10 +153,21 @@ func (f *fakeBackend) BlockByHeight(h uint64) (*StoredBlock, error) {
 		}
 		return nil, errors.New("disk on fire")
 	}
+	if err := f.prunedLocked(h); err != nil {
+		return nil, err
+	}
 	if h == 0 || h > uint64(len(f.blocks)) {
 		return nil, nil
 	}
 	return f.blocks[h-1], nil
+}
+
+// prunedLocked returns the store's error for a read of a pruned height.
+func (f *fakeBackend) prunedLocked(h uint64) error {
+	if h < f.earliest {
+		return fmt.Errorf("block %d: %w", h, &chain.PrunedError{Earliest: f.earliest})
+	}
+	return nil
 }
 
 func (f *fakeBackend) BlockByHash(hash chain.Hash) (*StoredBlock, error) {
@@ -163,6 +175,9 @@ func (f *fakeBackend) BlockByHash(hash chain.Hash) (*StoredBlock, error) {
 	defer f.mu.Unlock()
 	for _, b := range f.blocks {
 		if b.Block.Hash() == hash {
+			if err := f.prunedLocked(b.Block.Header.Height); err != nil {
+				return nil, err
+			}
 			return b, nil
 		}
 	}
@@ -172,6 +187,9 @@ func (f *fakeBackend) BlockByHash(hash chain.Hash) (*StoredBlock, error) {
 func (f *fakeBackend) Receipts(h uint64) ([]chain.Receipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.prunedLocked(h); err != nil {
+		return nil, err
+	}
 	if h == 0 || h > uint64(len(f.blocks)) {
 		return nil, nil
 	}
@@ -183,7 +201,13 @@ func (f *fakeBackend) BlockNotify() <-chan struct{} { return f.notify }
 func (f *fakeBackend) Transaction(hash chain.Hash) (*TxInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.txs[hash], nil
+	info := f.txs[hash]
+	if info != nil && info.Status == TxCommitted {
+		if err := f.prunedLocked(info.Height); err != nil {
+			return nil, err
+		}
+	}
+	return info, nil
 }
 
 func (f *fakeBackend) SendTx(tx *chain.Tx) error {
@@ -212,7 +236,10 @@ func (f *fakeBackend) Nonce(addr chain.Address, pending bool) (uint64, error) {
 }
 
 func (f *fakeBackend) NodeStatus() NodeStatus {
-	return NodeStatus{NodeAddress: f.vals[0].Validator.Address, PeerID: "peer0", View: 1, Primary: f.vals[1].Validator.Address, Peers: 2}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return NodeStatus{NodeAddress: f.vals[0].Validator.Address, PeerID: "peer0", View: 1, Primary: f.vals[1].Validator.Address, Peers: 2,
+		EarliestHeight: f.earliest}
 }
 
 func (f *fakeBackend) Validators() []ValidatorInfo { return f.vals }

@@ -225,6 +225,10 @@ func (s *Server) subscribe(ctx context.Context, c *caller, opts subOptions, load
 	next := s.backend.Height() + 1
 	if opts.FromHeight != nil {
 		next = max(*opts.FromHeight, 1)
+		if e := s.backend.NodeStatus().EarliestHeight; next < e {
+			release()
+			return nil, prunedError(&chain.PrunedError{Earliest: e})
+		}
 	}
 	sub := &subscription{
 		s: s, notifier: notifier, load: load, next: next,
@@ -479,6 +483,10 @@ func (sub *subscription) sendEnd() {
 			FromHeight: sub.overflowAt,
 		}
 		sub.s.metrics.dropped.Inc()
+	case prunedError(sub.failure) != nil:
+		// Pruned between subscribing and reading: nothing to hide.
+		perr := prunedError(sub.failure)
+		end = &SubscriptionError{Code: perr.Code, Message: perr.Message, FromHeight: sub.next}
 	case sub.failure != nil:
 		// The failure's text can name files: it is logged, not sent.
 		end = &SubscriptionError{Code: CodeInternal, Message: "reading blocks: " + internalMessage, FromHeight: sub.next}

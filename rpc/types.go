@@ -164,11 +164,15 @@ func (e *TxEvent) UnmarshalJSON(data []byte) error {
 // Status is the result of chain_status. LatestBlockHash and LatestBlockTime
 // are null while only genesis is committed.
 type Status struct {
-	ChainID         string        `json:"chainId"`
-	GenesisHash     chain.Hash    `json:"genesisHash"`
-	NodeAddress     chain.Address `json:"nodeAddress"`
-	PeerID          string        `json:"peerId"`
-	Height          uint64        `json:"height"`
+	ChainID     string        `json:"chainId"`
+	GenesisHash chain.Hash    `json:"genesisHash"`
+	NodeAddress chain.Address `json:"nodeAddress"`
+	PeerID      string        `json:"peerId"`
+	Height      uint64        `json:"height"`
+	// EarliestHeight is the lowest height whose block the node holds: 1
+	// unless it pruned older blocks (node.retain_blocks) or started from
+	// a snapshot. Reads below it answer CodePruned.
+	EarliestHeight  uint64        `json:"earliestHeight"`
 	LatestBlockHash *chain.Hash   `json:"latestBlockHash"`
 	LatestBlockTime *uint64       `json:"latestBlockTime"`
 	View            uint64        `json:"view"`
