@@ -183,6 +183,7 @@ func (b *backend) NodeStatus() rpc.NodeStatus {
 		NodeAddress: b.n.vals.Validator(b.n.self).Address,
 		PeerID:      b.n.host.PeerID().String(),
 	}
+	st.EarliestHeight, _ = b.n.store().EarliestHeight()
 	if s := b.n.soft.Load(); s != nil {
 		st.View = s.View
 		st.Primary = b.n.vals.Validator(s.Primary).Address

@@ -131,6 +131,7 @@ const (
 	MaxSnapshotInterval   = 1_000_000
 	MaxSnapshotKeep       = 100
 	MaxStateSyncDiscovery = 10 * time.Minute
+	MaxRetainBlocks       = 1 << 48
 	MinTickInterval       = time.Millisecond
 	MaxTickInterval       = 10 * time.Second
 
@@ -204,6 +205,12 @@ type NodeConfig struct {
 	StateSync          bool          `toml:"state_sync"`
 	StateSyncThreshold uint64        `toml:"state_sync_threshold"`
 	StateSyncDiscovery time.Duration `toml:"state_sync_discovery"` // how long to look for a snapshot before block sync
+	// RetainBlocks is how many blocks below the latest the node keeps:
+	// it prunes blocks, receipts, certificates, appHashes and their
+	// indexes older than latest − retain_blocks, never above its oldest
+	// state snapshot nor what its ordering core needs at a restart
+	// (pruneTarget). 0, the default, keeps everything.
+	RetainBlocks uint64 `toml:"retain_blocks"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -602,6 +609,9 @@ func (c *Config) validateNode(add func(error)) {
 	}
 	if d := c.Node.StateSyncDiscovery; d < time.Second || d > MaxStateSyncDiscovery {
 		add(cfgKeyErr("node.state_sync_discovery", "%s: want 1s to %s", d, MaxStateSyncDiscovery))
+	}
+	if r := c.Node.RetainBlocks; r > MaxRetainBlocks {
+		add(cfgKeyErr("node.retain_blocks", "%d blocks: want 0 (keep everything) to %d", r, uint64(MaxRetainBlocks)))
 	}
 }
 

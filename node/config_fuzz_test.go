@@ -37,7 +37,7 @@ func FuzzParseConfig(f *testing.F) {
 		"[rpc]\nip_requests_per_sec = 2.5\nip_requests_burst = 5\nip_txs_per_sec = 1\nip_max_subscriptions = 3\n",
 		"[rpc]\ntoken_requests_per_sec = nan\ntoken_txs_burst = -1\ntoken_max_subscriptions = 1\n",
 		"[rpc]\ntoken_txs_per_sec = 1e6\nip_txs_burst = 16777216\n",
-		"[node]\nmin_free_disk = 0\n", "[node]\nmin_free_disk = -1\n", "[node]\nmin_free_disk = 1125899906842625\n",
+		"[node]\nmin_free_disk = 0\n", "[node]\nmin_free_disk = -1\n", "[node]\nmin_free_disk = 1125899906842625\n", "[node]\nretain_blocks = 20\n", "[node]\nretain_blocks = -1\n",
 	} {
 		f.Add([]byte(s))
 	}

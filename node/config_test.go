@@ -143,6 +143,8 @@ func TestValidate(t *testing.T) {
 		{"min free disk at its limit", func(c *Config) { c.Node.MinFreeDisk = MaxMinFreeDisk }, ""},
 		{"min free disk over its limit", func(c *Config) { c.Node.MinFreeDisk = MaxMinFreeDisk + 1 }, "config: node.min_free_disk: 1125899906842625 bytes: want 0 (off) to 1125899906842624"},
 		{"min free disk negative", func(c *Config) { c.Node.MinFreeDisk = -1 }, "config: node.min_free_disk: -1 bytes: want 0 (off) to 1125899906842624"},
+		{"retain blocks at its limit", func(c *Config) { c.Node.RetainBlocks = MaxRetainBlocks }, ""},
+		{"retain blocks over its limit", func(c *Config) { c.Node.RetainBlocks = MaxRetainBlocks + 1 }, "config: node.retain_blocks: 281474976710657 blocks: want 0 (keep everything) to 281474976710656"},
 		{"bad p2p listen", func(c *Config) { c.P2P.Listen = "0.0.0.0:26600" }, "config: p2p.listen: bad multiaddr \"0.0.0.0:26600\": …"},
 		{"udp p2p listen", func(c *Config) { c.P2P.Listen = "/ip4/0.0.0.0/udp/1" }, `config: p2p.listen: "/ip4/0.0.0.0/udp/1": want /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT`},
 		{"p2p port 0", func(c *Config) { c.P2P.Listen = "/ip4/127.0.0.1/tcp/0" }, ""},

@@ -41,6 +41,12 @@
 //   - gossipTxs: broadcasts newly admitted transactions in frames, re-sends
 //     stale ones and enforces the mempool's time-to-live.
 //   - collectGarbage: runs Badger's value-log GC now and then.
+//   - prune (only with node.retain_blocks set): every pruneEvery it
+//     deletes the heights pruneTarget allows (below latest −
+//     retain_blocks, the snapshot floor and the latest stable checkpoint
+//     − pipeline_window) through chain.Store.Prune, in small Badger
+//     transactions that hold the store's write lock only to commit, and
+//     deletes block-file segments that hold only pruned blocks.
 //   - p2p host (p2p.Host): its own goroutines — one per peer keeping the
 //     connection up, stream handlers, send queues — stopped by its Close.
 //   - rpc server (rpc.Server): the HTTP/websocket server, the fan-out of

@@ -89,6 +89,13 @@ type Node struct {
 	txWake      chan struct{} // a transaction entered the mempool
 	blockNotify chan struct{} // a block committed (read by the RPC server)
 
+	// snapshotFloor returns the height of the oldest state snapshot the
+	// node keeps (0: none yet); pruning never goes above it (pruneFloor).
+	// State sync sets it before Start; nil prunes nothing.
+	snapshotFloor func() uint64
+	// pruneEvery is how often the pruner runs (DefaultPruneInterval).
+	pruneEvery time.Duration
+
 	soft     atomic.Pointer[ordering.SoftState]
 	height   atomic.Uint64 // latest executed height
 	evidence evidenceLog
@@ -125,6 +132,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		txWake:      make(chan struct{}, 1),
 		blockNotify: make(chan struct{}, 1),
 		fatal:       make(chan error, 1),
+		pruneEvery:  DefaultPruneInterval,
 
 		consensusStarted: make(chan struct{}),
 	}
@@ -405,6 +413,9 @@ func (n *Node) startConsensus(ctx context.Context) error {
 	n.goRun(func() { n.collectGarbage(ctx) })
 	if n.snaps != nil {
 		n.goRun(func() { n.snaps.run(ctx) })
+	}
+	if n.cfg.Node.RetainBlocks > 0 {
+		n.goRun(func() { n.prune(ctx) })
 	}
 	close(n.consensusStarted)
 	n.log.Info("consensus started", "height", n.height.Load())
