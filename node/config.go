@@ -612,6 +612,8 @@ func (c *Config) validateNode(add func(error)) {
 	}
 	if r := c.Node.RetainBlocks; r > MaxRetainBlocks {
 		add(cfgKeyErr("node.retain_blocks", "%d blocks: want 0 (keep everything) to %d", r, uint64(MaxRetainBlocks)))
+	} else if r > 0 && c.Node.SnapshotInterval == 0 {
+		add(cfgKeyErr("node.retain_blocks", "%d needs node.snapshot_interval above 0: a node prunes only blocks below a snapshot it can serve instead", r))
 	}
 }
 

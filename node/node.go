@@ -144,7 +144,9 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	defer func() {
 		if err != nil {
-			n.wal.Close()
+			if n.wal != nil {
+				n.wal.Close()
+			}
 			n.store().Close()
 		}
 	}()
@@ -159,6 +161,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	if n.snaps != nil {
 		n.snapServer = statesync.NewServer(n.snaps.dir)
+		n.snapshotFloor = n.snaps.oldest
 	}
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n)
@@ -303,7 +306,11 @@ func (n *Node) initStore(registry chain.Apps) error {
 }
 
 func (n *Node) initMempoolHeight() error {
-	if h := n.height.Load(); h > 0 {
+	earliest, err := n.store().EarliestHeight()
+	if err != nil {
+		return err
+	}
+	if h := n.height.Load(); h > 0 && h >= earliest { // an imported snapshot holds no block at its height
 		b, err := n.store().Block(h)
 		if err != nil {
 			return err
@@ -387,6 +394,9 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) startConsensus(ctx context.Context) error {
 	if err := n.stateSync(ctx); err != nil {
 		return fmt.Errorf("state sync: %w", err)
+	}
+	if err := n.completeImport(ctx); err != nil {
+		return fmt.Errorf("blocks after the imported snapshot: %w", err)
 	}
 	core, err := n.newCore(ctx)
 	if err != nil {

@@ -208,7 +208,8 @@ func (n *Node) restoreSnapshot(ctx context.Context, r *statesync.Restorer, c sta
 		return err
 	}
 	exec := chain.NewExecutor(st, n.exec().App(), n.gen.ChainID, n.log.With("component", "executor"))
-	if err := n.applyTail(ctx, exec, res.Manifest.Height, res.Manifest.BlockHash); err != nil {
+	tail := res.Manifest.Height + n.gen.Consensus.PipelineWindow
+	if err := n.applyTail(ctx, exec, res.Manifest.Height, res.Manifest.BlockHash, tail); err != nil {
 		return err
 	}
 	if n.walCreated && n.height.Load() == 0 && len(n.walRecords) == 0 && !n.recordsLost {
@@ -233,11 +234,11 @@ func (n *Node) restoreSnapshot(ctx context.Context, r *statesync.Restorer, c sta
 	return n.reopenStore()
 }
 
-// applyTail fetches the certified blocks from height+1 through
-// height+pipeline_window and applies them to the restored store: the core
-// restarts from the appHashes of the last pipeline window of heights.
-func (n *Node) applyTail(ctx context.Context, exec *chain.Executor, height uint64, hash chain.Hash) error {
-	target := height + n.gen.Consensus.PipelineWindow
+// applyTail fetches the certified blocks from height+1 through target
+// and applies them with exec (to a restored store): the core restarts from
+// the appHashes of the last pipeline window of heights, which a restored
+// store holds once it holds that many blocks above its snapshot.
+func (n *Node) applyTail(ctx context.Context, exec *chain.Executor, height uint64, hash chain.Hash, target uint64) error {
 	f, err := blocksync.NewFetcher(blocksync.Config{
 		ChainID: n.gen.ChainID, Validators: n.vals, CheckpointInterval: n.gen.Consensus.CheckpointInterval,
 		Requester: n.host, Peers: n.otherValidators(), Start: height, StartHash: hash, Target: target,
@@ -333,6 +334,52 @@ func (n *Node) stateSyncProgress() (statesync.Progress, bool) {
 	}
 	p := r.Progress()
 	return p, p.Restoring
+}
+
+// completeImport applies, before the core starts, the blocks a store made
+// from a snapshot (bafomet snapshot import, or a state sync interrupted
+// after its swap) still needs: a pipeline window of blocks above the
+// snapshot height.
+func (n *Node) completeImport(ctx context.Context) error {
+	st := n.store()
+	earliest, err := st.EarliestHeight()
+	if err != nil {
+		return err
+	}
+	h := n.height.Load()
+	target := earliest - 1 + n.gen.Consensus.PipelineWindow
+	if earliest <= 1 || h >= target {
+		return nil
+	}
+	var hash chain.Hash
+	if h >= earliest {
+		b, err := st.Block(h)
+		if err != nil {
+			return err
+		}
+		hash = b.Hash()
+	} else {
+		enc, err := st.Checkpoint(h)
+		if err != nil {
+			return fmt.Errorf("checkpoint proof of the snapshot at %d: %w", h, err)
+		}
+		p, err := n.syncer.verifier.DecodeCheckpoint(enc)
+		if err != nil {
+			return err
+		}
+		hash = p.BlockHash
+	}
+	n.log.Info("fetching the blocks after the snapshot this store was restored from", "height", h, "through", target)
+	if err := n.applyTail(ctx, n.exec(), h, hash, target); err != nil {
+		return err
+	}
+	h, err = st.Height()
+	if err != nil {
+		return err
+	}
+	n.height.Store(h)
+	n.host.SetHeight(h)
+	return n.initMempoolHeight()
 }
 
 // serveBlocks (re)creates the block-sync server over the current store.

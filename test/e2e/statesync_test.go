@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -135,6 +136,7 @@ func corruptingSnapshotServer(dir *snapshot.Dir, corrupted *atomic.Int64) func(c
 func TestJoinByStateSync(t *testing.T) {
 	c := stateSyncCluster(t, 7, 2)
 	for i := 1; i <= 5; i++ {
+		c.setConfig(i, "retain_blocks", "0", "30")
 		c.start(i)
 	}
 	load := startSteadyLoad(c, []int{1, 2, 3, 4, 5}, 5*time.Millisecond, 0)
@@ -183,10 +185,18 @@ func TestJoinByStateSync(t *testing.T) {
 	if earliest < 21 || (earliest-1)%20 != 0 {
 		t.Fatalf("validator 6's earliest block is %d: want the block after a snapshot height (a multiple of 20) above 20", earliest)
 	}
+	// The validators pruned what they need not keep: blocks more than
+	// 30 below the tip, never above their oldest snapshot.
+	c.waitFor("validator 1 to prune", time.Minute, func() bool {
+		var st rpc.Status
+		return c.call(1, &st, "chain_status") == nil && st.EarliestHeight > 1
+	})
 	load.finish()
 	tip := c.tip(1)
 	c.waitHeight(6, tip, time.Minute)
-	c.checkSameChain(1, 6, earliest, tip)
+	var st1 rpc.Status
+	c.mustCall(1, &st1, "chain_status")
+	c.checkSameChain(1, 6, max(earliest, st1.EarliestHeight), tip)
 	// It follows the chain from now on, in consensus.
 	if _, err := c.sendNext(6, 0, "after=join"); err != nil {
 		t.Fatal(err)
@@ -195,6 +205,48 @@ func TestJoinByStateSync(t *testing.T) {
 	c.waitHeight(6, later, time.Minute)
 	c.waitHeight(1, later, time.Minute)
 	c.checkSameChain(1, 6, tip, later)
+}
+
+// TestRestoreFromExportedSnapshot is the backup and restore procedure of
+// operations.md: export a validator's newest snapshot to a file while it
+// runs, verify the file against the genesis alone, import it into the
+// fresh home of another validator, and start that one: it fetches the
+// blocks after the snapshot from its peers and follows the chain.
+func TestRestoreFromExportedSnapshot(t *testing.T) {
+	c := stateSyncCluster(t, 4, 1)
+	for i := 0; i < 3; i++ {
+		c.start(i)
+	}
+	load := startSteadyLoad(c, []int{0, 1, 2}, 5*time.Millisecond, 0)
+	c.waitHeight(0, 45, 2*time.Minute)
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(c.bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bafomet %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("snapshot", "export", "--home", c.m.Nodes[0].Home, "--out", file)
+	run("snapshot", "verify", file, "--genesis", filepath.Join(c.m.Nodes[3].Home, "config", "genesis.json"))
+	run("snapshot", "import", "--home", c.m.Nodes[3].Home, file)
+	c.start(3)
+	load.finish()
+	tip := c.tip(0)
+	c.waitHeight(3, tip, 2*time.Minute)
+	var st rpc.Status
+	c.mustCall(3, &st, "chain_status")
+	if st.EarliestHeight < 11 || (st.EarliestHeight-1)%10 != 0 {
+		t.Fatalf("restored validator's earliest height %d: want the block after a snapshot height", st.EarliestHeight)
+	}
+	c.checkSameChain(0, 3, st.EarliestHeight, tip)
+	if _, err := c.sendNext(3, 0, "after=restore"); err != nil {
+		t.Fatal(err)
+	}
+	later := c.tip(0) + 2
+	c.waitHeight(3, later, time.Minute)
+	c.checkSameChain(0, 3, tip, later)
 }
 
 // TestStateSyncFallsBackToBlockSync: when no peer keeps snapshots, a
