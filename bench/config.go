@@ -29,6 +29,9 @@ const (
 	// MaxPayloadBytes keeps the transaction under the mempool's default
 	// per-transaction limit (64 KiB).
 	MaxPayloadBytes = 60_000
+	// MaxKeys bounds Config.Keys: a key "k<index>" stays within
+	// MinPayloadBytes.
+	MaxKeys = 1_000_000_000
 	// DefaultWindow bounds one sender's transactions submitted but not yet
 	// seen committed: half the mempool's default per-sender limit (64), so
 	// that a transaction gossiped late to a node never hits that limit.
@@ -91,6 +94,10 @@ type Config struct {
 	Senders   int
 	// PayloadBytes is the size of each kv payload "key=value".
 	PayloadBytes int
+	// Keys bounds the distinct kv keys a run writes, so that a long run
+	// keeps the state one size (0: every transaction writes a key of its
+	// own).
+	Keys int
 	Window       int
 	Batch        int
 	// Presign overrides the number of pre-signed transactions; 0 sizes
@@ -167,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.Senders < 1 {
 		add("senders %d: want at least 1", c.Senders)
+	}
+	if c.Keys < 0 || c.Keys > MaxKeys {
+		add("keys %d: want 0 (a key per transaction) to %d", c.Keys, MaxKeys)
 	}
 	if c.PayloadBytes < MinPayloadBytes || c.PayloadBytes > MaxPayloadBytes {
 		add("size %d: want %d to %d bytes", c.PayloadBytes, MinPayloadBytes, MaxPayloadBytes)

@@ -36,6 +36,9 @@ func TestValidateLimits(t *testing.T) {
 		err    string // "" = valid
 	}{
 		{"payload at minimum", func(c *Config) { c.PayloadBytes = MinPayloadBytes }, ""},
+		{"keys at maximum", func(c *Config) { c.Keys = MaxKeys }, ""},
+		{"keys above maximum", func(c *Config) { c.Keys = MaxKeys + 1 }, "keys 1000000001"},
+		{"keys negative", func(c *Config) { c.Keys = -1 }, "keys -1"},
 		{"payload below minimum", func(c *Config) { c.PayloadBytes = MinPayloadBytes - 1 }, "size 23"},
 		{"payload at maximum", func(c *Config) { c.PayloadBytes = MaxPayloadBytes }, ""},
 		{"payload above maximum", func(c *Config) { c.PayloadBytes = MaxPayloadBytes + 1 }, "size 60001"},
@@ -90,10 +93,16 @@ func TestPoolSize(t *testing.T) {
 }
 
 func TestKVPayloadAndSplit(t *testing.T) {
-	if got := string(kvPayload(3, 17, 12)); got != "s3n17=xxxxxx" {
+	if got := string(kvPayload(3, 8, 0, 17, 12)); got != "s3n17=xxxxxx" {
 		t.Fatalf("kvPayload = %q", got)
 	}
-	if got := len(kvPayload(999, 1_000_000_000, MinPayloadBytes)); got != MinPayloadBytes {
+	if got := string(kvPayload(3, 8, 100, 17, 12)); got != "k39=xxxxxxxx" { // (17×8+3) mod 100
+		t.Fatalf("bounded key payload %q", got)
+	}
+	if got := len(kvPayload(MaxKeys-1, MaxKeys, MaxKeys, 1_000_000_000, MinPayloadBytes)); got != MinPayloadBytes {
+		t.Fatalf("bounded-key payload at the limits is %d bytes, want %d", got, MinPayloadBytes)
+	}
+	if got := len(kvPayload(999, 1000, 0, 1_000_000_000, MinPayloadBytes)); got != MinPayloadBytes {
 		t.Fatalf("minimum payload is %d bytes, want %d", got, MinPayloadBytes)
 	}
 	var counts []int

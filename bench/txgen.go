@@ -29,14 +29,20 @@ type sender struct {
 }
 
 // kvPayload returns the payload "s<sender>n<nonce>=xxx…" of exactly size
-// bytes; keys are unique across a run. size must be at least the key
-// length plus one.
-func kvPayload(senderIdx int, nonce uint64, size int) []byte {
+// bytes; keys are unique across a run. With keys > 0 the key is instead
+// "k<i>", i = (nonce × senders + sender) mod keys, so the run writes at
+// most keys distinct keys. size must be at least the key length plus one.
+func kvPayload(senderIdx, senders, keys int, nonce uint64, size int) []byte {
 	p := make([]byte, 0, size)
-	p = append(p, 's')
-	p = strconv.AppendInt(p, int64(senderIdx), 10)
-	p = append(p, 'n')
-	p = strconv.AppendUint(p, nonce, 10)
+	if keys > 0 {
+		p = append(p, 'k')
+		p = strconv.AppendUint(p, (nonce*uint64(senders)+uint64(senderIdx))%uint64(keys), 10)
+	} else {
+		p = append(p, 's')
+		p = strconv.AppendInt(p, int64(senderIdx), 10)
+		p = append(p, 'n')
+		p = strconv.AppendUint(p, nonce, 10)
+	}
 	p = append(p, '=')
 	for len(p) < size {
 		p = append(p, 'x')
@@ -78,7 +84,7 @@ func makeSenders(cfg Config, chainID string) ([]*sender, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				txs, err := signAll(keys[i], chainID, i, perSender(total, cfg.Senders, i), cfg.PayloadBytes)
+				txs, err := signAll(keys[i], chainID, i, perSender(total, cfg.Senders, i), cfg)
 				if err != nil {
 					errs <- err
 					continue
@@ -100,10 +106,10 @@ func makeSenders(cfg Config, chainID string) ([]*sender, error) {
 }
 
 // signAll signs count kv transactions of key with nonces 0 … count-1.
-func signAll(key *ecdsa.PrivateKey, chainID string, senderIdx, count, size int) ([]signedTx, error) {
+func signAll(key *ecdsa.PrivateKey, chainID string, senderIdx, count int, cfg Config) ([]signedTx, error) {
 	txs := make([]signedTx, count)
 	for n := range txs {
-		tx, err := chain.SignTx(key, chainID, uint64(n), kvPayload(senderIdx, uint64(n), size))
+		tx, err := chain.SignTx(key, chainID, uint64(n), kvPayload(senderIdx, cfg.Senders, cfg.Keys, uint64(n), cfg.PayloadBytes))
 		if err != nil {
 			return nil, fmt.Errorf("sign transaction %d of sender %d: %w", n, senderIdx, err)
 		}

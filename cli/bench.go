@@ -63,6 +63,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	f.DurationVar(&b.cfg.Drain, "drain", bench.DefaultDrain, "wait for outstanding transactions after the run")
 	f.IntVar(&b.cfg.Senders, "senders", bench.DefaultSenders, "number of sender accounts")
 	f.IntVar(&b.cfg.PayloadBytes, "size", bench.DefaultPayloadBytes, "kv payload bytes per transaction")
+	f.IntVar(&b.cfg.Keys, "keys", 0, "distinct kv keys the run writes, round-robin (0 = a new key per transaction); bounds the state in long runs")
 	f.IntVar(&b.cfg.Window, "window", bench.DefaultWindow, "transactions per sender in flight (below the mempool's per-sender limit)")
 	f.IntVar(&b.cfg.Batch, "batch", bench.DefaultBatch, "transactions per JSON-RPC request (1 = no batching)")
 	f.IntVar(&b.cfg.Presign, "presign", 0, "transactions to pre-sign (0 = sized from rate and duration)")
