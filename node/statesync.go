@@ -141,7 +141,13 @@ func (n *Node) stateSync(ctx context.Context) error {
 			return nil
 		}
 		if best > h+w {
-			for _, c := range r.Discover(ctx, best-w) {
+			cands, answered, offering := r.Discover(ctx, best-w)
+			if answered > n.vals.F() && offering == 0 {
+				n.log.Warn("state sync: no peer keeps snapshots; falling back to block sync from this node's height",
+					"height", h, "network", best, "answered", answered)
+				return nil
+			}
+			for _, c := range cands {
 				key := statesync.Offer{Height: c.Height, Manifest: c.Manifest}
 				if c.Height <= h || tried[key] {
 					continue
@@ -239,12 +245,7 @@ func (n *Node) restoreSnapshot(ctx context.Context, r *statesync.Restorer, c sta
 // the appHashes of the last pipeline window of heights, which a restored
 // store holds once it holds that many blocks above its snapshot.
 func (n *Node) applyTail(ctx context.Context, exec *chain.Executor, height uint64, hash chain.Hash, target uint64) error {
-	f, err := blocksync.NewFetcher(blocksync.Config{
-		ChainID: n.gen.ChainID, Validators: n.vals, CheckpointInterval: n.gen.Consensus.CheckpointInterval,
-		Requester: n.host, Peers: n.otherValidators(), Start: height, StartHash: hash, Target: target,
-		Limits: blocksync.Limits{MaxResponseBytes: n.syncResponseMax()},
-		Log:    n.log.With("component", "blocksync"),
-	})
+	f, err := n.newFetcher(height, hash, target)
 	if err != nil {
 		return err
 	}

@@ -153,12 +153,7 @@ func (s *syncer) syncTo(ctx context.Context, target uint64) {
 		n.log.Error("block sync: read tip", "err", err)
 		return
 	}
-	f, err := blocksync.NewFetcher(blocksync.Config{
-		ChainID: n.gen.ChainID, Validators: n.vals, CheckpointInterval: n.gen.Consensus.CheckpointInterval,
-		Requester: n.host, Peers: n.otherValidators(), Start: start, StartHash: startHash, Target: target,
-		Limits: blocksync.Limits{MaxResponseBytes: n.syncResponseMax()},
-		Log:    n.log.With("component", "blocksync"),
-	})
+	f, err := n.newFetcher(start, startHash, target)
 	if err != nil {
 		n.log.Error("block sync: start", "err", err)
 		return
@@ -212,6 +207,17 @@ func (s *syncer) forward(ctx context.Context, f *blocksync.Fetcher) {
 			f.SetTarget(s.peerHint())
 		}
 	}
+}
+
+// newFetcher returns a block-sync fetcher from the node's peers, from the
+// block at start (whose hash is startHash) up to target.
+func (n *Node) newFetcher(start uint64, startHash chain.Hash, target uint64) (*blocksync.Fetcher, error) {
+	return blocksync.NewFetcher(blocksync.Config{
+		ChainID: n.gen.ChainID, Validators: n.vals, CheckpointInterval: n.gen.Consensus.CheckpointInterval,
+		Requester: n.host, Peers: n.otherValidators(), Start: start, StartHash: startHash, Target: target,
+		Limits: blocksync.Limits{MaxResponseBytes: n.syncResponseMax()},
+		Log:    n.log.With("component", "blocksync"),
+	})
 }
 
 // otherValidators lists every validator index but this node's.
