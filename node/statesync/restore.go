@@ -155,8 +155,9 @@ func (r *Restorer) request(ctx context.Context, peer int, req *Request) ([]byte,
 }
 
 // Discover asks every peer for its offers and returns the candidates at or
-// below maxHeight (0: any), newest first.
-func (r *Restorer) Discover(ctx context.Context, maxHeight uint64) []Candidate {
+// below maxHeight (0: any), newest first, and how many peers answered and
+// how many of those offered any snapshot at all.
+func (r *Restorer) Discover(ctx context.Context, maxHeight uint64) (cands []Candidate, answered, offering int) {
 	type answer struct {
 		peer   int
 		offers []Offer
@@ -178,12 +179,18 @@ func (r *Restorer) Discover(ctx context.Context, maxHeight uint64) []Candidate {
 				r.log.Warn("state sync: bad offers from peer", "peer", p, "err", err)
 				return
 			}
-			answers[i] = answer{peer: p, offers: resp.Offers}
+			answers[i] = answer{peer: p, offers: append([]Offer{}, resp.Offers...)} // non-nil: it answered
 		}()
 	}
 	wg.Wait()
 	byOffer := map[Offer][]int{}
 	for _, a := range answers {
+		if a.offers != nil {
+			answered++
+			if len(a.offers) > 0 {
+				offering++
+			}
+		}
 		for _, o := range a.offers {
 			if maxHeight == 0 || o.Height <= maxHeight {
 				byOffer[o] = append(byOffer[o], a.peer)
@@ -191,20 +198,22 @@ func (r *Restorer) Discover(ctx context.Context, maxHeight uint64) []Candidate {
 		}
 	}
 	need := r.cfg.Validators.F() + 1
-	var out []Candidate
 	for o, peers := range byOffer {
 		if len(peers) >= need {
 			slices.Sort(peers)
-			out = append(out, Candidate{Height: o.Height, Manifest: o.Manifest, Peers: peers})
+			cands = append(cands, Candidate{Height: o.Height, Manifest: o.Manifest, Peers: peers})
 		}
 	}
-	slices.SortFunc(out, func(a, b Candidate) int {
+	slices.SortFunc(cands, func(a, b Candidate) int {
 		if a.Height != b.Height {
 			return compare(b.Height, a.Height)
 		}
-		return len(b.Peers) - len(a.Peers)
+		if len(a.Peers) != len(b.Peers) {
+			return len(b.Peers) - len(a.Peers)
+		}
+		return a.Manifest.Cmp(b.Manifest)
 	})
-	return out
+	return cands, answered, offering
 }
 
 func compare(a, b uint64) int {

@@ -53,7 +53,7 @@ func honestNet(src *source, peers ...int) *fakeNet {
 // snapshot.
 func discoverOne(t *testing.T, r *statesync.Restorer, src *source) statesync.Candidate {
 	t.Helper()
-	cs := r.Discover(testCtx(t), 0)
+	cs, _, _ := r.Discover(testCtx(t), 0)
 	if len(cs) != 1 || cs[0].Height != src.height || cs[0].Manifest != src.manifest.Hash() {
 		t.Fatalf("candidates %+v, want the one of height %d manifest %s", cs, src.height, src.manifest.Hash())
 	}
@@ -241,24 +241,27 @@ func TestDiscover(t *testing.T) {
 		maxHeight uint64
 		want      []cand // in order, except among equal heights
 		faults    uint64
+		answered  int // peers that answered
+		offering  int // of those, peers offering any snapshot
 	}{
-		{"f peers", map[int]handler{0: offersHandler(a40), 1: offersHandler(), 2: offersHandler(), 3: offersHandler()}, 0, nil, 0},
-		{"f+1 peers", map[int]handler{0: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler()}, 0, []cand{{a40, []int{0, 1}}}, 0},
-		{"all peers", map[int]handler{3: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler(a40)}, 0, []cand{{a40, []int{1, 2, 3}}}, 0},
+		{"f peers", map[int]handler{0: offersHandler(a40), 1: offersHandler(), 2: offersHandler(), 3: offersHandler()}, 0, nil, 0, 4, 1},
+		{"f+1 peers", map[int]handler{0: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler()}, 0, []cand{{a40, []int{0, 1}}}, 0, 3, 2},
+		{"all peers", map[int]handler{3: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler(a40)}, 0, []cand{{a40, []int{1, 2, 3}}}, 0, 3, 3},
 		{"two manifests at one height", map[int]handler{0: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler(b40), 3: offersHandler(b40)}, 0,
-			[]cand{{a40, []int{0, 1}}, {b40, []int{2, 3}}}, 0},
+			[]cand{{a40, []int{0, 1}}, {b40, []int{2, 3}}}, 0, 4, 4},
 		{"a manifest only f peers offer", map[int]handler{0: offersHandler(a40), 1: offersHandler(a40), 2: offersHandler(a40), 3: offersHandler(b40)}, 0,
-			[]cand{{a40, []int{0, 1, 2}}}, 0},
+			[]cand{{a40, []int{0, 1, 2}}}, 0, 4, 4},
 		{"newest first", map[int]handler{1: offersHandler(c30), 2: offersHandler(a40, c30), 3: offersHandler(a40)}, 0,
-			[]cand{{a40, []int{2, 3}}, {c30, []int{1, 2}}}, 0},
-		{"maxHeight between", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 35, []cand{{c30, []int{1, 2}}}, 0},
-		{"maxHeight at a snapshot", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 30, []cand{{c30, []int{1, 2}}}, 0},
-		{"maxHeight below all", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 29, nil, 0},
+			[]cand{{a40, []int{2, 3}}, {c30, []int{1, 2}}}, 0, 3, 3},
+		{"maxHeight between", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 35, []cand{{c30, []int{1, 2}}}, 0, 2, 2},
+		{"maxHeight at a snapshot", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 30, []cand{{c30, []int{1, 2}}}, 0, 2, 2},
+		{"maxHeight below all", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 29, nil, 0, 2, 2},
 		{"maxHeight above all", map[int]handler{1: offersHandler(a40, c30), 2: offersHandler(a40, c30)}, 1000,
-			[]cand{{a40, []int{1, 2}}, {c30, []int{1, 2}}}, 0},
-		{"bad peers add nothing", map[int]handler{0: garbage, 1: failing, 2: hanging, 3: offersHandler(a40)}, 0, nil, 1},
+			[]cand{{a40, []int{1, 2}}, {c30, []int{1, 2}}}, 0, 2, 2},
+		{"bad peers add nothing", map[int]handler{0: garbage, 1: failing, 2: hanging, 3: offersHandler(a40)}, 0, nil, 1, 1, 1},
+		{"no peer keeps snapshots", map[int]handler{1: offersHandler(), 2: offersHandler(), 3: failing}, 0, nil, 0, 2, 0},
 		{"bad peers do not stop good ones", map[int]handler{0: garbage, 1: offersHandler(a40), 2: hanging, 3: offersHandler(a40)}, 0,
-			[]cand{{a40, []int{1, 3}}}, 1},
+			[]cand{{a40, []int{1, 3}}}, 1, 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			net := newFakeNet()
@@ -269,7 +272,10 @@ func TestDiscover(t *testing.T) {
 			}
 			slices.Sort(peers)
 			r := newRestorer(t, src, net, peers, statesync.Limits{RequestTimeout: 200 * time.Millisecond})
-			got := r.Discover(testCtx(t), tc.maxHeight)
+			got, answered, offering := r.Discover(testCtx(t), tc.maxHeight)
+			if answered != tc.answered || offering != tc.offering {
+				t.Errorf("answered %d, offering %d; want %d, %d", answered, offering, tc.answered, tc.offering)
+			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("candidates %+v, want %+v", got, tc.want)
 			}
@@ -454,7 +460,7 @@ func TestRestoreChecksTheAccumulator(t *testing.T) {
 	net.set(1, serve(liar, 1))
 	net.set(2, serve(liar, 2))
 	r := newRestorer(t, src, net, peers, statesync.Limits{})
-	cs := r.Discover(testCtx(t), 0)
+	cs, _, _ := r.Discover(testCtx(t), 0)
 	if len(cs) != 1 || cs[0].Manifest != m.Hash() {
 		t.Fatalf("candidates %+v, want the forged manifest only", cs)
 	}
