@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -159,9 +160,26 @@ func (c *cluster) start(i int) {
 	c.waitRPC(i)
 }
 
+// startAll starts every node and waits until each runs consensus (a node
+// serves RPC at once, and starts consensus once its peers answered).
 func (c *cluster) startAll() {
 	for i := range c.m.Nodes {
 		c.start(i)
+	}
+	for i := range c.m.Nodes {
+		c.waitConsensus(i)
+	}
+}
+
+// waitConsensus waits until node i logs that it started consensus.
+func (c *cluster) waitConsensus(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(c.log(i), "consensus started") {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s did not start consensus within 30s\n%s", c.m.Nodes[i].Name, tail(c.log(i), 30))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
