@@ -98,4 +98,3 @@ func envInt(t *testing.T, name string, def int) int {
 	}
 	return n
 }
-
