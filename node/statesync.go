@@ -26,8 +26,9 @@ import (
 // safe by a marker file (recoverStateSync). A crash at any point leaves the
 // node either as it was before or restored; never half-restored.
 
-// stateSyncRetry is how often discovery asks the peers again.
-const stateSyncRetry = time.Second
+// stateSyncRetry is how often discovery asks the peers again: often, since
+// at start the first round usually runs before the peers are connected.
+const stateSyncRetry = 200 * time.Millisecond
 
 func stagingPaths(data string) (staging, complete, old string) {
 	return data + ".statesync", data + ".statesync.complete", data + ".old"

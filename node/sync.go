@@ -94,6 +94,8 @@ func (s *syncer) Status() (blocksync.Status, bool) {
 func (s *syncer) run(ctx context.Context) {
 	t := time.NewTicker(syncCheckInterval)
 	defer t.Stop()
+	now := make(chan struct{}, 1) // the first check is at once: a node that starts behind syncs without waiting
+	now <- struct{}{}
 	lastHeight, lastMove := s.n.height.Load(), time.Now()
 	for {
 		var target uint64
@@ -101,6 +103,7 @@ func (s *syncer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case target = <-s.hints:
+		case <-now:
 		case <-t.C:
 		}
 		h := s.n.height.Load()
