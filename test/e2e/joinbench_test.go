@@ -56,6 +56,7 @@ func TestJoinTimeStateVsBlockSync(t *testing.T) {
 			if mode == "block" {
 				c.setConfig(3, "state_sync", "true", "false")
 			}
+			logStart := len(c.log(3))
 			start := time.Now()
 			c.start(3)
 			for c.tip(3) < tip {
@@ -65,6 +66,13 @@ func TestJoinTimeStateVsBlockSync(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			took := time.Since(start)
+			if mode == "state" {
+				for _, line := range strings.Split(c.log(3)[logStart:], "\n") {
+					if strings.Contains(line, "state sync: snapshot restored") || strings.Contains(line, "state sync: restoring snapshot") {
+						t.Log(line)
+					}
+				}
+			}
 			c.kill(3)
 			if mode == "block" {
 				c.setConfig(3, "state_sync", "false", "true")
