@@ -42,8 +42,11 @@ import (
 )
 
 // DefaultSegmentBytes is the size past which the files continue in a new
-// segment.
-const DefaultSegmentBytes = 256 << 20
+// segment. Pruning deletes whole segments only, so it is also how much the
+// block file can hold beyond what a node keeps: small against the blocks a
+// pruned node retains (node.retain_blocks), large enough that a busy chain
+// starts a new file every few minutes, not every few seconds.
+const DefaultSegmentBytes = 64 << 20
 
 // LocationBytes is the length of an encoded Location.
 const LocationBytes = 16
