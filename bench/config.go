@@ -97,9 +97,9 @@ type Config struct {
 	// Keys bounds the distinct kv keys a run writes, so that a long run
 	// keeps the state one size (0: every transaction writes a key of its
 	// own).
-	Keys int
-	Window       int
-	Batch        int
+	Keys   int
+	Window int
+	Batch  int
 	// Presign overrides the number of pre-signed transactions; 0 sizes
 	// the pool from Rate (or MaxRateEstimate) over Warmup+Duration.
 	Presign         int
