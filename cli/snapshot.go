@@ -14,7 +14,6 @@ import (
 
 	"github.com/bafomet/bafomet/chain"
 	"github.com/bafomet/bafomet/chain/snapshot"
-	"github.com/bafomet/bafomet/genesis"
 	"github.com/bafomet/bafomet/node"
 	"github.com/bafomet/bafomet/ordering"
 )
@@ -255,26 +254,21 @@ func syncDirOf(path string) error {
 // snapshotTrust is what a snapshot file is checked against: a genesis
 // file's chain id, hash, validator set and checkpoint interval.
 type snapshotTrust struct {
+	*trustRoot
 	path        string
-	g           *genesis.Genesis
 	genesisHash chain.Hash
-	vs          *chain.ValidatorSet
 }
 
 func loadSnapshotTrust(path string) (*snapshotTrust, error) {
-	g, err := genesis.Load(path)
+	root, err := loadTrustRoot(path)
 	if err != nil {
 		return nil, err
 	}
-	vs, err := g.ValidatorSet()
+	gh, err := root.g.Hash()
 	if err != nil {
 		return nil, fmt.Errorf("genesis %s: %w", path, err)
 	}
-	gh, err := g.Hash()
-	if err != nil {
-		return nil, fmt.Errorf("genesis %s: %w", path, err)
-	}
-	return &snapshotTrust{path: path, g: g, genesisHash: gh, vs: vs}, nil
+	return &snapshotTrust{trustRoot: root, path: path, genesisHash: gh}, nil
 }
 
 // checkHead checks the manifest and the checkpoint proof of a snapshot

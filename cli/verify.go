@@ -41,6 +41,7 @@ func init() {
 type trustRoot struct {
 	chainID string
 	vs      *chain.ValidatorSet
+	g       *genesis.Genesis
 }
 
 func loadTrustRoot(path string) (*trustRoot, error) {
@@ -52,7 +53,7 @@ func loadTrustRoot(path string) (*trustRoot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("genesis %s: %w", path, err)
 	}
-	return &trustRoot{chainID: g.ChainID, vs: vs}, nil
+	return &trustRoot{chainID: g.ChainID, vs: vs, g: g}, nil
 }
 
 // verifiedBlock is what checking a block established.

@@ -154,9 +154,6 @@ func decodeStrict(b []byte, limit int, what string, out any) error {
 // DecodeOffers decodes an offers response: the current version, at most
 // MaxOffers offers with distinct non-zero heights, newest first.
 func DecodeOffers(b []byte) (*OffersResponse, error) {
-	if len(b) > MaxOffersBytes {
-		return nil, fmt.Errorf("%w: offers of %d bytes, limit %d", ErrTooLarge, len(b), MaxOffersBytes)
-	}
 	var r OffersResponse
 	if err := decodeStrict(b, MaxOffersBytes, "offers", &r); err != nil {
 		return nil, err
